@@ -1,0 +1,131 @@
+"""SMPL pose parameters: checking, format detection, yaw normalisation, mirroring.
+
+A pose is a global orientation ``(B, 3)`` plus a body pose ``(B, 23, 3)`` in axis-angle,
+or the same joints as rotation matrices (``(B, 3, 3)`` / ``(B, 23, 3, 3)``) or in 6D
+(``(B, 6)`` / ``(B, 23, 6)``, HMR2 / ChatPose layout). The format is read from the
+trailing dimensions, which never collide; unbatched or flattened inputs are rejected
+rather than guessed.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
+from posekit.skeleton import MIRROR_PERMUTATION, NUM_BODY_JOINTS, NUM_JOINTS
+
+__all__ = ["PoseFormatError", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
+
+
+class PoseFormatError(ValueError):
+    """A pose tensor has a shape, dtype or value posekit cannot use."""
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    if not x.is_floating_point():
+        raise PoseFormatError(f"{name} must be a floating-point tensor (float32/float64), got dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).sum().item()
+        raise PoseFormatError(f"{name} contains {bad} NaN/inf value(s); check the upstream computation")
+
+
+def to_rotmats(x: torch.Tensor, num_joints: int | None, name: str) -> torch.Tensor:
+    """Rotations in any posekit format -> rotation matrices.
+
+    Args:
+        x: ``(B, 3)``, ``(B, 3, 3)`` or ``(B, 6)`` when ``num_joints`` is None (one joint,
+            e.g. ``global_orient``); ``(B, N, 3)``, ``(B, N, 3, 3)`` or ``(B, N, 6)`` otherwise.
+        num_joints: ``N``, or None for a single joint.
+        name: argument name used in error messages.
+
+    Returns:
+        ``(B, 3, 3)`` or ``(B, N, 3, 3)``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise PoseFormatError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    _check_finite(x, name)
+    lead = (x.shape[0],) if num_joints is None else (x.shape[0], num_joints) if x.dim() >= 2 else ()
+    core = tuple(x.shape[len(lead):]) if lead and tuple(x.shape[: len(lead)]) == lead else None
+    expected_dim = 1 if num_joints is None else 2
+    if core == (3,) and x.dim() == expected_dim + 1:
+        return rotvec_to_rotmat(x)
+    if core == (3, 3) and x.dim() == expected_dim + 2:
+        return x
+    if core == (6,) and x.dim() == expected_dim + 1:
+        return rot6d_to_rotmat(x)
+    j = "" if num_joints is None else f"{num_joints}, "
+    raise PoseFormatError(
+        f"{name} must have shape (B, {j}3) axis-angle, (B, {j}3, 3) rotation matrices or (B, {j}6) 6D; "
+        f"got {tuple(x.shape)}. Add the batch dimension with x[None] or reshape a flattened pose."
+    )
+
+
+def full_pose_rotmats(
+    global_orient: torch.Tensor | None,
+    body_pose: torch.Tensor | None,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Global orientation and body pose in any format -> ``(B, 24, 3, 3)`` rotation matrices.
+
+    A missing part is the identity (rest pose). ``batch_size`` is needed when both are missing.
+    """
+    parts = {}
+    if global_orient is not None:
+        parts["global_orient"] = to_rotmats(global_orient, None, "global_orient")[:, None]
+    if body_pose is not None:
+        parts["body_pose"] = to_rotmats(body_pose, NUM_BODY_JOINTS, "body_pose")
+    sizes = {k: v.shape[0] for k, v in parts.items()}
+    if batch_size is not None:
+        sizes["batch_size"] = batch_size
+    if len(set(sizes.values())) > 1:
+        raise PoseFormatError(f"batch sizes disagree: {sizes}; pass tensors with the same first dimension")
+    if not sizes:
+        raise PoseFormatError("pass global_orient, body_pose or batch_size")
+    batch = next(iter(sizes.values()))
+    ref = next(iter(parts.values()), None)
+    dtype = ref.dtype if ref is not None else dtype
+    device = ref.device if ref is not None else device
+    eye = torch.eye(3, dtype=dtype, device=device)
+    go = parts.get("global_orient", eye.expand(batch, 1, 3, 3))
+    bp = parts.get("body_pose", eye.expand(batch, NUM_BODY_JOINTS, 3, 3))
+    return torch.cat([go.to(dtype), bp.to(dtype)], dim=1)  # (B, 24, 3, 3)
+
+
+def yaw_angle(global_rotmat: torch.Tensor) -> torch.Tensor:
+    """Heading (radians, ``(B,)``) of a global orientation ``(B, 3, 3)``: the angle about the
+    vertical y axis of the body's forward direction (+z at rest)."""
+    forward = global_rotmat[..., :, 2]  # (B, 3): image of +z
+    return torch.atan2(forward[..., 0], forward[..., 2])
+
+
+def remove_yaw(global_orient: torch.Tensor) -> torch.Tensor:
+    """PoseScript-style normalisation: rotate about y so that the body faces +z.
+
+    Keeps pitch and roll (a person lying down stays lying down). Accepts and returns the
+    same format as given (``(B, 3)``, ``(B, 3, 3)`` or ``(B, 6)``).
+    """
+    rot = to_rotmats(global_orient, None, "global_orient")
+    yaw = yaw_angle(rot)
+    c, s = torch.cos(-yaw), torch.sin(-yaw)
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    undo = torch.stack([c, zero, s, zero, one, zero, -s, zero, c], -1).reshape(*c.shape, 3, 3)
+    out = undo @ rot
+    if global_orient.shape[-1] == 3 and global_orient.dim() == 2:
+        return rotmat_to_rotvec(out)
+    if global_orient.shape[-1] == 6:
+        return torch.cat([out[..., :, 0], out[..., :, 1]], -1)
+    return out
+
+
+def mirror_rotvec(pose: torch.Tensor) -> torch.Tensor:
+    """Left/right mirror of a full axis-angle pose ``(B, 24, 3)`` (swap sides, negate y and z)."""
+    if pose.dim() != 3 or tuple(pose.shape[1:]) != (NUM_JOINTS, 3):
+        raise PoseFormatError(f"pose must have shape (B, {NUM_JOINTS}, 3), got {tuple(pose.shape)}")
+    flipped = pose[:, list(MIRROR_PERMUTATION)]
+    return flipped * flipped.new_tensor([1.0, -1.0, -1.0])
+
+
+DEGREES = 180.0 / math.pi
