@@ -203,6 +203,13 @@ class BodyModel(nn.Module):
     def parents(self) -> tuple[int, ...]:
         return PARENTS
 
+    @property
+    def vertex_ids(self) -> dict[str, int] | None:
+        """Mesh landmarks for smplx's 21 extra keypoints (nose, eyes, ears, toes, heels,
+        fingertips) on posekit's open body; pass as ``smplx.SMPL(..., vertex_ids=...)``.
+        None for real SMPL files, where smplx's own defaults apply."""
+        return self.meta.get("extra_vertex_ids")
+
     def rest_joints(self, betas: torch.Tensor | None = None) -> torch.Tensor:
         """Rest-pose SMPL joints ``(B, 24, 3)`` for ``betas (B, S)`` (``(1, 24, 3)`` when None)."""
         joints = self._model_rest_joints(self._betas(betas, 1 if betas is None else betas.shape[0]))

@@ -15,7 +15,7 @@ import torch
 from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
 from posekit.skeleton import MIRROR_PERMUTATION, NUM_BODY_JOINTS, NUM_JOINTS
 
-__all__ = ["PoseFormatError", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
+__all__ = ["PoseFormatError", "pose_from_degrees", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
 
 
 class PoseFormatError(ValueError):
@@ -126,6 +126,27 @@ def mirror_rotvec(pose: torch.Tensor) -> torch.Tensor:
         raise PoseFormatError(f"pose must have shape (B, {NUM_JOINTS}, 3), got {tuple(pose.shape)}")
     flipped = pose[:, list(MIRROR_PERMUTATION)]
     return flipped * flipped.new_tensor([1.0, -1.0, -1.0])
+
+
+def pose_from_degrees(
+    angles: dict[str, tuple[float, float, float]], convention: str = "XYZ", dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Readable authored pose -> ``(global_orient (1, 3), body_pose (1, 23, 3))`` axis-angle.
+
+    ``angles`` maps SMPL joint names to Euler angles in degrees (``convention`` as in
+    :func:`posekit.rotations.euler_to_rotvec`); unnamed joints stay at rest. In SMPL's
+    T-pose, ``left_shoulder: (0, 0, -75)`` lowers the left arm, ``left_hip: (-90, 0, 0)``
+    lifts the left thigh forward and ``left_knee: (90, 0, 0)`` bends the knee.
+    """
+    from posekit.rotations import euler_to_rotvec
+    from posekit.skeleton import joint_index
+
+    full = torch.zeros(1, NUM_JOINTS, 3, dtype=dtype)
+    for name, triple in angles.items():
+        if len(triple) != 3:
+            raise PoseFormatError(f"{name}: need 3 Euler angles in degrees, got {triple!r}")
+        full[0, joint_index(name)] = euler_to_rotvec(torch.tensor(triple, dtype=dtype), convention)
+    return full[:, 0], full[:, 1:]
 
 
 DEGREES = 180.0 / math.pi

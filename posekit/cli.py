@@ -1,0 +1,75 @@
+"""The ``posekit`` command line: ``posekit build-body``, ``posekit info``, ``posekit report``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _build_body(args: argparse.Namespace) -> int:
+    from posekit.open_body import OpenBodyConfig, build_open_body, save_body_npz
+    from posekit.paths import data_dir
+
+    config = OpenBodyConfig(seed=args.seed, num_samples=args.num_samples)
+    out = Path(args.out) if args.out else data_dir() / "body_models" / "posekit" / "POSEKIT_NEUTRAL.npz"
+    model = build_open_body(config, progress=not args.quiet)
+    save_body_npz(model, out)
+    meta = json.loads(str(model["posekit_meta"]))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    print(f"explained variance of {config.num_betas} betas: {sum(meta['explained_variance']):.4f}; "
+          f"joint regressor held-out error: {meta['regressor_held_out_error_mm']['mean']:.2f} mm mean, "
+          f"{meta['regressor_held_out_error_mm']['max']:.2f} mm max")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import posekit
+    from posekit.body import load_body_model
+    from posekit.paths import cache_dir, data_dir, reports_dir
+
+    print(f"posekit {posekit.__version__}")
+    print(f"data dir:    {data_dir()}\ncache dir:   {cache_dir()}\nreports dir: {reports_dir()}")
+    model = load_body_model(args.model_type, path=args.path)
+    rest = model(joints_only=False).vertices[0]
+    print(model)
+    print(f"rest height: {float(rest[:, 1].max() - rest[:, 1].min()):.3f} m")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from posekit.report import build_report
+
+    index = build_report(quick=not args.full, notebooks=args.notebooks or None, timeout=args.timeout)
+    print(f"report: {index}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="posekit", description="posekit research workbench")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build-body", help="rebuild the open SMPL-compatible body from Anny (needs posekit[build])")
+    p.add_argument("--out", help="output .npz (default: data/body_models/posekit/POSEKIT_NEUTRAL.npz)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-samples", type=int, default=320)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_build_body)
+
+    p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
+    p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])
+    p.add_argument("--path", default=None, help="model file or folder (else $POSEKIT_BODY_MODELS, else defaults)")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("report", help="execute the notebooks in order and write reports/ (HTML + executed .ipynb)")
+    p.add_argument("--full", action="store_true", help="full mode instead of quick mode (long steps run fully)")
+    p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/*.ipynb in order)")
+    p.set_defaults(func=_report)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
