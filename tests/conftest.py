@@ -18,6 +18,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global RNG state, so random inputs are reproducible."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
 @pytest.fixture(scope="session")
 def body():
     from posekit.body import load_body_model

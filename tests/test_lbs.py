@@ -32,13 +32,13 @@ def test_level_batched_fk_matches_naive_chain():
 
 
 def test_identity_pose_is_the_rest_pose():
-    rest = torch.randn(1, NUM_JOINTS, 3)
-    rot = torch.eye(3).expand(2, NUM_JOINTS, 3, 3)
+    rest = torch.randn(1, NUM_JOINTS, 3, dtype=torch.float64)
+    rot = torch.eye(3, dtype=torch.float64).expand(2, NUM_JOINTS, 3, 3)
     joints, _, rel_trans = forward_kinematics(rot, rest, PARENTS)
     assert torch.allclose(joints, rest.expand(2, -1, -1))
     assert torch.allclose(rel_trans, torch.zeros_like(rel_trans), atol=1e-6)
-    verts = torch.randn(2, 10, 3)
-    weights = torch.softmax(torch.randn(10, NUM_JOINTS), -1)
+    verts = torch.randn(2, 10, 3, dtype=torch.float64)
+    weights = torch.softmax(torch.randn(10, NUM_JOINTS, dtype=torch.float64), -1)
     _, world_rot, rel_trans = forward_kinematics(rot, rest, PARENTS)
     assert torch.allclose(skin(verts, weights, world_rot, rel_trans), verts, atol=1e-6)
 

@@ -1,0 +1,44 @@
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from posekit import viz
+from posekit.skeleton import JOINT_NAMES
+
+
+def test_plot_bodies_draws_every_batch_element_with_its_own_scene(body):
+    out = body(body_pose=torch.randn(3, 23, 3) * 0.2)
+    fig = viz.plot_bodies([out], titles=["a", "b", "c"], cols=2, skeleton=True)
+    meshes = [t for t in fig.data if isinstance(t, go.Mesh3d) and t.name != "ground"]
+    assert len(meshes) == 3 and {t.scene for t in meshes} == {"scene", "scene2", "scene3"}
+    assert len(meshes[1].x) == body.num_vertices and len(meshes[1].i) == body.faces.shape[0]
+    assert fig.layout.scene2.camera.up.y == 1
+    # Same scale everywhere: every scene spans the same range.
+    spans = [fig.layout[f"scene{s}"].yaxis.range for s in ("", "2", "3")]
+    assert len({round(r[1] - r[0], 6) for r in spans}) == 1
+
+
+def test_skeleton_trace_connects_each_joint_to_its_parent(body):
+    lines, markers = viz.skeleton_trace(body().joints[0])
+    assert len(lines.x) == 3 * (len(JOINT_NAMES) - 1)
+    assert list(markers.text) == list(JOINT_NAMES)
+
+
+def test_bad_inputs(body):
+    with pytest.raises(ValueError, match="titles"):
+        viz.plot_bodies([body()], titles=["a", "b"])
+    with pytest.raises(ValueError, match="joints_only"):
+        viz.plot_bodies([body(joints_only=True)])
+    with pytest.raises(ValueError, match="vertices"):
+        viz.mesh_trace(torch.zeros(5, 2), torch.zeros(1, 3, dtype=torch.long))
+
+
+def test_pose_editor_sliders_repose_the_body(body):
+    editor = viz.PoseEditor(body)
+    before = list(editor.figure.data[0].z)
+    editor.joint.value = "left_elbow"
+    editor.sliders[1].value = 90.0
+    assert editor.body_pose[0, JOINT_NAMES.index("left_elbow") - 1, 1].item() == pytest.approx(1.5708, abs=1e-3)
+    assert list(editor.figure.data[0].z) != before  # the forearm swings horizontally
+    editor.reset.click()
+    assert torch.count_nonzero(editor.body_pose) == 0 and editor.sliders[1].value == 0.0
