@@ -102,6 +102,16 @@ def skin(
     """
     batch, joints = rel_rot.shape[:2]
     transforms = torch.cat([rel_rot.reshape(batch, joints, 9), rel_trans], dim=-1)  # (B, J, 12)
-    blended = torch.matmul(weights, transforms)  # (B, V, 12)
-    rot = blended[..., :9].reshape(*blended.shape[:2], 3, 3)  # (B, V, 3, 3)
-    return torch.einsum("bvij,bvj->bvi", rot, vertices) + blended[..., 9:]
+    # Blend per-vertex transforms a few bodies at a time: the (b, V, 12) intermediate then
+    # stays in cache, which is about twice as fast on CPU as one (B, V, 12) pass.
+    chunks = []
+    for start in range(0, batch, _SKIN_CHUNK):
+        blended = torch.matmul(weights, transforms[start:start + _SKIN_CHUNK])  # (b, V, 12) row-major 3x4
+        v = vertices[start:start + _SKIN_CHUNK]  # (b, V, 3)
+        out = torch.addcmul(blended[..., 9:], blended[..., 0:9:3], v[..., 0:1])  # t + R[:, 0] * x
+        out = out + blended[..., 1:9:3] * v[..., 1:2] + blended[..., 2:9:3] * v[..., 2:3]
+        chunks.append(out)
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
+
+
+_SKIN_CHUNK = 16
