@@ -70,30 +70,15 @@ def resolve_body_file(model_type: str = "posekit", gender: str = "neutral", path
     if gender not in _GENDER_SHORT:
         raise ValueError(f"gender must be one of {sorted(_GENDER_SHORT)}, got {gender!r}")
     names = [n.format(G=gender.upper(), g=_GENDER_SHORT[gender]) for n in MODEL_FILES[model_type]]
-    if path is not None and Path(path).expanduser().is_file():
-        return Path(path).expanduser()
-    roots: list[Path]
-    if path is not None:
-        roots, source = [Path(path).expanduser()], "path"
-    elif os.environ.get("POSEKIT_BODY_MODELS"):
-        roots, source = [Path(os.environ["POSEKIT_BODY_MODELS"]).expanduser()], "$POSEKIT_BODY_MODELS"
-    else:
-        roots, source = [data_dir() / "body_models", cache_dir() / "body_models"], "default locations"
-    tried = []
-    for root in roots:
-        for name in names:
-            for folder in (root / model_type, root):
-                tried.append(folder / name)
-                if tried[-1].is_file():
-                    return tried[-1]
     hint = (
         "posekit's open body ships in data/body_models/posekit/; rebuild it with `posekit build-body`."
         if model_type == "posekit" else
         f"{model_type.upper()} files are licence-gated: download them yourself, then pass path=... or set "
         "POSEKIT_BODY_MODELS to the folder that holds them."
     )
-    listing = "\n".join(f"  - {p}" for p in tried)
-    raise FileNotFoundError(f"no {model_type} model file for gender {gender!r} (searched {source}):\n{listing}\n{hint}")
+    return resolve_file(names, path=path, env_var="POSEKIT_BODY_MODELS",
+                        defaults=(data_dir() / "body_models", cache_dir() / "body_models"),
+                        subdirs=(model_type, ""), what=f"{model_type} model file ({gender})", hint=hint)
 
 
 def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:

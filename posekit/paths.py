@@ -6,6 +6,7 @@ Nothing is ever downloaded. A missing asset raises :class:`AssetNotFoundError` (
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["AssetNotFoundError", "repo_root", "data_dir", "cache_dir", "reports_dir", "resolve_file"]
@@ -38,40 +39,39 @@ def reports_dir() -> Path:
 
 
 def resolve_file(
-    filename: str | os.PathLike,
+    filename: str | os.PathLike | Sequence[str],
     *,
     path: str | os.PathLike | None = None,
     env_var: str | None = None,
     defaults: tuple[Path, ...] = (),
+    subdirs: tuple[str, ...] = ("",),
     what: str = "file",
     hint: str = "",
 ) -> Path:
-    """Find ``filename`` by precedence: ``path`` argument, ``$env_var``, then ``defaults``.
+    """Find an asset by precedence: ``path`` argument, ``$env_var``, then ``defaults``.
 
-    ``path`` and the environment variable may name the file itself or a folder holding
-    ``filename``. Once an explicit ``path`` is given, nothing else is searched: a wrong
-    path is an error, never silently replaced by a default.
+    ``filename`` may be several accepted names (tried in order). ``path`` and the
+    environment variable may name the file itself or a folder; a folder ``root`` is
+    searched as ``root/<subdir>/<name>`` for each of ``subdirs``. Once an explicit
+    ``path`` is given nothing else is searched: a wrong path is an error, never silently
+    replaced by a default.
     """
-    def candidates(location: Path) -> list[Path]:
-        location = location.expanduser()
-        if location.is_dir() or location.suffix == "":
-            return [location / filename]
-        return [location]
-
-    tried: list[Path] = []
+    names = [str(filename)] if isinstance(filename, (str, os.PathLike)) else [str(n) for n in filename]
     if path is not None:
-        places = candidates(Path(path))
+        roots, source = [Path(path).expanduser()], "the path argument"
     elif env_var and os.environ.get(env_var):
-        places = candidates(Path(os.environ[env_var]))
+        roots, source = [Path(os.environ[env_var]).expanduser()], f"${env_var}"
     else:
-        places = [d / filename for d in defaults]
-    for place in places:
-        tried.append(place)
-        if place.is_file():
-            return place
-    source = "the path argument" if path is not None else (
-        f"${env_var}" if env_var and os.environ.get(env_var) else "posekit's default locations")
+        roots, source = list(defaults), "posekit's default locations"
+    tried: list[Path] = []
+    for root in roots:
+        if root.is_file():
+            return root
+        for name in names:
+            for sub in subdirs:
+                tried.append(root / sub / name if sub else root / name)
+                if tried[-1].is_file():
+                    return tried[-1]
     lines = "\n".join(f"  - {p}" for p in tried) or "  (no location to search)"
-    raise AssetNotFoundError(
-        f"{what} {str(filename)!r} not found (searched {source}):\n{lines}\n{hint}".rstrip()
-    )
+    wanted = " or ".join(repr(n) for n in names)
+    raise AssetNotFoundError(f"{what} {wanted} not found (searched {source}):\n{lines}\n{hint}".rstrip())
