@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from posekit.lbs import blend_shapes, forward_kinematics, pose_features, skin, vertices_to_joints
+from posekit.lbs import blend_shapes, forward_kinematics, pose_features, skin
 from posekit.paths import cache_dir, data_dir, resolve_file
 from posekit.pose import PoseFormatError, full_pose_rotmats
 from posekit.skeleton import NUM_BETAS, NUM_JOINTS, PARENTS
