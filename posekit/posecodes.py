@@ -1,0 +1,506 @@
+"""Posecodes: rule-based, binned descriptions of a 3D pose (after PoseScript, Delmas et al. 2022).
+
+A posecode measures one geometric quantity on the joints (an angle at a knee, the distance
+between the hands, whether a hand is above the head, ...) and bins it into a category with
+fixed thresholds. Everything is computed at once on a batch of joints ``(B, J, 3)``:
+:func:`evaluate` returns a :class:`PosecodeResult` holding ``values (B, N)`` and
+``categories (B, N)`` for the ``N`` posecodes of :data:`POSECODES` (super-posecodes, built
+from several posecodes, come last).
+
+Joints are first normalised (:func:`normalize_joints`): pelvis at the origin and the body
+turned about the vertical axis so that the hips line points along +x (the body faces +z),
+so that left/right, front/behind are the body's own.
+
+Deterministic mode (``generator=None``) is a pure function of the pose: the metrics use it.
+With a ``torch.Generator``, every threshold gets a small random offset before binning
+(per pose and posecode), as PoseScript does to soften the bin edges in captions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+
+from posekit.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+
+__all__ = [
+    "PosecodeSpec", "Posecode", "PosecodeResult", "POSECODES", "IGNORED", "KINDS",
+    "normalize_joints", "smpl_joints", "evaluate", "posecode_index",
+]
+
+IGNORED = "ignored"
+"""Category of a posecode that says nothing worth describing (inside a dead zone)."""
+
+# Extra, virtual body parts built from SMPL joints.
+VIRTUAL_JOINTS: dict[str, tuple[str, ...]] = {
+    "torso": ("spine2", "spine3"),
+    "hips": ("left_hip", "right_hip"),
+}
+_PART_NAMES = JOINT_NAMES + tuple(VIRTUAL_JOINTS)
+_PART_INDEX = {name: i for i, name in enumerate(_PART_NAMES)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PosecodeSpec:
+    """One posecode: what it measures and how it is binned."""
+
+    name: str
+    """Unique id, e.g. ``"angle:left_knee"``."""
+    kind: str
+    """One of :data:`KINDS`."""
+    joints: tuple[str, ...]
+    """Body parts it is measured on (SMPL joint names or ``torso`` / ``hips``)."""
+    categories: tuple[str, ...]
+    """Category names, from the lowest value bin to the highest."""
+    thresholds: tuple[float, ...]
+    """Bin edges (``len(categories) - 1``), in the unit of the value (degrees or metres)."""
+    noise: float = 0.0
+    """Half-width of the random offset added to each threshold in random mode."""
+    trivial: frozenset[str] = frozenset()
+    """Categories too common to be worth describing (e.g. straight knees)."""
+    essential: frozenset[str] = frozenset()
+    """Categories always kept in captions (rare and telling, e.g. a hand above the head)."""
+
+    def __post_init__(self) -> None:
+        if len(self.thresholds) != len(self.categories) - 1:
+            raise ValueError(f"{self.name}: {len(self.categories)} categories need {len(self.categories) - 1} thresholds")
+        if list(self.thresholds) != sorted(self.thresholds):
+            raise ValueError(f"{self.name}: thresholds must increase, got {self.thresholds}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Posecode:
+    """One posecode of one pose, as a typed record."""
+
+    kind: str
+    joints: tuple[str, ...]
+    category: str
+    value: float
+    name: str
+
+
+KINDS = ("angle", "distance", "position_x", "position_y", "position_z", "orientation", "ground",
+         "inclination", "twist", "side_lean", "facing", "head_incline", "head_turn", "head_tilt", "super")
+
+ANGLE_CATEGORIES = ("completely bent", "bent more", "right angle", "bent less", "slightly bent", "straight")
+ANGLE_THRESHOLDS = (45.0, 75.0, 105.0, 135.0, 160.0)
+DISTANCE_CATEGORIES = ("close", "shoulder width", "spread", "wide")
+DISTANCE_THRESHOLDS = (0.20, 0.40, 0.80)
+
+
+def _sides(template: Sequence[str]) -> list[tuple[str, ...]]:
+    """Expand ``{s}`` / ``{o}`` (this side / other side) into left and right versions."""
+    out = []
+    for s, o in (("left", "right"), ("right", "left")):
+        out.append(tuple(t.format(s=s, o=o) for t in template))
+    return out
+
+
+def _build_posecodes() -> tuple[PosecodeSpec, ...]:
+    specs: list[PosecodeSpec] = []
+    add = specs.append
+    for joint in ("elbow", "knee"):
+        for side in ("left", "right"):
+            add(PosecodeSpec(f"angle:{side}_{joint}", "angle", (f"{side}_{joint}",), ANGLE_CATEGORIES,
+                             ANGLE_THRESHOLDS, noise=5.0, trivial=frozenset({"straight"}),
+                             essential=frozenset({"completely bent", "right angle"})))
+    # Distances: between symmetric limbs (all categories say something) ...
+    for a, b in (("left_wrist", "right_wrist"), ("left_elbow", "right_elbow"), ("left_knee", "right_knee"),
+                 ("left_ankle", "right_ankle")):
+        trivial = {"left_ankle": {"close", "shoulder width"}, "left_knee": {"close", "shoulder width"},
+                   "left_elbow": {"shoulder width", "spread"}, "left_wrist": {"spread"}}[a]
+        add(PosecodeSpec(f"distance:{a}-{b}", "distance", (a, b), DISTANCE_CATEGORIES, DISTANCE_THRESHOLDS,
+                         noise=0.03, trivial=frozenset(trivial), essential=frozenset({"wide"} if a != "left_wrist" else {"close"})))
+    # ... and a hand or foot near another body part (only "close" says something).
+    for pair in (("{s}_wrist", "{s}_shoulder"), ("{s}_wrist", "{o}_shoulder"), ("{s}_wrist", "head"),
+                 ("{s}_wrist", "{s}_knee"), ("{s}_wrist", "{s}_ankle"), ("{s}_wrist", "{s}_hip"),
+                 ("{s}_ankle", "{o}_knee")):
+        for a, b in _sides(pair):
+            add(PosecodeSpec(f"distance:{a}-{b}", "distance", (a, b), ("close", IGNORED), (0.15,), noise=0.02,
+                             essential=frozenset({"close"})))
+    # Relative positions along x (the body's left is +x): A at the right of / at the left of B.
+    for a, b, dead, normal in (("left_wrist", "right_wrist", 0.10, "at the left of"),
+                               ("left_ankle", "right_ankle", 0.05, "at the left of"),
+                               ("left_knee", "right_knee", 0.05, "at the left of"),
+                               ("left_wrist", "torso", 0.15, "at the left of"),
+                               ("right_wrist", "torso", 0.15, "at the right of")):
+        add(PosecodeSpec(f"position_x:{a}-{b}", "position_x", (a, b), ("at the right of", IGNORED, "at the left of"),
+                         (-dead, dead), noise=0.03, trivial=frozenset({normal}),
+                         essential=frozenset({"at the right of", "at the left of"} - {normal})))
+    # Relative heights.
+    for pair, trivial, essential in (
+        (("{s}_wrist", "head"), {"below"}, {"above"}),
+        (("{s}_wrist", "{s}_shoulder"), {"below"}, set()),
+        (("{s}_wrist", "hips"), {"above"}, {"below"}),
+        (("{s}_elbow", "{s}_shoulder"), {"below"}, {"above"}),
+        (("{s}_knee", "{s}_hip"), {"below"}, {"above"}),
+        (("{s}_ankle", "{s}_knee"), {"below"}, {"above"}),
+        (("{s}_ankle", "{o}_ankle"), set(), set()),
+        (("{s}_ankle", "{o}_knee"), {"below"}, {"above"}),
+    ):
+        for a, b in _sides(pair):
+            add(PosecodeSpec(f"position_y:{a}-{b}", "position_y", (a, b), ("below", IGNORED, "above"),
+                             (-0.15, 0.15), noise=0.03, trivial=frozenset(trivial), essential=frozenset(essential)))
+    add(PosecodeSpec("position_y:head-hips", "position_y", ("head", "hips"), ("below", IGNORED, "above"),
+                     (-0.15, 0.15), noise=0.03, trivial=frozenset({"above"}), essential=frozenset({"below"})))
+    # Front / behind (+z is in front of the body).
+    for pair, trivial in ((("{s}_wrist", "torso"), set()), (("{s}_ankle", "hips"), set()), (("{s}_ankle", "{o}_ankle"), set())):
+        for a, b in _sides(pair):
+            add(PosecodeSpec(f"position_z:{a}-{b}", "position_z", (a, b), ("behind", IGNORED, "in front of"),
+                             (-0.15, 0.15), noise=0.03, trivial=frozenset(trivial)))
+    # Limb segments relative to the vertical axis (degrees, 0 = vertical).
+    for a, b, trivial in (("{s}_shoulder", "{s}_elbow", set()), ("{s}_elbow", "{s}_wrist", set()),
+                          ("{s}_hip", "{s}_knee", {"vertical"}), ("{s}_knee", "{s}_ankle", {"vertical"})):
+        for ja, jb in _sides((a, b)):
+            add(PosecodeSpec(f"orientation:{ja}-{jb}", "orientation", (ja, jb), ("vertical", IGNORED, "horizontal"),
+                             (10.0, 80.0), noise=3.0, trivial=frozenset(trivial)))
+    add(PosecodeSpec("orientation:pelvis-neck", "orientation", ("pelvis", "neck"), ("vertical", IGNORED, "horizontal"),
+                     (10.0, 80.0), noise=3.0, trivial=frozenset({"vertical"}), essential=frozenset({"horizontal"})))
+    # Contact with the ground: height above the lowest joint (metres).
+    for joint in ("left_ankle", "right_ankle", "left_knee", "right_knee", "left_wrist", "right_wrist", "pelvis", "head"):
+        add(PosecodeSpec(f"ground:{joint}", "ground", (joint,), ("on the ground", IGNORED), (0.10,), noise=0.02,
+                         essential=frozenset() if "ankle" in joint else frozenset({"on the ground"})))
+    # Whole body: torso (pelvis -> neck) leaning forward/backward, sideways, twisted (degrees).
+    add(PosecodeSpec("inclination", "inclination", ("pelvis", "neck"),
+                     ("leaning backward a lot", "leaning backward", IGNORED, "leaning forward", "leaning forward a lot"),
+                     (-50.0, -20.0, 20.0, 50.0), noise=4.0))
+    add(PosecodeSpec("side_lean", "side_lean", ("pelvis", "neck"),
+                     ("leaning right a lot", "leaning right", IGNORED, "leaning left", "leaning left a lot"),
+                     (-30.0, -15.0, 15.0, 30.0), noise=3.0))
+    add(PosecodeSpec("twist", "twist", ("left_shoulder", "right_shoulder"),
+                     ("twisted right a lot", "twisted right", IGNORED, "twisted left", "twisted left a lot"),
+                     (-30.0, -15.0, 15.0, 30.0), noise=3.0))
+    add(PosecodeSpec("facing", "facing", ("left_shoulder", "right_shoulder", "pelvis", "neck"),
+                     ("facing down", IGNORED, "facing up"), (-0.7, 0.7), noise=0.05))
+    # Head relative to the upper back (from joint rotations when given, else from the neck).
+    for kind, cats in (("head_incline", ("tilted back a lot", "tilted back", IGNORED, "bent forward", "bent forward a lot")),
+                       ("head_turn", ("turned right a lot", "turned right", IGNORED, "turned left", "turned left a lot")),
+                       ("head_tilt", ("tilted right a lot", "tilted right", IGNORED, "tilted left", "tilted left a lot"))):
+        add(PosecodeSpec(kind, kind, ("neck", "head"), cats, (-30.0, -15.0, 15.0, 30.0), noise=3.0))
+    return tuple(specs)
+
+
+_BASE = _build_posecodes()
+
+SUPER_POSECODES: dict[str, tuple[str, ...]] = {
+    "kneeling": ("ground:left_knee", "ground:right_knee", "angle:left_knee", "angle:right_knee"),
+    "kneeling on the left knee": ("ground:left_knee", "angle:left_knee"),
+    "kneeling on the right knee": ("ground:right_knee", "angle:right_knee"),
+    "squatting": ("angle:left_knee", "angle:right_knee", "ground:left_ankle", "ground:right_ankle"),
+    "lying on the back": ("orientation:pelvis-neck", "facing", "inclination"),
+    "lying face down": ("orientation:pelvis-neck", "facing", "inclination"),
+    "torso horizontal": ("orientation:pelvis-neck", "inclination"),
+    "hands shoulder-width apart": ("distance:left_wrist-right_wrist",),
+    "feet shoulder-width apart": ("distance:left_ankle-right_ankle",),
+    "arms crossed": ("position_x:left_wrist-right_wrist", "position_z:left_wrist-torso", "position_z:right_wrist-torso"),
+    "hands on the hips": ("distance:left_wrist-left_hip", "distance:right_wrist-right_hip"),
+}
+"""Super-posecodes and the posecodes they summarise (and replace in captions)."""
+
+_COMMON_SUPER = {"hands shoulder-width apart", "feet shoulder-width apart"}
+POSECODES: tuple[PosecodeSpec, ...] = _BASE + tuple(
+    PosecodeSpec(f"super:{name}", "super", (), ("no", "yes"), (0.5,),
+                 essential=frozenset() if name in _COMMON_SUPER else frozenset({"yes"}))
+    for name in SUPER_POSECODES
+)
+"""Every posecode, base ones first, then the super-posecodes (value 1.0 when they hold)."""
+_INDEX = {spec.name: i for i, spec in enumerate(POSECODES)}
+
+
+def posecode_index(name: str) -> int:
+    """Column of posecode ``name`` in a :class:`PosecodeResult`."""
+    try:
+        return _INDEX[name]
+    except KeyError:
+        raise KeyError(f"unknown posecode {name!r}; see posekit.posecodes.POSECODES") from None
+
+
+_SMPLH_HAND_ROOTS = {"smplh": (25, 40), "smplx": (28, 43)}
+
+
+def smpl_joints(joints: torch.Tensor, layout: str = "smpl") -> torch.Tensor:
+    """SMPL's 24 joints ``(B, 24, 3)`` from SMPL (24), SMPL-H (52) or SMPL-X (55) joints.
+
+    SMPL-H / SMPL-X share SMPL's first 22 joints; the middle-finger roots stand in for
+    SMPL's hand joints.
+    """
+    if layout == "smpl":
+        return joints
+    if layout not in _SMPLH_HAND_ROOTS:
+        raise ValueError(f"layout must be 'smpl', 'smplh' or 'smplx', got {layout!r}")
+    expected = 52 if layout == "smplh" else 55
+    if joints.dim() != 3 or joints.shape[1] < expected:
+        raise ValueError(f"{layout} joints must have shape (B, {expected}, 3), got {tuple(joints.shape)}")
+    left, right = _SMPLH_HAND_ROOTS[layout]
+    return torch.cat([joints[:, :22], joints[:, [left, right]]], dim=1)
+
+
+def _check_joints(joints: torch.Tensor) -> None:
+    if not isinstance(joints, torch.Tensor):
+        raise ValueError(f"joints must be a torch.Tensor (B, 24, 3), got {type(joints).__name__}")
+    if joints.dim() != 3 or joints.shape[1] != NUM_JOINTS or joints.shape[2] != 3:
+        raise ValueError(f"joints must have shape (B, {NUM_JOINTS}, 3) (SMPL order; convert SMPL-H/X joints with "
+                         f"smpl_joints(joints, 'smplh')), got {tuple(joints.shape)}")
+    if not joints.is_floating_point():
+        raise ValueError(f"joints must be floating point, got {joints.dtype}")
+    if not torch.isfinite(joints).all():
+        raise ValueError("joints contain NaN or inf values")
+    spread = (joints - joints.mean(1, keepdim=True)).norm(dim=-1).amax(1)  # (B,)
+    if (spread < 1e-4).any():
+        bad = torch.nonzero(spread < 1e-4).flatten()[:5].tolist()
+        raise ValueError(f"degenerate pose(s) at batch index {bad}: all joints coincide; posecodes need a skeleton")
+
+
+def normalize_joints(joints: torch.Tensor) -> torch.Tensor:
+    """Pelvis to the origin, then turn about y so that the hips line points along +x.
+
+    joints: ``(B, 24, 3)``. Returns ``(B, 24, 3)``. When the hips line is (nearly) vertical
+    (lying on the side) the shoulders line is used instead.
+    """
+    _check_joints(joints)
+    centred = joints - joints[:, :1]
+    across = centred[:, JOINT_INDEX["left_hip"]] - centred[:, JOINT_INDEX["right_hip"]]  # (B, 3)
+    shoulders = centred[:, JOINT_INDEX["left_shoulder"]] - centred[:, JOINT_INDEX["right_shoulder"]]
+    flat = across[:, [0, 2]].norm(dim=-1, keepdim=True)
+    across = torch.where(flat > 0.3 * across.norm(dim=-1, keepdim=True), across, shoulders)
+    phi = torch.atan2(across[:, 2], across[:, 0])  # rotating by phi about y sends `across` onto +x
+    c, s = torch.cos(phi), torch.sin(phi)
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    rot = torch.stack([c, zero, s, zero, one, zero, -s, zero, c], -1).reshape(-1, 3, 3)  # (B, 3, 3)
+    return centred @ rot.transpose(-1, -2)
+
+
+@dataclasses.dataclass(frozen=True)
+class PosecodeResult:
+    """Posecodes of a batch of poses."""
+
+    values: torch.Tensor
+    """``(B, N)`` measured values (degrees, metres, or 0/1 for super-posecodes; NaN if not measured)."""
+    categories: torch.Tensor
+    """``(B, N)`` category index per posecode (see ``POSECODES[n].categories``)."""
+    specs: tuple[PosecodeSpec, ...] = POSECODES
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def category(self, b: int, name: str) -> str:
+        """Category name of posecode ``name`` for pose ``b``."""
+        n = posecode_index(name)
+        return self.specs[n].categories[int(self.categories[b, n])]
+
+    def records(self, b: int, include_ignored: bool = False) -> list[Posecode]:
+        """Typed posecodes of pose ``b`` (without the ``ignored`` ones by default)."""
+        cats = self.categories[b].tolist()
+        vals = self.values[b].tolist()
+        out = []
+        for spec, c, v in zip(self.specs, cats, vals):
+            cat = spec.categories[c]
+            if spec.kind == "super" and cat == "no" and not include_ignored:
+                continue
+            if cat != IGNORED or include_ignored:
+                out.append(Posecode(spec.kind, spec.joints, cat, v, spec.name))
+        return out
+
+    def active(self, b: int) -> set[tuple[str, str]]:
+        """``{(posecode name, category)}`` of pose ``b``, without ignored ones: what metrics compare."""
+        return {(p.name, p.category) for p in self.records(b)}
+
+    def to_dataframe(self, include_ignored: bool = False):
+        """Long table: one row per (pose, posecode) with kind, joints, category and value."""
+        import pandas as pd
+
+        rows = []
+        for b in range(len(self)):
+            for p in self.records(b, include_ignored):
+                rows.append({"pose": b, "posecode": p.name, "kind": p.kind, "joints": " / ".join(p.joints),
+                             "category": p.category, "value": round(p.value, 3)})
+        return pd.DataFrame(rows, columns=["pose", "posecode", "kind", "joints", "category", "value"])
+
+
+def _gather_parts(joints: torch.Tensor) -> torch.Tensor:
+    """Joints ``(B, 24, 3)`` plus virtual parts -> ``(B, 24 + K, 3)`` in ``_PART_NAMES`` order."""
+    extra = [joints[:, [JOINT_INDEX[j] for j in parts]].mean(1) for parts in VIRTUAL_JOINTS.values()]
+    return torch.cat([joints, torch.stack(extra, 1)], 1)
+
+
+def _pairs(specs: list[PosecodeSpec]) -> tuple[list[int], list[int]]:
+    return [_PART_INDEX[s.joints[0]] for s in specs], [_PART_INDEX[s.joints[1]] for s in specs]
+
+
+def _angle_between(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-9)
+    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+
+
+def _head_angles(rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Incline, turn, tilt (degrees) of the head relative to the upper back, from local
+    rotations ``(B, 24, 3, 3)``: the composite of the neck and head joints."""
+    rel = rotmats[:, JOINT_INDEX["neck"]] @ rotmats[:, JOINT_INDEX["head"]]  # (B, 3, 3)
+    forward, up = rel[:, :, 2], rel[:, :, 1]
+    incline = torch.rad2deg(torch.asin((-forward[:, 1]).clamp(-1, 1)))
+    turn = torch.rad2deg(torch.atan2(forward[:, 0], forward[:, 2]))
+    tilt = torch.rad2deg(torch.asin(up[:, 0].clamp(-1, 1)))
+    return incline, turn, tilt
+
+
+_JOINT_RADIUS = torch.tensor([
+    {"pelvis": 0.10, "head": 0.10, "left_ankle": 0.07, "right_ankle": 0.07, "left_foot": 0.03, "right_foot": 0.03,
+     "left_knee": 0.05, "right_knee": 0.05, "left_wrist": 0.03, "right_wrist": 0.03, "left_hand": 0.02,
+     "right_hand": 0.02, "left_elbow": 0.04, "right_elbow": 0.04}.get(name, 0.08) for name in JOINT_NAMES
+])
+"""Distance (m) from each joint centre to the skin surface it rests on when touching the floor."""
+
+
+def _base_values(joints: torch.Tensor, rotmats: torch.Tensor | None) -> torch.Tensor:
+    """Values ``(B, N_base)`` of every base posecode on normalised joints ``(B, 24, 3)``."""
+    parts = _gather_parts(joints)  # (B, P, 3)
+    batch = joints.shape[0]
+    values = torch.full((batch, len(_BASE)), float("nan"), dtype=joints.dtype, device=joints.device)
+    by_kind: dict[str, list[int]] = {}
+    for n, spec in enumerate(_BASE):
+        by_kind.setdefault(spec.kind, []).append(n)
+
+    def put(kind: str, v: torch.Tensor) -> None:
+        values[:, by_kind[kind]] = v
+
+    J = JOINT_INDEX
+    angle_specs = [_BASE[n] for n in by_kind["angle"]]
+    mid = [J[s.joints[0]] for s in angle_specs]
+    parent = [J[s.joints[0].replace("elbow", "shoulder").replace("knee", "hip")] for s in angle_specs]
+    child = [J[s.joints[0].replace("elbow", "wrist").replace("knee", "ankle")] for s in angle_specs]
+    put("angle", _angle_between(joints[:, parent] - joints[:, mid], joints[:, child] - joints[:, mid]))
+
+    a, b = _pairs([_BASE[n] for n in by_kind["distance"]])
+    put("distance", (parts[:, a] - parts[:, b]).norm(dim=-1))
+    for axis, kind in enumerate(("position_x", "position_y", "position_z")):
+        a, b = _pairs([_BASE[n] for n in by_kind[kind]])
+        put(kind, parts[:, a, axis] - parts[:, b, axis])
+    a, b = _pairs([_BASE[n] for n in by_kind["orientation"]])
+    seg = parts[:, b] - parts[:, a]  # (B, n, 3)
+    put("orientation", torch.rad2deg(torch.acos((seg[..., 1].abs() / seg.norm(dim=-1).clamp_min(1e-9)).clamp(0, 1))))
+    # Heights of the skin below each joint above the floor (the lowest skin point): joints sit
+    # inside the body, a knee centre ~5 cm above the floor when kneeling, an ankle ~7 cm.
+    radius = _JOINT_RADIUS.to(joints.dtype).to(joints.device)
+    skin_low = joints[..., 1] - radius  # (B, 24)
+    floor = skin_low.amin(1, keepdim=True)
+    height = skin_low - floor
+    feet = [J["left_foot"], J["right_foot"]]
+    ground = []
+    for n in by_kind["ground"]:  # a foot touches the ground through its heel (ankle) or its toes
+        joint = _BASE[n].joints[0]
+        h = height[:, J[joint]]
+        if "ankle" in joint:
+            h = torch.minimum(h, height[:, feet[0 if joint.startswith("left") else 1]])
+        ground.append(h)
+    height = torch.stack(ground, 1)
+    put("ground", height)
+
+    torso = joints[:, J["neck"]] - joints[:, J["pelvis"]]  # (B, 3)
+    put("inclination", torch.rad2deg(torch.atan2(torso[:, 2], torso[:, 1]))[:, None])
+    put("side_lean", torch.rad2deg(torch.atan2(torso[:, 0], torso[:, 1]))[:, None])
+    shoulders = joints[:, J["left_shoulder"]] - joints[:, J["right_shoulder"]]
+    put("twist", torch.rad2deg(torch.atan2(-shoulders[:, 2], shoulders[:, 0]))[:, None])
+    forward = torch.cross(shoulders, torso, dim=-1)
+    put("facing", (forward[:, 1] / forward.norm(dim=-1).clamp_min(1e-9))[:, None])
+    if rotmats is not None:
+        incline, turn, tilt = _head_angles(rotmats)
+    else:  # joints only: the neck's direction relative to the torso; the turn is not observable
+        neck = joints[:, J["head"]] - joints[:, J["neck"]]
+        incline = torch.rad2deg(torch.atan2(neck[:, 2], neck[:, 1]) - torch.atan2(torso[:, 2], torso[:, 1]))
+        tilt = -torch.rad2deg(torch.atan2(neck[:, 0], neck[:, 1]) - torch.atan2(torso[:, 0], torso[:, 1]))
+        turn = torch.full_like(incline, float("nan"))
+    put("head_incline", incline[:, None])
+    put("head_turn", turn[:, None])
+    put("head_tilt", tilt[:, None])
+    return values
+
+
+def _thresholds(specs: Sequence[PosecodeSpec], dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s.thresholds) for s in specs)
+    edges = torch.full((len(specs), width), float("inf"), dtype=dtype, device=device)
+    noise = torch.tensor([s.noise for s in specs], dtype=dtype, device=device)
+    for n, s in enumerate(specs):
+        edges[n, : len(s.thresholds)] = torch.tensor(s.thresholds, dtype=dtype)
+    return edges, noise
+
+
+_EDGE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _bin(values: torch.Tensor, specs: Sequence[PosecodeSpec], generator: torch.Generator | None) -> torch.Tensor:
+    key = (len(specs), values.dtype, str(values.device))
+    if key not in _EDGE_CACHE:
+        _EDGE_CACHE[key] = _thresholds(specs, values.dtype, values.device)
+    edges, noise = _EDGE_CACHE[key]
+    edges = edges.expand(values.shape[0], -1, -1)  # (B, N, K)
+    if generator is not None:
+        offset = (torch.rand(values.shape, generator=generator, dtype=values.dtype) * 2 - 1).to(values.device)
+        edges = edges + (offset * noise)[..., None]
+    cats = (values[..., None] > edges).sum(-1)
+    # Unmeasured (NaN) values land in the ignored category when there is one, else the lowest bin.
+    ignored = torch.tensor([s.categories.index(IGNORED) if IGNORED in s.categories else 0 for s in specs],
+                           device=values.device)
+    return torch.where(torch.isnan(values), ignored.expand_as(cats), cats)
+
+
+def _super_values(cats: torch.Tensor) -> torch.Tensor:
+    """Super-posecodes ``(B, N_super)`` (1.0 when they hold) from base categories ``(B, N_base)``."""
+    def cat(name: str) -> torch.Tensor:
+        return cats[:, _INDEX[name]]
+
+    def is_(name: str, *labels: str) -> torch.Tensor:
+        spec = POSECODES[_INDEX[name]]
+        return torch.stack([cat(name) == spec.categories.index(label) for label in labels]).any(0)
+
+    bent = ("completely bent", "bent more", "right angle", "bent less")
+    knee_l = is_("ground:left_knee", "on the ground") & is_("angle:left_knee", *bent)
+    knee_r = is_("ground:right_knee", "on the ground") & is_("angle:right_knee", *bent)
+    horizontal = is_("orientation:pelvis-neck", "horizontal")
+    out = {
+        "kneeling": knee_l & knee_r,
+        "kneeling on the left knee": knee_l & ~knee_r,
+        "kneeling on the right knee": knee_r & ~knee_l,
+        "squatting": is_("angle:left_knee", "completely bent", "bent more") & is_("angle:right_knee", "completely bent", "bent more")
+        & is_("ground:left_ankle", "on the ground") & is_("ground:right_ankle", "on the ground") & ~knee_l & ~knee_r,
+        "lying on the back": horizontal & is_("facing", "facing up"),
+        "lying face down": horizontal & is_("facing", "facing down"),
+        "torso horizontal": horizontal & ~is_("facing", "facing up", "facing down"),
+        "hands shoulder-width apart": is_("distance:left_wrist-right_wrist", "shoulder width"),
+        "feet shoulder-width apart": is_("distance:left_ankle-right_ankle", "shoulder width"),
+        "arms crossed": is_("position_x:left_wrist-right_wrist", "at the right of")
+        & is_("position_z:left_wrist-torso", IGNORED, "in front of") & is_("position_z:right_wrist-torso", IGNORED, "in front of"),
+        "hands on the hips": is_("distance:left_wrist-left_hip", "close") & is_("distance:right_wrist-right_hip", "close"),
+    }
+    return torch.stack([out[name] for name in SUPER_POSECODES], 1).to(torch.float32)
+
+
+def evaluate(joints: torch.Tensor, rotmats: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, layout: str = "smpl") -> PosecodeResult:
+    """Posecodes of a batch of poses.
+
+    Args:
+        joints: ``(B, 24, 3)`` SMPL joints in metres (any global position and heading), or
+            SMPL-H / SMPL-X joints with ``layout="smplh"`` / ``"smplx"``.
+        rotmats: optional ``(B, 24, 3, 3)`` local joint rotations (``BodyOutput.rotmats``);
+            they make the head codes exact (turn included). Without them the head incline
+            and tilt come from the neck, and the head turn is not measured.
+        generator: ``None`` for deterministic binning; a ``torch.Generator`` adds a random
+            offset to each threshold (per pose and posecode).
+        layout: joint layout of ``joints``.
+
+    Raises:
+        ValueError: wrong shape, NaN/inf, or a degenerate pose (all joints equal).
+    """
+    joints = normalize_joints(smpl_joints(joints, layout))
+    if rotmats is not None and (rotmats.dim() != 4 or tuple(rotmats.shape[1:]) != (NUM_JOINTS, 3, 3)
+                                or rotmats.shape[0] != joints.shape[0]):
+        raise ValueError(f"rotmats must have shape ({joints.shape[0]}, {NUM_JOINTS}, 3, 3), got {tuple(rotmats.shape)}")
+    values = _base_values(joints, rotmats.to(joints.dtype) if rotmats is not None else None)
+    cats = _bin(values, _BASE, generator)
+    supers = _super_values(cats).to(values.dtype)
+    return PosecodeResult(values=torch.cat([values, supers], 1), categories=torch.cat([cats, supers.long()], 1))
+
+
+DEG = 180.0 / math.pi
