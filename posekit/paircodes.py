@@ -82,22 +82,22 @@ def paircodes(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.T
     turn = torch.rad2deg(_heading(joints_a) - _heading(joints_b))
     turn = (turn + 180.0) % 360.0 - 180.0  # (B,) heading change, positive = turned to the left
     out = []
-    cat_a, cat_b = res_a.categories.tolist(), res_b.categories.tolist()
-    val_a, val_b = res_a.values, res_b.values
+    cat_a, cat_b = res_a.categories.numpy(), res_b.categories.numpy()
+    delta_all = (res_b.values - res_a.values).nan_to_num(0.0).numpy()
+    motion = motion.numpy()  # (B, 24)
+    part_motion = motion @ _PART_AVERAGE  # (B, P): joints, then torso and hips
+    changed_rows = cat_a != cat_b
     for b in range(joints_a.shape[0]):
         changes = []
-        for n, spec in enumerate(POSECODES):
-            if cat_a[b][n] == cat_b[b][n] or spec.kind == "facing":
-                continue
-            delta = float(val_b[b, n] - val_a[b, n])
-            delta = 0.0 if math.isnan(delta) else delta
-            ids = _motion_joints(spec)
-            moved = float(motion[b, ids].max())
+        for n in np.flatnonzero(changed_rows[b] & _DESCRIBABLE):
+            spec = POSECODES[n]
+            delta = float(delta_all[b, n])
+            moved = float(motion[b, _MOTION_IDS[n]].max())
             if spec.kind.startswith("head_"):
                 moved = 0.10 * math.radians(abs(delta))
-            parts = [float(motion[b, _joint_ids((j,))].mean()) for j in spec.joints[:2]] + [0.0, 0.0]
-            changes.append(PairCode(spec.name, spec.kind, spec.joints, spec.categories[cat_a[b][n]],
-                                    spec.categories[cat_b[b][n]], delta, moved, parts[0], parts[1]))
+            parts = [float(part_motion[b, col]) for col in _PART_COLS[n]] + [0.0, 0.0]
+            changes.append(PairCode(spec.name, spec.kind, spec.joints, spec.categories[cat_a[b, n]],
+                                    spec.categories[cat_b[b, n]], delta, moved, parts[0], parts[1]))
         if abs(float(turn[b])) > 45.0:
             changes.append(PairCode("turn", "turn", (), "", "left" if turn[b] > 0 else "right", float(turn[b]), 1.0))
         changes.sort(key=lambda c: (c.kind not in ("super", "turn"), -c.motion))
@@ -106,6 +106,11 @@ def paircodes(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.T
 
 
 _NAME_INDEX = {spec.name: i for i, spec in enumerate(POSECODES)}
+
+
+def _idx(name: str) -> int:
+    return _NAME_INDEX[name]
+
 _CHILD = {"elbow": "wrist", "knee": "ankle"}
 
 
@@ -120,8 +125,14 @@ def _motion_joints(spec) -> list[int]:
     return _joint_ids(spec.joints)
 
 
-def _idx(name: str) -> int:
-    return _NAME_INDEX[name]
+_DESCRIBABLE = np.array([spec.kind != "facing" for spec in POSECODES])
+_MOTION_IDS = [_motion_joints(spec) for spec in POSECODES]
+_PARTS = list(JOINT_INDEX) + list(_PART_JOINTS)
+_PART_AVERAGE = np.zeros((len(JOINT_INDEX), len(_PARTS)))  # (24, P): joint motions -> part motions
+for _col, _part in enumerate(_PARTS):
+    _ids = _joint_ids((_part,))
+    _PART_AVERAGE[_ids, _col] = 1.0 / len(_ids)
+_PART_COLS = [[_PARTS.index(j) for j in spec.joints[:2]] if spec.kind != "super" else [] for spec in POSECODES]
 
 
 # --- text ----------------------------------------------------------------------------------

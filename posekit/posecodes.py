@@ -330,8 +330,8 @@ def _pairs(specs: list[PosecodeSpec]) -> tuple[list[int], list[int]]:
 
 
 def _angle_between(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-9)
-    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+    """Angle (degrees) between vectors ``(..., 3)``; atan2 stays accurate near 0 and 180."""
+    return torch.rad2deg(torch.atan2(torch.cross(u, v, dim=-1).norm(dim=-1), (u * v).sum(-1)))
 
 
 def _head_angles(rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -399,7 +399,8 @@ def _base_values(joints: torch.Tensor, rotmats: torch.Tensor | None) -> torch.Te
 
     torso = joints[:, J["neck"]] - joints[:, J["pelvis"]]  # (B, 3)
     put("inclination", torch.rad2deg(torch.atan2(torso[:, 2], torso[:, 1]))[:, None])
-    put("side_lean", torch.rad2deg(torch.atan2(torso[:, 0], torso[:, 1]))[:, None])
+    # Sideways: the torso's elevation towards +x (stable when lying, unlike atan2(x, y)).
+    put("side_lean", torch.rad2deg(torch.asin((torso[:, 0] / torso.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1)))[:, None])
     shoulders = joints[:, J["left_shoulder"]] - joints[:, J["right_shoulder"]]
     put("twist", torch.rad2deg(torch.atan2(-shoulders[:, 2], shoulders[:, 0]))[:, None])
     forward = torch.cross(shoulders, torso, dim=-1)
