@@ -8,7 +8,6 @@ rather than guessed.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -148,5 +147,3 @@ def pose_from_degrees(
         full[0, joint_index(name)] = euler_to_rotvec(torch.tensor(triple, dtype=dtype), convention)
     return full[:, 0], full[:, 1:]
 
-
-DEGREES = 180.0 / math.pi

@@ -18,7 +18,6 @@ With a ``torch.Generator``, every threshold gets a small random offset before bi
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import torch
@@ -503,5 +502,3 @@ def evaluate(joints: torch.Tensor, rotmats: torch.Tensor | None = None,
     supers = _super_values(cats).to(values.dtype)
     return PosecodeResult(values=torch.cat([values, supers], 1), categories=torch.cat([cats, supers.long()], 1))
 
-
-DEG = 180.0 / math.pi

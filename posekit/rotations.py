@@ -13,7 +13,6 @@ All functions accept any number of leading batch dimensions and keep dtype and d
 """
 from __future__ import annotations
 
-import math
 
 import roma
 import torch
@@ -94,6 +93,3 @@ def geodesic_angle(rotmat_a: torch.Tensor, rotmat_b: torch.Tensor) -> torch.Tens
     sin = torch.stack([skew[..., 2, 1], skew[..., 0, 2], skew[..., 1, 0]], -1).norm(dim=-1) / 2.0
     return torch.atan2(sin, cos)
 
-
-DEG = math.pi / 180.0
-"""Degrees to radians."""
