@@ -508,13 +508,20 @@ class Captioner:
 
     def from_posecodes(self, result: PosecodeResult, seed: int | None = 0) -> list[str]:
         """Captions from already computed posecodes."""
-        captions = []
+        return self.with_facts(result, seed)[0]
+
+    def with_facts(self, result: PosecodeResult, seed: int | None = 0) -> tuple[list[str], list[list[tuple[str, str]]]]:
+        """Captions and, per caption, the ``(posecode name, category)`` pairs it states
+        (super-posecodes as ``("super:<name>", "yes")``)."""
+        captions, stated = [], []
         categories = result.categories.numpy()
         for b in range(len(result)):
             rng = None if seed is None else np.random.default_rng([int(seed), b])
             facts = select_facts(_facts_of(categories[b]), rng, self.config)
             captions.append(realize(aggregate_facts(facts, rng, self.config), _Chooser(rng), self.config))
-        return captions
+            stated.append([(src, "yes" if f.kind == "super" else result.category(b, src))
+                           for f in facts for src in f.sources])
+        return captions, stated
 
 
 def caption(joints: torch.Tensor, rotmats: torch.Tensor | None = None, seed: int | None = 0) -> list[str]:

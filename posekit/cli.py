@@ -37,6 +37,22 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_data(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from posekit.datasets import DatasetConfig, build_dataset, dataset_dir
+
+    config = DatasetConfig.quick(name=args.name or "quick", seed=args.seed) if args.quick else \
+        DatasetConfig(name=args.name or "default", seed=args.seed)
+    if args.scale is not None:
+        config = dataclasses.replace(config, scale=args.scale)
+    manifest = build_dataset(config, out_dir=args.out, progress=not args.quiet)
+    print(f"wrote {args.out or dataset_dir(config.name)} in {manifest['build_seconds']} s")
+    for task, counts in manifest["counts"].items():
+        print(f"  {task:<11}" + "  ".join(f"{split} {n:>6}" for split, n in counts.items()))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from posekit.report import build_report
 
@@ -55,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-samples", type=int, default=320)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_build_body)
+
+    p = sub.add_parser("build-data", help="build the task datasets (text2pose, spg, image2pose, rpe, ...)")
+    p.add_argument("--name", default=None, help="dataset name: data/generated/<name> (default: default / quick)")
+    p.add_argument("--quick", action="store_true", help="small dataset for notebooks and CI")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=None, help="multiply every count (GPU users: 5-20)")
+    p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_build_data)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
     p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])

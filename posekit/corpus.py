@@ -142,6 +142,8 @@ def _hold_out_variants(poses: PoseSet, body, config: SplitConfig, seed: int) -> 
         rows = [i for i, s in enumerate(poses.source) if s == name and poses.kind[i] != "canonical"]
         rng = np.random.default_rng([int(seed), zlib.crc32(name.encode()), 7])
         n_test = int(round(config.seen_test_share * len(rows)))
+        if config.seen_test_share > 0 and len(rows) >= 3:
+            n_test = max(n_test, 1)
         held = set(rng.choice(rows, size=n_test, replace=False).tolist()) if n_test else set()
         train_rows = [i for i in range(len(poses)) if poses.source[i] == name and i not in held]
         for i in held:

@@ -1,0 +1,135 @@
+"""Conversation records: the unit of every posekit task dataset.
+
+A record is a multi-turn conversation (system / user / assistant turns) plus what its
+placeholders stand for:
+
+- ``<POSE>`` in an assistant turn: a pose the model must produce (``target_poses``, in order);
+- ``<pose_in>`` in a user turn: a pose given to the model (``input_poses``, in order);
+- ``<image>`` in a user turn: an image (``image``, a path relative to the dataset folder).
+
+Poses are axis-angle ``(24, 3)`` lists (global orientation first), stored as JSON lines.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = ["POSE_TOKEN", "POSE_IN_TOKEN", "IMAGE_TOKEN", "SYSTEM_PROMPT", "Record", "write_jsonl", "read_jsonl",
+           "TEXT2POSE_REQUESTS", "POSE_ANSWERS", "IMAGE_REQUESTS", "POSE2TEXT_REQUESTS", "SPG_REQUESTS",
+           "RPE_REQUESTS", "EDIT_REQUESTS"]
+
+POSE_TOKEN = "<POSE>"
+POSE_IN_TOKEN = "<pose_in>"
+IMAGE_TOKEN = "<image>"
+SYSTEM_PROMPT = ("You are a helpful assistant who understands 3D human poses. When asked for a pose, "
+                 "answer with the special pose token.")
+TASKS = ("text2pose", "pose2text", "spg", "image2pose", "rpe", "edit", "chat")
+
+TEXT2POSE_REQUESTS = (
+    "{text} Give the SMPL pose.",
+    "Here is a description of a pose: {text} Can you generate the corresponding SMPL pose?",
+    "Show me this pose: {text}",
+    "Generate the 3D body pose that matches this description. {text}",
+    "{text} What is the SMPL pose?",
+)
+SPG_REQUESTS = (
+    "{text} Give the SMPL pose.",
+    "How would this person stand or move? {text} Please give the SMPL pose.",
+    "Imagine the following: {text} What would the body pose look like?",
+    "{text} Can you generate a plausible pose for this?",
+    "Think about the situation. {text} Output the SMPL pose.",
+)
+POSE_ANSWERS = (
+    "Sure, the SMPL pose is {pose}.",
+    "Here is the pose: {pose}.",
+    "Sure, here it is: {pose}.",
+    "{pose}",
+)
+IMAGE_REQUESTS = (
+    "{image}\nCan you predict the SMPL pose of the person in this image?",
+    "{image}\nWhat is the 3D pose of the person?",
+    "{image}\nEstimate the body pose of the person shown.",
+)
+RPE_REQUESTS = (
+    "{image}\nThere are several people in this image. What is the SMPL pose of {query}?",
+    "{image}\nGive the pose of {query}.",
+    "{image}\nCan you estimate the 3D pose of {query}?",
+)
+POSE2TEXT_REQUESTS = (
+    "{pose_in}\nDescribe this pose.",
+    "{pose_in}\nWhat is this person doing with their body? Describe the pose in detail.",
+    "Here is a 3D pose: {pose_in}. Can you describe it?",
+)
+EDIT_REQUESTS = (
+    "{pose_in}\n{text}",
+    "Start from this pose: {pose_in}. {text} Give the new SMPL pose.",
+    "{pose_in}\nModify the pose as follows: {text}",
+)
+
+
+@dataclasses.dataclass
+class Record:
+    """One conversation with its targets and metadata."""
+
+    id: str
+    task: str
+    split: str
+    messages: list[dict[str, str]]
+    """``[{"role": "system" | "user" | "assistant", "content": ...}, ...]``."""
+    target_poses: list[list[list[float]]] = dataclasses.field(default_factory=list)
+    """One ``(24, 3)`` axis-angle pose per ``<POSE>`` in the assistant turns."""
+    input_poses: list[list[list[float]]] = dataclasses.field(default_factory=list)
+    """One ``(24, 3)`` pose per ``<pose_in>`` in the user turns."""
+    image: str | None = None
+    meta: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        out_tokens = sum(m["content"].count(POSE_TOKEN) for m in self.messages if m["role"] == "assistant")
+        in_tokens = sum(m["content"].count(POSE_IN_TOKEN) for m in self.messages if m["role"] == "user")
+        images = sum(m["content"].count(IMAGE_TOKEN) for m in self.messages if m["role"] == "user")
+        if out_tokens != len(self.target_poses):
+            raise ValueError(f"{self.id}: {out_tokens} {POSE_TOKEN} tokens but {len(self.target_poses)} target poses")
+        if in_tokens != len(self.input_poses):
+            raise ValueError(f"{self.id}: {in_tokens} {POSE_IN_TOKEN} tokens but {len(self.input_poses)} input poses")
+        if (images > 0) != (self.image is not None):
+            raise ValueError(f"{self.id}: {images} {IMAGE_TOKEN} tokens but image={self.image!r}")
+
+    def targets(self) -> torch.Tensor:
+        """``(P, 24, 3)`` target poses."""
+        return torch.tensor(self.target_poses, dtype=torch.float32).reshape(-1, 24, 3)
+
+    def inputs(self) -> torch.Tensor:
+        """``(P, 24, 3)`` input poses."""
+        return torch.tensor(self.input_poses, dtype=torch.float32).reshape(-1, 24, 3)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @staticmethod
+    def from_json(line: str) -> "Record":
+        return Record(**json.loads(line))
+
+
+def pose_list(pose: torch.Tensor) -> list[list[float]]:
+    """``(24, 3)`` tensor -> nested lists rounded to 1e-5 rad (compact, deterministic JSON)."""
+    return [[round(float(v), 5) for v in row] for row in pose.reshape(24, 3)]
+
+
+def write_jsonl(records: list[Record], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(record.to_json() + "\n")
+    return path
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Record]:
+    with open(path, encoding="utf-8") as fh:
+        return [Record.from_json(line) for line in fh if line.strip()]

@@ -1,0 +1,372 @@
+"""Task datasets built from posekit's pose corpus: text2pose, pose2text, spg, image2pose, rpe,
+edit and chat conversations (see :mod:`posekit.conversations` for the record format).
+
+``build_dataset`` is deterministic for a :class:`DatasetConfig` (seed included): the same
+config rebuilds byte-identical JSONL files, whose SHA-256 the manifest records. Output
+(generated, git-ignored) goes to ``data/generated/<name>/``::
+
+    manifest.json                 config, versions, counts per task and split, file hashes
+    <task>/<split>.jsonl          conversation records
+    images/<task>/<id>.png        rendered images (image2pose, rpe)
+
+Targets: text tasks use the pose with its heading removed (PoseScript normalisation);
+image tasks use the global orientation in the camera frame (:func:`posekit.scenes.camera_frame_pose`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posekit.captioner import Captioner
+from posekit.conversations import (
+    EDIT_REQUESTS, IMAGE_REQUESTS, IMAGE_TOKEN, POSE2TEXT_REQUESTS, POSE_ANSWERS, POSE_IN_TOKEN, POSE_TOKEN,
+    RPE_REQUESTS, SPG_REQUESTS, SYSTEM_PROMPT, TASKS, TEXT2POSE_REQUESTS, Record, pose_list, read_jsonl, write_jsonl,
+)
+from posekit.corpus import SPLITS, PoseCorpus, SplitConfig, build_pose_corpus
+from posekit.paircodes import instruct
+from posekit.paths import data_dir, resolve_file
+from posekit.posecodes import evaluate
+from posekit.pose import remove_yaw
+from posekit.sampler import SamplerConfig
+from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
+
+__all__ = ["DatasetConfig", "build_dataset", "load_records", "dataset_dir", "load_spg_descriptions", "chat_turns"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    """What to build. ``scale`` multiplies every count (GPU users: 5-20)."""
+
+    name: str = "default"
+    seed: int = 0
+    scale: float = 1.0
+    captions_per_pose: int = 2
+    """text2pose records per corpus pose."""
+    multi_pose_share: float = 0.1
+    """Share of text2pose records that ask for two poses in one answer."""
+    pose2text_per_pose: int = 1
+    spg_targets_per_description: int = 2
+    """Poses (the canonical one and variants of it) paired with each implicit description."""
+    spg_test_description_share: float = 0.2
+    """Descriptions of training poses held out for test."""
+    image2pose_count: int = 1200
+    rpe_scenes: int = 400
+    edit_pairs: int = 1500
+    chat_count: int = 800
+    image_size: int = 224
+    sampler: SamplerConfig = SamplerConfig()
+    splits: SplitConfig = SplitConfig()
+
+    def __post_init__(self) -> None:
+        if self.scale <= 0:
+            raise ValueError(f"scale must be > 0, got {self.scale}")
+        if not 0 <= self.multi_pose_share <= 1 or not 0 <= self.spg_test_description_share < 1:
+            raise ValueError("multi_pose_share must be in [0, 1] and spg_test_description_share in [0, 1)")
+
+    @staticmethod
+    def quick(name: str = "quick", seed: int = 0) -> "DatasetConfig":
+        """A small dataset for notebooks and CI (about a minute on 2 cores)."""
+        return DatasetConfig(name=name, seed=seed, scale=0.08, captions_per_pose=1,
+                             sampler=SamplerConfig(candidates_per_pose=12, keep_per_pose=4))
+
+    def count(self, n: int) -> int:
+        return max(1, int(round(n * self.scale)))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def dataset_dir(name: str = "default") -> Path:
+    """``data/generated/<name>`` (``$POSEKIT_DATA/generated/<name>``)."""
+    return data_dir() / "generated" / name
+
+
+def load_spg_descriptions() -> dict[str, dict]:
+    """``{canonical pose: {"who": str, "descriptions": [str, ...]}}`` (``data/spg/descriptions.json``)."""
+    file = resolve_file("descriptions.json", defaults=(data_dir() / "spg",), what="SPG descriptions")
+    return {k: v for k, v in json.loads(Path(file).read_text()).items() if not k.startswith("_")}
+
+
+def load_records(task: str, split: str, name: str = "default", root: str | os.PathLike | None = None) -> list[Record]:
+    """Records of one task and split; raises FileNotFoundError saying how to build them."""
+    folder = Path(root) if root is not None else dataset_dir(name)
+    path = folder / task / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: build the dataset first with `posekit build-data --name {name}` "
+                                "(or posekit.datasets.build_dataset)")
+    return read_jsonl(path)
+
+
+def _system() -> dict:
+    return {"role": "system", "content": SYSTEM_PROMPT}
+
+
+def _normalised(pose: torch.Tensor) -> torch.Tensor:
+    """Pose ``(N, 24, 3)`` with the heading removed from the global orientation."""
+    out = pose.clone()
+    out[:, 0] = remove_yaw(pose[:, 0])
+    return out
+
+
+class _Builder:
+    def __init__(self, config: DatasetConfig, body, out_dir: Path, progress: bool):
+        self.config, self.body, self.out, self.progress = config, body, out_dir, progress
+        self.rng = np.random.default_rng(config.seed)
+        self.records: dict[str, list[Record]] = {t: [] for t in TASKS}
+        self.captioner = Captioner()
+
+    def pick(self, options):
+        return options[int(self.rng.integers(len(options)))]
+
+    def add(self, task: str, split: str, **kwargs) -> Record:
+        record = Record(id=f"{task}-{split}-{len(self.records[task]):06d}", task=task, split=split, **kwargs)
+        self.records[task].append(record)
+        return record
+
+    # --- pose-only tasks --------------------------------------------------------------------
+    def text_tasks(self, corpus: PoseCorpus) -> None:
+        poses = _normalised(corpus.poses.pose)
+        out = self.body(poses[:, 0], poses[:, 1:], joints_only=True)
+        cfg = self.config
+        n = len(poses)
+        order = self.rng.permutation(n)
+        for k in range(cfg.captions_per_pose):
+            seed = cfg.seed * 100 + k
+            codes = evaluate(out.joints, out.rotmats, generator=torch.Generator().manual_seed(seed))
+            captions, stated = self.captioner.with_facts(codes, seed)
+            for i in order:
+                split = corpus.split[i]
+                if self.rng.random() < cfg.multi_pose_share:
+                    j = int(self.rng.choice([t for t in self.pool(corpus, split) if t != i]))
+                    text = f"Give two poses. First: {captions[i]} Second: {captions[j]}"
+                    answer = f"Sure: {POSE_TOKEN} and {POSE_TOKEN}."
+                    self.add("text2pose", split, messages=[_system(), {"role": "user", "content": text},
+                                                           {"role": "assistant", "content": answer}],
+                             target_poses=[pose_list(poses[i]), pose_list(poses[j])],
+                             meta={"sources": [corpus.poses.source[i], corpus.poses.source[j]], "multi": True})
+                    continue
+                request = self.pick(TEXT2POSE_REQUESTS).format(text=captions[i])
+                answer = self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)
+                self.add("text2pose", split, messages=[_system(), {"role": "user", "content": request},
+                                                       {"role": "assistant", "content": answer}],
+                         target_poses=[pose_list(poses[i])], meta={"source": corpus.poses.source[i],
+                                                                    "kind": corpus.poses.kind[i], "posecodes": stated[i]})
+        for k in range(cfg.pose2text_per_pose):
+            self.pose2text(corpus, poses, order, self.captioner(out.joints, out.rotmats, seed=cfg.seed * 100 + 50 + k))
+        self.edit(corpus, poses, out)
+        self.chat(corpus, poses, out)
+
+    def pose2text(self, corpus: PoseCorpus, poses: torch.Tensor, order, descriptions: list[str]) -> None:
+        for i in order:
+            request = self.pick(POSE2TEXT_REQUESTS).format(pose_in=POSE_IN_TOKEN)
+            self.add("pose2text", corpus.split[i], messages=[_system(), {"role": "user", "content": request},
+                                                             {"role": "assistant", "content": descriptions[i]}],
+                     input_poses=[pose_list(poses[i])], meta={"source": corpus.poses.source[i]})
+
+    def pool(self, corpus: PoseCorpus, split: str) -> list[int]:
+        if not hasattr(self, "_pools"):
+            self._pools = {s: corpus.index(s).tolist() for s in SPLITS}
+        return self._pools[split]
+
+    def edit(self, corpus: PoseCorpus, poses: torch.Tensor, out) -> None:
+        cfg = self.config
+        total = cfg.count(cfg.edit_pairs)
+        a_idx, b_idx = [], []
+        sources = corpus.poses.source
+        while len(a_idx) < total:
+            a = int(self.rng.integers(len(poses)))
+            same = [t for t in self.pool(corpus, corpus.split[a]) if sources[t] == sources[a] and t != a]
+            pool = same if (same and self.rng.random() < 0.6) else [t for t in self.pool(corpus, corpus.split[a]) if t != a]
+            if not pool:
+                continue
+            a_idx.append(a)
+            b_idx.append(int(self.rng.choice(pool)))
+        a_t, b_t = torch.tensor(a_idx), torch.tensor(b_idx)
+        texts = instruct(out.joints[a_t], out.joints[b_t], out.rotmats[a_t], out.rotmats[b_t], seed=cfg.seed)
+        for a, b, text in zip(a_idx, b_idx, texts):
+            if text == "Keep the same pose.":
+                continue
+            request = self.pick(EDIT_REQUESTS).format(pose_in=POSE_IN_TOKEN, text=text)
+            self.add("edit", corpus.split[a], messages=[_system(), {"role": "user", "content": request},
+                                                        {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
+                     input_poses=[pose_list(poses[a])], target_poses=[pose_list(poses[b])],
+                     meta={"source_a": sources[a], "source_b": sources[b], "instruction": text})
+
+    def chat(self, corpus: PoseCorpus, poses: torch.Tensor, out) -> None:
+        cfg = self.config
+        result = evaluate(out.joints, out.rotmats)
+        for i in self.rng.choice(len(poses), size=min(cfg.count(cfg.chat_count), len(poses)), replace=False):
+            turns = chat_turns(result, int(i), self.rng, count=int(self.rng.integers(2, 4)))
+            turns[0] = {"role": "user", "content": f"{POSE_IN_TOKEN}\n{turns[0]['content']}"}
+            self.add("chat", corpus.split[i], messages=[_system(), *turns], input_poses=[pose_list(poses[i])],
+                     meta={"source": corpus.poses.source[i]})
+
+    # --- speculative pose generation --------------------------------------------------------
+    def spg(self, corpus: PoseCorpus, spg: dict[str, dict]) -> None:
+        cfg = self.config
+        poses = _normalised(corpus.poses.pose)
+        by_source: dict[str, list[int]] = {}
+        for i, (s, m) in enumerate(zip(corpus.poses.source, corpus.poses.mirrored.tolist())):
+            if not m:
+                by_source.setdefault(s, []).append(i)
+        for source, rows in by_source.items():
+            split = corpus.split[rows[0]]  # the canonical pose's split
+            descriptions = spg[source]["descriptions"]
+            held = set(self.rng.choice(len(descriptions), size=int(round(cfg.spg_test_description_share * len(descriptions))),
+                                       replace=False).tolist()) if split == "train" else set()
+            for d, text in enumerate(descriptions):
+                record_split = "test" if d in held else split
+                candidates = [r for r in rows if corpus.split[r] == split]
+                targets = [candidates[0]] + list(self.rng.choice(candidates[1:], size=min(len(candidates) - 1,
+                                                                 cfg.spg_targets_per_description - 1), replace=False))
+                for t in targets[: max(1, cfg.spg_targets_per_description)]:
+                    request = self.pick(SPG_REQUESTS).format(text=text)
+                    self.add("spg", record_split, messages=[_system(), {"role": "user", "content": request},
+                                                            {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
+                             target_poses=[pose_list(poses[int(t)])],
+                             meta={"source": source, "description": text, "description_index": d,
+                                   "test_kind": ("unseen description" if d in held else
+                                                 "unseen pose" if split == "test" else "")})
+
+    # --- image tasks ------------------------------------------------------------------------
+    def images(self, corpus: PoseCorpus, spg: dict[str, dict]) -> None:
+        from PIL import Image
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        frame = corpus.to_frame()
+        for task, total in (("image2pose", cfg.count(cfg.image2pose_count)), ("rpe", cfg.count(cfg.rpe_scenes))):
+            folder = self.out / "images" / task
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in tqdm(range(total), desc=task, disable=not self.progress):
+                split = str(self.rng.choice(SPLITS, p=[0.7, 0.1, 0.2]))
+                pool = self.pool(corpus, split)
+                if task == "image2pose":
+                    rows = [int(self.rng.choice(pool))]
+                else:
+                    count = int(self.rng.integers(2, 5))
+                    categories = list(dict.fromkeys(frame.category[pool]))
+                    chosen_cats = list(self.rng.choice(categories, size=min(count, len(categories)), replace=False))
+                    rows = [int(self.rng.choice([r for r in pool if frame.category[r] == c])) for c in chosen_cats]
+                sources = [corpus.poses.source[r] for r in rows]
+                scene = build_scene(self.body, corpus.poses.pose[rows], sources, [frame.category[r] for r in rows],
+                                    [spg[s]["who"] for s in sources], self.rng, size=cfg.image_size)
+                result = render_scene(scene)
+                record_id = f"{task}-{split}-{len(self.records[task]):06d}"
+                image_path = Path("images") / task / f"{record_id}.png"
+                Image.fromarray(result.image.numpy()).save(self.out / image_path, optimize=False, compress_level=1)
+                if task == "image2pose":
+                    target = camera_frame_pose(scene.people[0].pose, scene.camera)
+                    request = self.pick(IMAGE_REQUESTS).format(image=IMAGE_TOKEN)
+                    self.add(task, split, messages=[_system(), {"role": "user", "content": request},
+                                                    {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
+                             target_poses=[pose_list(target)], image=str(image_path),
+                             meta={"source": sources[0], "betas": [round(float(b), 4) for b in scene.people[0].betas],
+                                   "joints_2d": [[round(float(v), 2) for v in p] for p in result.joints_2d[0]],
+                                   "color": scene.people[0].color})
+                    continue
+                target = int(self.rng.integers(len(rows)))
+                queries = make_queries(scene, target, spg[sources[target]]["descriptions"], self.rng)
+                query = queries[int(self.rng.integers(len(queries)))]
+                request = self.pick(RPE_REQUESTS).format(image=IMAGE_TOKEN, query=query.text)
+                self.add(task, split, messages=[_system(), {"role": "user", "content": request},
+                                                {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
+                         target_poses=[pose_list(camera_frame_pose(scene.people[target].pose, scene.camera))],
+                         image=str(image_path),
+                         meta={"query": query.text, "query_kind": query.kind, "attributes": query.attributes,
+                               "target_index": target, "people": [
+                                   {"source": p.source, "color": p.color, "who": p.who, "height": round(p.height, 3),
+                                    "joints_2d": [[round(float(v), 2) for v in q] for q in result.joints_2d[k]]}
+                                   for k, p in enumerate(scene.people)]})
+
+
+_YES_NO = (
+    ("angle:{s}_knee", "Is the person's {s} knee bent?", lambda c: c != "straight",
+     lambda c: f"the {{s}} knee is {c if c != 'right angle' else 'bent at a right angle'}" if c != "straight" else "the {s} knee is straight"),
+    ("angle:{s}_elbow", "Is the {s} elbow bent?", lambda c: c != "straight",
+     lambda c: f"the {{s}} elbow is {c if c != 'right angle' else 'bent at a right angle'}" if c != "straight" else "the {s} elbow is straight"),
+    ("position_y:{s}_wrist-head", "Is the {s} hand above the head?", lambda c: c == "above",
+     lambda c: "the {s} hand is above the head" if c == "above" else "the {s} hand is not above the head"),
+    ("ground:{s}_knee", "Is the {s} knee touching the ground?", lambda c: c == "on the ground",
+     lambda c: "the {s} knee is on the ground" if c == "on the ground" else "the {s} knee is off the ground"),
+    ("ground:{s}_ankle", "Is the {s} foot on the ground?", lambda c: c == "on the ground",
+     lambda c: "the {s} foot is on the ground" if c == "on the ground" else "the {s} foot is lifted off the ground"),
+    ("super:kneeling", "Is the person kneeling?", lambda c: c == "yes",
+     lambda c: "the person is kneeling" if c == "yes" else "the person is not kneeling"),
+    ("super:squatting", "Is the person squatting?", lambda c: c == "yes",
+     lambda c: "the person is squatting" if c == "yes" else "the person is not squatting"),
+    ("super:lying on the back", "Is the person lying on their back?", lambda c: c == "yes",
+     lambda c: "they are lying on their back" if c == "yes" else "they are not lying on their back"),
+    ("inclination", "Is the person leaning forward?", lambda c: c.startswith("leaning forward"),
+     lambda c: "the upper body is leaning forward" if c.startswith("leaning forward") else "the upper body is not leaning forward"),
+    ("distance:left_wrist-right_wrist", "Are the hands close together?", lambda c: c == "close",
+     lambda c: "the hands are close together" if c == "close" else "the hands are apart"),
+    ("orientation:{s}_hip-{s}_knee", "Is the {s} thigh horizontal?", lambda c: c == "horizontal",
+     lambda c: "the {s} thigh is horizontal" if c == "horizontal" else "the {s} thigh is not horizontal"),
+)
+
+
+def chat_turns(result, b: int, rng: np.random.Generator, count: int = 2) -> list[dict[str, str]]:
+    """Yes/no questions about pose ``b`` answered from its deterministic posecodes, ``count`` Q&A pairs."""
+    turns = []
+    for k in rng.choice(len(_YES_NO), size=count, replace=False):
+        code, question, truth, explain = _YES_NO[int(k)]
+        side = str(rng.choice(["left", "right"]))
+        category = result.category(b, code.format(s=side))
+        yes = truth(category)
+        answer = f"{'Yes' if yes else 'No'}, {explain(category).format(s=side)}."
+        turns += [{"role": "user", "content": question.format(s=side)}, {"role": "assistant", "content": answer}]
+    return turns
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.PathLike | None = None, body=None,
+                  progress: bool = True) -> dict:
+    """Build every task dataset; returns the manifest (also written to ``manifest.json``)."""
+    import posekit
+    from posekit.body import load_body_model
+
+    start = time.time()
+    body = body or load_body_model()
+    out = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    corpus = build_pose_corpus(body, seed=config.seed, sampler=config.sampler, splits=config.splits, progress=progress)
+    spg = load_spg_descriptions()
+    missing = set(corpus.entries) - set(spg)
+    if missing:
+        raise ValueError(f"canonical poses without SPG descriptions: {sorted(missing)}; add them to data/spg/descriptions.json")
+    builder = _Builder(config, body, out, progress)
+    with torch.no_grad():
+        builder.text_tasks(corpus)
+        builder.spg(corpus, spg)
+        builder.images(corpus, spg)
+    files, counts = {}, {}
+    for task, records in builder.records.items():
+        for split in SPLITS:
+            chosen = [r for r in records if r.split == split]
+            path = write_jsonl(chosen, out / task / f"{split}.jsonl")
+            files[f"{task}/{split}.jsonl"] = _sha256(path)
+            counts.setdefault(task, {})[split] = len(chosen)
+    frame = corpus.to_frame()
+    manifest = {
+        "name": config.name, "config": config.to_dict(), "posekit": posekit.__version__, "torch": torch.__version__,
+        "counts": counts, "files": files,
+        "corpus": {"poses": len(corpus), "canonical": len(corpus.entries),
+                   "split": dict(Counter(corpus.split)), "test_kind": dict(Counter(t for t in corpus.test_kind if t)),
+                   "kinds": dict(Counter(frame.kind))},
+        "build_seconds": round(time.time() - start, 1),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

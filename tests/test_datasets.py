@@ -1,0 +1,116 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.datasets import DatasetConfig, build_dataset, load_records, load_spg_descriptions
+from posekit.posecodes import evaluate
+from posekit.sampler import SamplerConfig
+
+TINY = dataclasses.replace(DatasetConfig.quick(name="tiny"), scale=0.03,
+                           sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, body):
+    root = tmp_path_factory.mktemp("ds")
+    manifest = build_dataset(TINY, out_dir=root, body=body, progress=False)
+    return root, manifest
+
+
+def all_records(root, task):
+    return [r for split in ("train", "val", "test") for r in load_records(task, split, root=root)]
+
+
+def test_every_task_and_split_is_written_with_a_manifest(built):
+    root, manifest = built
+    assert json.loads((root / "manifest.json").read_text())["files"] == manifest["files"]
+    for task in ("text2pose", "pose2text", "spg", "image2pose", "rpe", "edit", "chat"):
+        assert manifest["counts"][task]["train"] > 0, task
+        assert sum(manifest["counts"][task].values()) == len(all_records(root, task))
+    assert manifest["config"]["seed"] == 0 and manifest["corpus"]["canonical"] >= 150
+
+
+def test_same_seed_rebuilds_the_same_dataset(built, tmp_path, body):
+    _, manifest = built
+    again = build_dataset(TINY, out_dir=tmp_path, body=body, progress=False)
+    assert again["files"] == manifest["files"]  # SHA-256 of every JSONL file
+
+
+def test_records_are_well_formed(built):
+    root, _ = built
+    for task in ("text2pose", "spg", "image2pose", "rpe", "edit", "pose2text", "chat"):
+        for record in all_records(root, task):
+            assert record.messages[0]["role"] == "system" and record.messages[-1]["role"] == "assistant"
+            assert record.targets().shape[0] == sum(m["content"].count(POSE_TOKEN) for m in record.messages)
+            assert torch.isfinite(record.targets()).all()
+            if record.image:
+                image = Image.open(root / record.image)
+                assert image.size == (224, 224) and IMAGE_TOKEN in record.messages[1]["content"]
+    edit = all_records(root, "edit")[0]
+    assert POSE_IN_TOKEN in edit.messages[1]["content"] and len(edit.input_poses) == 1
+    with pytest.raises(ValueError, match="target poses"):
+        Record("x", "text2pose", "train", [{"role": "assistant", "content": POSE_TOKEN}])
+
+
+def test_text2pose_targets_match_their_descriptions(built, body):
+    root, _ = built
+    records = [r for r in all_records(root, "text2pose") if "posecodes" in r.meta]
+    targets = torch.cat([r.targets() for r in records])
+    out = body(targets[:, 0], targets[:, 1:], joints_only=True)
+    codes = evaluate(out.joints, out.rotmats)
+
+    def agreement(i, stated):
+        return np.mean([codes.category(i, name) == cat for name, cat in stated])
+
+    mine = np.mean([agreement(i, r.meta["posecodes"]) for i, r in enumerate(records)])
+    shuffled = np.mean([agreement(i, records[(i + 5) % len(records)].meta["posecodes"]) for i in range(len(records))])
+    assert mine > 0.9 > 0.6 > shuffled
+
+
+def test_spg_uses_held_out_poses_and_descriptions_only_for_test(built):
+    root, _ = built
+    spg = load_spg_descriptions()
+    train = all_records(root, "spg")
+    train_sources = {r.meta["source"] for r in train if r.split == "train"}
+    train_texts = {r.meta["description"] for r in train if r.split == "train"}
+    for record in train:
+        if record.split == "test":
+            kind = record.meta["test_kind"]
+            assert kind in ("unseen pose", "unseen description")
+            if kind == "unseen pose":
+                assert record.meta["source"] not in train_sources
+            assert record.meta["description"] not in train_texts
+        assert record.meta["description"] in spg[record.meta["source"]]["descriptions"]
+
+
+def test_rpe_queries_single_out_one_person(built):
+    root, _ = built
+    records = all_records(root, "rpe")
+    assert records
+    for record in records:
+        people, target, attrs = record.meta["people"], record.meta["target_index"], record.meta["attributes"]
+        assert 2 <= len(people) <= 4
+        match = set(range(len(people)))
+        if "color" in attrs:
+            match &= {k for k, p in enumerate(people) if p["color"] == attrs["color"]}
+        if "action" in attrs:
+            match &= {k for k, p in enumerate(people) if p["who"] == attrs["action"]}
+        if "situation_source" in attrs:
+            match &= {k for k, p in enumerate(people) if p["source"] == attrs["situation_source"]}
+        if "height" in attrs:
+            heights = [p["height"] for p in people]
+            match &= {heights.index(max(heights) if attrs["height"] == "tallest" else min(heights))}
+        if "position" in attrs:
+            xs = [p["joints_2d"][0][0] for p in people]
+            match &= {xs.index(min(xs) if attrs["position"] == "leftmost" else max(xs))}
+        assert match == {target}, record.meta["query"]
+
+
+def test_missing_dataset_says_how_to_build_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build-data"):
+        load_records("spg", "train", root=tmp_path)
