@@ -108,6 +108,15 @@ class Record:
         """``(P, 24, 3)`` input poses."""
         return torch.tensor(self.input_poses, dtype=torch.float32).reshape(-1, 24, 3)
 
+    def summary(self, max_meta_chars: int = 300) -> dict:
+        """The record with poses replaced by their count and bulky metadata shortened (for display)."""
+        meta = {k: v for k, v in self.meta.items() if k not in ("posecodes", "people", "joints_2d", "betas")}
+        text = json.dumps(meta)
+        return {"id": self.id, "task": self.task, "split": self.split, "messages": self.messages,
+                "target_poses": f"{len(self.target_poses)} pose(s) of 24 x 3",
+                "input_poses": f"{len(self.input_poses)} pose(s) of 24 x 3", "image": self.image,
+                "meta": meta if len(text) <= max_meta_chars else text[:max_meta_chars] + " ..."}
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 

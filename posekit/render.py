@@ -20,7 +20,7 @@ import math
 
 import torch
 
-__all__ = ["Camera", "Light", "RenderResult", "look_at", "rasterize", "render", "make_background"]
+__all__ = ["Camera", "Light", "RenderResult", "look_at", "rasterize", "render", "make_background", "thumbnails"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +170,8 @@ def make_background(kind: str, width: int, height: int, generator: torch.Generat
         return (top * (1 - t) + bottom * t).expand(height, width, 3).clone()
     if kind == "noise":
         coarse = rand(1, 3, 6, 6)
-        return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic",
-                                               align_corners=False).clamp(0, 1)[0].permute(1, 2, 0)
+        smooth = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
+        return (0.25 + 0.55 * smooth.clamp(0, 1))[0].permute(1, 2, 0)  # muted, like a blurred real scene
     if kind == "floor":
         wall, floor = rand(3) * 0.6 + 0.3, rand(3) * 0.5 + 0.2
         horizon = int(height * (0.45 + 0.2 * float(rand(1))))
@@ -223,3 +223,17 @@ def render(vertices: list[torch.Tensor], faces: torch.Tensor, camera: Camera, co
     else:
         j2d, jz = torch.zeros(0, 24, 2), torch.zeros(0, 24)
     return RenderResult((image * 255).round().to(torch.uint8), instance, zbuffer, j2d, jz, camera)
+
+
+def thumbnails(body, pose: torch.Tensor, size: int = 128, color: tuple[float, float, float] = (0.56, 0.70, 0.85),
+               azimuth_deg: float = 25.0, elevation_deg: float = 12.0) -> torch.Tensor:
+    """Small framed renders of poses ``(N, 24, 3)`` -> ``(N, size, size, 3)`` uint8 (one body each)."""
+    with torch.no_grad():
+        verts = body(pose[:, 0], pose[:, 1:]).vertices
+    out = []
+    for v in verts:
+        center = (v.amax(0) + v.amin(0)) / 2
+        radius = float((v - center).norm(dim=-1).amax())
+        camera = look_at(center, 1.1 * radius / math.sin(math.radians(20)), azimuth_deg, elevation_deg, 40.0, size, size)
+        out.append(render([v], body.faces, camera, [color], background=torch.full((size, size, 3), 0.97)).image)
+    return torch.stack(out)

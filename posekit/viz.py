@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from posekit.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
 
 __all__ = ["setup_notebook", "mesh_trace", "skeleton_trace", "ground_trace", "plot_bodies", "plot_body",
-           "PoseEditor", "BODY_COLORS"]
+           "PoseEditor", "BODY_COLORS", "image_grid", "image_with_joints"]
 
 BODY_COLORS = ("#8fb3d9", "#e3a587", "#9fcf9a", "#d3a6d9", "#e8d27c", "#8fd1cf")
 CAMERA = dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.9, y=0.35, z=1.9), center=dict(x=0, y=-0.05, z=0))
@@ -201,3 +201,39 @@ class PoseEditor:
             lines, markers = skeleton_trace(j)
             self.figure.data[1].update(x=lines.x, y=lines.y, z=lines.z)
             self.figure.data[2].update(x=markers.x, y=markers.y, z=markers.z)
+
+
+def image_grid(images, titles: Sequence[str] | None = None, cols: int = 8, tile: int = 150) -> go.Figure:
+    """Images ``(N, H, W, 3)`` uint8 as a grid of small panels with titles (2D, light for big grids)."""
+    import plotly.express as px
+
+    imgs = _np(images)
+    fig = px.imshow(imgs, facet_col=0, facet_col_wrap=cols, facet_col_spacing=0.005, facet_row_spacing=0.03)
+    names = list(titles) if titles is not None else [str(i) for i in range(len(imgs))]
+    for annotation in fig.layout.annotations:
+        k = int(annotation.text.split("=")[-1])
+        annotation.update(text=names[k][:24], font=dict(size=9))
+    rows = (len(imgs) + cols - 1) // cols
+    fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    fig.update_layout(height=tile * rows + 40, margin=dict(l=0, r=0, t=30, b=0), coloraxis_showscale=False)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    return fig
+
+
+def image_with_joints(image, joints_2d, title: str = "", parents: Sequence[int] = PARENTS) -> go.Figure:
+    """An image ``(H, W, 3)`` with 2D skeletons ``(P, 24, 2)`` (pixels) drawn over it."""
+    import plotly.express as px
+
+    fig = px.imshow(_np(image))
+    colors = ["#ffd400", "#00e5ff", "#ff4df0", "#7dff5c"]
+    for p, joints in enumerate(_np(joints_2d).reshape(-1, len(parents), 2)):
+        xs, ys = [], []
+        for child, parent in enumerate(parents):
+            if parent >= 0:
+                xs += [joints[parent, 0], joints[child, 0], None]
+                ys += [joints[parent, 1], joints[child, 1], None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line=dict(color=colors[p % 4], width=2),
+                                 marker=dict(size=3), name=f"person {p}", hoverinfo="skip"))
+    fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    fig.update_layout(title=title, height=380, width=380, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    return fig
