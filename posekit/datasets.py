@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posekit.captioner import Captioner
+from posekit.captioner import _PREDICATES, Captioner
 from posekit.conversations import (
     EDIT_REQUESTS, IMAGE_REQUESTS, IMAGE_TOKEN, POSE2TEXT_REQUESTS, POSE_ANSWERS, POSE_IN_TOKEN, POSE_TOKEN,
     RPE_REQUESTS, SPG_REQUESTS, SYSTEM_PROMPT, TASKS, TEXT2POSE_REQUESTS, Record, pose_list, read_jsonl, write_jsonl,
@@ -288,11 +288,15 @@ class _Builder:
                                    for k, p in enumerate(scene.people)]})
 
 
+def _bend(category: str) -> str:
+    return _PREDICATES["angle"][category][0]  # "bent at a right angle", "partially bent", ...
+
+
 _YES_NO = (
     ("angle:{s}_knee", "Is the person's {s} knee bent?", lambda c: c != "straight",
-     lambda c: f"the {{s}} knee is {c if c != 'right angle' else 'bent at a right angle'}" if c != "straight" else "the {s} knee is straight"),
+     lambda c: f"the {{s}} knee is {_bend(c)}"),
     ("angle:{s}_elbow", "Is the {s} elbow bent?", lambda c: c != "straight",
-     lambda c: f"the {{s}} elbow is {c if c != 'right angle' else 'bent at a right angle'}" if c != "straight" else "the {s} elbow is straight"),
+     lambda c: f"the {{s}} elbow is {_bend(c)}"),
     ("position_y:{s}_wrist-head", "Is the {s} hand above the head?", lambda c: c == "above",
      lambda c: "the {s} hand is above the head" if c == "above" else "the {s} hand is not above the head"),
     ("ground:{s}_knee", "Is the {s} knee touching the ground?", lambda c: c == "on the ground",
@@ -315,15 +319,24 @@ _YES_NO = (
 
 
 def chat_turns(result, b: int, rng: np.random.Generator, count: int = 2) -> list[dict[str, str]]:
-    """Yes/no questions about pose ``b`` answered from its deterministic posecodes, ``count`` Q&A pairs."""
-    turns = []
-    for k in rng.choice(len(_YES_NO), size=count, replace=False):
-        code, question, truth, explain = _YES_NO[int(k)]
-        side = str(rng.choice(["left", "right"]))
-        category = result.category(b, code.format(s=side))
-        yes = truth(category)
-        answer = f"{'Yes' if yes else 'No'}, {explain(category).format(s=side)}."
-        turns += [{"role": "user", "content": question.format(s=side)}, {"role": "assistant", "content": answer}]
+    """Yes/no questions about pose ``b`` answered from its deterministic posecodes, ``count``
+    Q&A pairs, balanced so that about half of the answers are "yes"."""
+    candidates = []
+    for code, question, truth, explain in _YES_NO:
+        for side in (("left", "right") if "{s}" in code else ("",)):
+            category = result.category(b, code.format(s=side))
+            answer = f"{'Yes' if truth(category) else 'No'}, {explain(category).format(s=side)}."
+            candidates.append((question.format(s=side), answer, truth(category)))
+    if count > len(candidates):
+        raise ValueError(f"count={count} but only {len(candidates)} distinct questions exist")
+    turns, used = [], set()
+    for _ in range(count):
+        want_yes = bool(rng.random() < 0.5)
+        pool = [c for c in candidates if c[2] == want_yes and c[0] not in used] or \
+               [c for c in candidates if c[0] not in used]
+        question, answer, _ = pool[int(rng.integers(len(pool)))]
+        used.add(question)
+        turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     return turns
 
 

@@ -114,3 +114,38 @@ def test_rpe_queries_single_out_one_person(built):
 def test_missing_dataset_says_how_to_build_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="build-data"):
         load_records("spg", "train", root=tmp_path)
+
+
+def test_chat_answers_follow_the_pose(body):
+    from posekit.corpus import load_canonical
+    from posekit.datasets import chat_turns
+    from posekit.sampler import entries_to_rotvec
+
+    pose = entries_to_rotvec([load_canonical()["kneeling upright"]])
+    out = body(pose[:, 0], pose[:, 1:], joints_only=True)
+    codes = evaluate(out.joints, out.rotmats)
+    turns = chat_turns(codes, 0, np.random.default_rng(0), count=17)
+    qa = {turns[k]["content"]: turns[k + 1]["content"] for k in range(0, len(turns), 2)}
+    assert len(qa) == 17  # every question, asked once
+    assert qa["Is the person kneeling?"].startswith("Yes")
+    assert qa["Is the left hand above the head?"].startswith("No")
+    assert qa["Is the person's left knee bent?"].startswith("Yes, the left knee is bent at a right angle")
+    assert qa["Is the left foot on the ground?"].startswith("Yes")
+    # Over many poses, about half of the sampled answers are "yes".
+    random_out = body(body_pose=torch.randn(100, 23, 3, generator=torch.Generator().manual_seed(0)) * 0.4, joints_only=True)
+    random_codes = evaluate(random_out.joints, random_out.rotmats)
+    answers = [t["content"].startswith("Yes") for b in range(100)
+               for t in chat_turns(random_codes, b, np.random.default_rng(b), 3) if t["role"] == "assistant"]
+    assert 0.35 < np.mean(answers) < 0.65
+
+
+def test_spg_descriptions_cover_every_canonical_pose_once():
+    from posekit.corpus import load_canonical
+
+    spg = load_spg_descriptions()
+    assert set(spg) == set(load_canonical())
+    texts = [t for entry in spg.values() for t in entry["descriptions"]]
+    assert all(len(entry["descriptions"]) >= 5 for entry in spg.values())
+    assert len(texts) == len(set(texts))  # a description points at one pose only
+    whos = [entry["who"] for entry in spg.values()]
+    assert len(whos) == len(set(whos))
