@@ -51,9 +51,9 @@ def test_recall_perfect_random_and_pool():
     assert pool.protocol == "pool of 32"
     assert abs(pool.text_to_pose[10] - 100 * 10 / 32) < 6  # chance level: K / pool size
     assert set(full.as_row()) == {"t2p_R@1", "t2p_R@5", "t2p_R@10", "p2t_R@1", "p2t_R@5", "p2t_R@10", "mRecall"}
-    # A hand-computed case: 3 texts, pose 1 and 2 swapped -> R@1 = 1/3.
+    # A hand-computed case: texts 1 and 2 each prefer the other's pose -> R@1 = 1/3, R@2 = 1.
     text = torch.eye(3)
-    pose = torch.eye(3)[[0, 2, 1]]
+    pose = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.4, 0.9], [0.0, 0.9, 0.4]])
     assert M.recall_at_k(text, pose, ks=(1, 2)).text_to_pose == {1: pytest.approx(100 / 3), 2: 100.0}
 
 
