@@ -53,6 +53,64 @@ def _build_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_retrieval(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from posekit.datasets import dataset_dir, load_records
+    from posekit.metrics import recall_at_k
+    from posekit.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
+    from posekit.text_encoder import get_text_encoder
+
+    root = dataset_dir(args.dataset)
+    encoder = get_text_encoder()
+
+    def pairs(split: str, unique: bool):
+        records = load_records("text2pose", split, root=root) + load_records("pose2text", split, root=root)
+        texts, poses = retrieval_pairs(records, unique_poses=unique)
+        return encoder.encode(texts), poses
+
+    train, val, test = pairs("train", False), pairs("val", True), pairs("test", True)
+    config = RetrievalConfig(epochs=args.epochs, seed=args.seed)
+    model, history = train_retrieval(*train, config, val=val, progress=not args.quiet)
+    with __import__("torch").no_grad():
+        text, pose = model.encode_text(test[0]), model.encode_pose(test[1])
+    full, pool = recall_at_k(text, pose), recall_at_k(text, pose, protocol="pool")
+    manifest = json.loads((root / "manifest.json").read_text())
+    meta = {"dataset": args.dataset, "dataset_files": manifest["files"], "train_pairs": len(train[1]),
+            "test_pairs": len(test[1]), "test_full": full.as_row(), "test_pool32": pool.as_row(),
+            "history": history[-1], "config": dataclasses.asdict(config)}
+    path = save_retrieval(model, args.out, meta)
+    print(f"saved {path}; test ({len(test[1])} pairs) full: " +
+          ", ".join(f"{k} {v:.1f}" for k, v in full.as_row().items()))
+    print("pool of 32: " + ", ".join(f"{k} {v:.1f}" for k, v in pool.as_row().items()))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from posekit.evaluate import EVAL_TASKS, evaluate_baseline
+    from posekit.paths import reports_dir
+
+    tasks = EVAL_TASKS if args.task == "all" else (args.task,)
+    models = ("mean", "nearest", "regressor", "copy") if args.model == "all" else (args.model,)
+    rows = []
+    for task in tasks:
+        for name in models:
+            if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
+                continue
+            rows.append(evaluate_baseline(name, task, dataset=args.dataset, split=args.split, limit=args.limit,
+                                          root=args.root).summary)
+    table = pd.concat(rows, ignore_index=True)
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 1):
+        print(table.drop(columns=["seconds"]).to_string(index=False))
+    out = reports_dir() / "eval" / "results.csv"
+    table.to_csv(out, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from posekit.report import build_report
 
@@ -80,6 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_build_data)
+
+    p = sub.add_parser("train-retrieval", help="train the text<->pose retrieval model on a built dataset")
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="checkpoint path (default: data/checkpoints/retrieval.pt)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train_retrieval)
+
+    p = sub.add_parser("eval", help="benchmark a model on a task's test split (baselines: mean, nearest, regressor, copy)")
+    p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit"])
+    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy"])
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N records only")
+    p.add_argument("--root", default=None, help="dataset folder (default: data/generated/<dataset>)")
+    p.set_defaults(func=_eval)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
     p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])

@@ -38,7 +38,8 @@ from posekit.pose import remove_yaw
 from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
-__all__ = ["DatasetConfig", "build_dataset", "load_records", "dataset_dir", "load_spg_descriptions", "chat_turns"]
+__all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
+           "chat_turns"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,14 +152,16 @@ class _Builder:
                     self.add("text2pose", split, messages=[_system(), {"role": "user", "content": text},
                                                            {"role": "assistant", "content": answer}],
                              target_poses=[pose_list(poses[i]), pose_list(poses[j])],
-                             meta={"sources": [corpus.poses.source[i], corpus.poses.source[j]], "multi": True})
+                             meta={"sources": [corpus.poses.source[i], corpus.poses.source[j]], "multi": True,
+                                   "captions": [captions[i], captions[j]]})
                     continue
                 request = self.pick(TEXT2POSE_REQUESTS).format(text=captions[i])
                 answer = self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)
                 self.add("text2pose", split, messages=[_system(), {"role": "user", "content": request},
                                                        {"role": "assistant", "content": answer}],
                          target_poses=[pose_list(poses[i])], meta={"source": corpus.poses.source[i],
-                                                                    "kind": corpus.poses.kind[i], "posecodes": stated[i]})
+                                                                    "kind": corpus.poses.kind[i], "posecodes": stated[i],
+                                                                    "caption": captions[i]})
         for k in range(cfg.pose2text_per_pose):
             self.pose2text(corpus, poses, order, self.captioner(out.joints, out.rotmats, seed=cfg.seed * 100 + 50 + k))
         self.edit(corpus, poses, out)
@@ -383,3 +386,13 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False) -> Path:
+    """The folder of ``config``'s dataset, built first unless a manifest with the same config is there."""
+    root = dataset_dir(config.name)
+    manifest = root / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("config") == json.loads(json.dumps(config.to_dict())):
+        return root
+    build_dataset(config, out_dir=root, body=body, progress=progress)
+    return root

@@ -69,3 +69,17 @@ def tiny_model_dict(num_betas: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
 @pytest.fixture
 def tiny_dict():
     return tiny_model_dict()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, body):
+    """A tiny task dataset built once per test session: (folder, manifest, config)."""
+    import dataclasses
+
+    from posekit.datasets import DatasetConfig, build_dataset
+    from posekit.sampler import SamplerConfig
+
+    config = dataclasses.replace(DatasetConfig.quick(name="tiny"), scale=0.03,
+                                 sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    return root, build_dataset(config, out_dir=root, body=body, progress=False), config

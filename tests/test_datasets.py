@@ -1,4 +1,3 @@
-import dataclasses
 import json
 
 import numpy as np
@@ -7,19 +6,12 @@ import torch
 from PIL import Image
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.datasets import DatasetConfig, build_dataset, load_records, load_spg_descriptions
+from posekit.datasets import build_dataset, load_records, load_spg_descriptions
 from posekit.posecodes import evaluate
-from posekit.sampler import SamplerConfig
-
-TINY = dataclasses.replace(DatasetConfig.quick(name="tiny"), scale=0.03,
-                           sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, body):
-    root = tmp_path_factory.mktemp("ds")
-    manifest = build_dataset(TINY, out_dir=root, body=body, progress=False)
-    return root, manifest
+def built(tiny_dataset):
+    return tiny_dataset[:2]
 
 
 def all_records(root, task):
@@ -35,9 +27,9 @@ def test_every_task_and_split_is_written_with_a_manifest(built):
     assert manifest["config"]["seed"] == 0 and manifest["corpus"]["canonical"] >= 150
 
 
-def test_same_seed_rebuilds_the_same_dataset(built, tmp_path, body):
-    _, manifest = built
-    again = build_dataset(TINY, out_dir=tmp_path, body=body, progress=False)
+def test_same_seed_rebuilds_the_same_dataset(tiny_dataset, tmp_path, body):
+    _, manifest, config = tiny_dataset
+    again = build_dataset(config, out_dir=tmp_path, body=body, progress=False)
     assert again["files"] == manifest["files"]  # SHA-256 of every JSONL file
 
 

@@ -1,0 +1,129 @@
+"""Benchmarks: run a pose model on a task's test split and measure it.
+
+``evaluate(model, task)`` -> :class:`EvalResult` with a tidy summary table (task, model,
+protocol, each metric, number of samples, seed) and a per-sample table (for spreads and
+failure cases). ``posekit eval --task spg --model nearest`` does the same from the shell and
+writes ``reports/eval/<task>_<model>.csv``.
+
+Metrics per record: MPJPE, PA-MPJPE (22 main joints, mm), MPVPE (mm), MPJRE (degrees) and
+posecode F1 of the first predicted pose against the first target. For text-conditioned
+tasks (text2pose, spg, edit) the retrieval model also ranks the predicted poses against the
+queries: R@1/5/10 in both directions and mRecall, under the "full" protocol and "pool of 32".
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from posekit.baselines import make_baseline, query_text
+from posekit.conversations import Record
+from posekit.datasets import dataset_dir, load_records
+from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, recall_at_k
+from posekit.paths import reports_dir
+
+__all__ = ["EvalResult", "evaluate", "evaluate_baseline", "EVAL_TASKS", "TEXT_TASKS", "plot_results"]
+
+EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
+TEXT_TASKS = ("text2pose", "spg", "edit")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    summary: pd.DataFrame
+    """One row per protocol: task, model, protocol, metrics, samples, seed."""
+    per_sample: pd.DataFrame
+    """One row per record: id, metrics, query text."""
+    predictions: torch.Tensor
+    """``(N, 24, 3)`` predicted poses."""
+    targets: torch.Tensor
+    """``(N, 24, 3)`` target poses."""
+
+
+def _pose_metrics(body, pred: torch.Tensor, target: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1")}
+    with torch.no_grad():
+        for start in range(0, len(pred), batch):
+            p, t = pred[start:start + batch], target[start:start + batch]
+            bp, bt = body(p[:, 0], p[:, 1:]), body(t[:, 0], t[:, 1:])
+            out["MPJPE"].append(mpjpe(bp.joints, bt.joints))
+            out["PA-MPJPE"].append(pa_mpjpe(bp.joints, bt.joints))
+            out["MPVPE"].append(mpvpe(bp.vertices, bt.vertices, bp.joints[:, 0], bt.joints[:, 0]))
+            out["MPJRE"].append(mpjre(p, t))
+            out["posecode_F1"].append(posecode_agreement(bp.joints, bt.joints, bp.rotmats, bt.rotmats).f1 * 100)
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def evaluate(model, task: str, records: list[Record], root: Path, body=None, retrieval=None, seed: int = 0,
+             model_name: str | None = None) -> EvalResult:
+    """Measure a fitted model on ``records`` of ``task`` (images read from ``root``)."""
+    from posekit.body import load_body_model
+
+    if task not in EVAL_TASKS:
+        raise ValueError(f"task must be one of {EVAL_TASKS}, got {task!r}")
+    if not records:
+        raise ValueError(f"no records to evaluate for {task}")
+    body = body or load_body_model()
+    start = time.time()
+    pred = model.predict(records, root)
+    seconds = time.time() - start
+    target = torch.stack([r.targets()[0] for r in records])
+    if pred.shape != target.shape:
+        raise ValueError(f"model returned {tuple(pred.shape)}, expected {tuple(target.shape)}")
+    metrics = _pose_metrics(body, pred, target)
+    name = model_name or getattr(model, "name", type(model).__name__)
+    per_sample = pd.DataFrame({"id": [r.id for r in records], **{k: v.numpy() for k, v in metrics.items()},
+                               "query": [query_text(r) for r in records]})
+    base = {"task": task, "model": name, **{k: float(v.mean()) for k, v in metrics.items()},
+            "samples": len(records), "seed": seed, "seconds": round(seconds, 2)}
+    rows = [{**base, "protocol": "pose metrics"}]
+    if task in TEXT_TASKS and retrieval is not None:
+        from posekit.text_encoder import get_text_encoder
+
+        with torch.no_grad():
+            text = retrieval.encode_text(get_text_encoder().encode([query_text(r) for r in records]))
+            poses = retrieval.encode_pose(pred)
+        rows = [{**base, "protocol": "retrieval, full", **recall_at_k(text, poses).as_row()}]
+        if len(records) >= 32:
+            pool = recall_at_k(text, poses, protocol="pool", generator=torch.Generator().manual_seed(seed))
+            rows.append({**base, "protocol": "retrieval, pool of 32", **pool.as_row()})
+    columns = ["task", "model", "protocol", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1",
+               "t2p_R@1", "t2p_R@5", "t2p_R@10", "p2t_R@1", "p2t_R@5", "p2t_R@10", "mRecall", "samples", "seed", "seconds"]
+    summary = pd.DataFrame(rows).reindex(columns=columns)
+    return EvalResult(summary, per_sample, pred, target)
+
+
+def evaluate_baseline(name: str, task: str, dataset: str = "default", split: str = "test", limit: int | None = None,
+                      root: Path | None = None, retrieval="default", body=None, write_csv: bool = True) -> EvalResult:
+    """Fit baseline ``name`` on the training split of ``task`` and evaluate it on ``split``."""
+    from posekit.retrieval import load_retrieval
+
+    root = Path(root) if root is not None else dataset_dir(dataset)
+    train = load_records(task, "train", root=root)
+    test = load_records(task, split, root=root)[:limit]
+    if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
+        train = load_records("image2pose", "train", root=root)
+    model = make_baseline(name, task).fit(train, root)
+    if retrieval == "default":
+        retrieval = load_retrieval() if task in TEXT_TASKS else None
+    result = evaluate(model, task, test, root, body=body, retrieval=retrieval, model_name=name)
+    if write_csv:
+        out = reports_dir() / "eval"
+        out.mkdir(parents=True, exist_ok=True)
+        result.summary.to_csv(out / f"{task}_{name}.csv", index=False)
+    return result
+
+
+def plot_results(per_sample: dict[str, pd.DataFrame], metric: str = "MPJPE", title: str | None = None):
+    """Box plots (all samples shown) of one metric for several models: ``{model name: per_sample}``."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, frame in per_sample.items():
+        fig.add_trace(go.Box(y=frame[metric], name=name, boxpoints="all", jitter=0.4, pointpos=0, marker=dict(size=3),
+                             boxmean=True, hovertext=frame["query"].str.slice(0, 80)))
+    fig.update_layout(title=title or metric, yaxis_title=metric, height=420, showlegend=False)
+    return fig

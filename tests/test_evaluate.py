@@ -1,0 +1,69 @@
+import pandas as pd
+import pytest
+import torch
+
+from posekit.baselines import CopyInput, MeanPose, make_baseline, query_text
+from posekit.cli import main
+from posekit.datasets import load_records
+from posekit.evaluate import EVAL_TASKS, evaluate, evaluate_baseline
+from posekit.retrieval import TextPoseRetrieval
+
+
+@pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "regressor", "copy")
+                                       if not (m == "copy" and t != "edit") and not (m == "nearest" and t in ("image2pose", "rpe"))])
+def test_every_baseline_runs_on_every_task(tiny_dataset, body, task, name):
+    root = tiny_dataset[0]
+    result = evaluate_baseline(name, task, root=root, split="test", limit=40, body=body,
+                               retrieval=TextPoseRetrieval().eval(), write_csv=False)
+    assert set(result.per_sample.columns) >= {"id", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1", "query"}
+    row = result.summary.iloc[0]
+    assert row["task"] == task and row["model"] == name and row["samples"] == len(result.per_sample)
+    assert 0 <= row["PA-MPJPE"] <= row["MPJPE"] + 1e-3 and row["MPJPE"] < 1000
+    assert result.predictions.shape == result.targets.shape
+
+
+def test_perfect_and_copy_models_score_as_expected(tiny_dataset, body):
+    root = tiny_dataset[0]
+    records = load_records("edit", "test", root=root)[:20]
+
+    class Oracle:
+        name = "oracle"
+
+        def predict(self, recs, root=None):
+            return torch.stack([r.targets()[0] for r in recs])
+
+    perfect = evaluate(Oracle(), "edit", records, root, body=body).summary.iloc[0]
+    assert perfect["MPJPE"] < 1e-3 and perfect["MPJRE"] < 1e-2 and perfect["posecode_F1"] == pytest.approx(100)
+    copy = evaluate(CopyInput(), "edit", records, root, body=body).summary.iloc[0]
+    mean = evaluate(MeanPose().fit(load_records("edit", "train", root=root)), "edit", records, root, body=body).summary.iloc[0]
+    assert copy["MPJPE"] > 0 and mean["MPJPE"] > 0
+
+
+def test_text_tasks_report_retrieval_under_both_protocols(tiny_dataset, body):
+    root = tiny_dataset[0]
+    result = evaluate_baseline("nearest", "spg", root=root, body=body, retrieval=TextPoseRetrieval().eval(), write_csv=False)
+    assert list(result.summary.protocol) == ["retrieval, full", "retrieval, pool of 32"]
+    assert result.summary[["t2p_R@1", "t2p_R@10", "mRecall"]].notna().all().all()
+
+
+def test_baseline_registry_refuses_nonsense():
+    with pytest.raises(ValueError, match="copy"):
+        make_baseline("copy", "spg")
+    with pytest.raises(ValueError, match="text query"):
+        make_baseline("nearest", "rpe")
+    with pytest.raises(ValueError, match="unknown model"):
+        make_baseline("chatgpt", "spg")
+
+
+def test_query_text_prefers_the_stored_description(tiny_dataset):
+    record = load_records("spg", "train", root=tiny_dataset[0])[0]
+    assert query_text(record) == record.meta["description"]
+
+
+def test_eval_cli_writes_the_expected_columns(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POSEKIT_REPORTS", str(tmp_path))
+    assert main(["eval", "--task", "edit", "--model", "copy", "--root", str(tiny_dataset[0]), "--limit", "40"]) == 0
+    table = pd.read_csv(tmp_path / "eval" / "results.csv")
+    assert list(table.columns[:8]) == ["task", "model", "protocol", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1"]
+    assert {"mRecall", "samples", "seed"} <= set(table.columns)
+    assert (tmp_path / "eval" / "edit_copy.csv").is_file() and "copy" in capsys.readouterr().out
