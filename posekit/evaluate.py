@@ -6,9 +6,10 @@ failure cases). ``posekit eval --task spg --model nearest`` does the same from t
 writes ``reports/eval/<task>_<model>.csv``.
 
 Metrics per record: MPJPE, PA-MPJPE (22 main joints, mm), MPVPE (mm), MPJRE (degrees) and
-posecode F1 of the first predicted pose against the first target. For text-conditioned
-tasks (text2pose, spg, edit) the retrieval model also ranks the predicted poses against the
-queries: R@1/5/10 in both directions and mRecall, under the "full" protocol and "pool of 32".
+posecode F1 of the first predicted pose against the first target. For tasks whose text
+describes the pose (text2pose, spg) the retrieval model also ranks the predicted poses
+against the queries: R@1/5/10 in both directions and mRecall, under the "full" protocol and
+"pool of 32".
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from posekit.paths import reports_dir
 __all__ = ["EvalResult", "evaluate", "evaluate_baseline", "EVAL_TASKS", "TEXT_TASKS", "plot_results"]
 
 EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
-TEXT_TASKS = ("text2pose", "spg", "edit")
+TEXT_TASKS = ("text2pose", "spg")
+"""Tasks whose query describes the target pose, so that the retrieval model can rank predictions
+(an edit instruction describes a change, not a pose)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,4 +66,5 @@ def test_eval_cli_writes_the_expected_columns(tiny_dataset, tmp_path, monkeypatc
     table = pd.read_csv(tmp_path / "eval" / "results.csv")
     assert list(table.columns[:8]) == ["task", "model", "protocol", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1"]
     assert {"mRecall", "samples", "seed"} <= set(table.columns)
+    assert table.protocol.tolist() == ["pose metrics"]  # an instruction does not describe the pose
     assert (tmp_path / "eval" / "edit_copy.csv").is_file() and "copy" in capsys.readouterr().out
