@@ -90,18 +90,23 @@ def _train_retrieval(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from posekit.evaluate import EVAL_TASKS, evaluate_baseline
+    from posekit.evaluate import EVAL_TASKS, evaluate_baseline, plot_results
     from posekit.paths import reports_dir
 
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
     models = ("mean", "nearest", "regressor", "copy") if args.model == "all" else (args.model,)
     rows = []
     for task in tasks:
+        per_sample = {}
         for name in models:
             if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
                 continue
-            rows.append(evaluate_baseline(name, task, dataset=args.dataset, split=args.split, limit=args.limit,
-                                          root=args.root).summary)
+            result = evaluate_baseline(name, task, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root)
+            rows.append(result.summary)
+            per_sample[name] = result.per_sample
+        if per_sample:  # per-sample spread of every model on this task, as an interactive chart
+            fig = plot_results(per_sample, "MPJPE", title=f"{task}: MPJPE per {args.split} sample (mm)")
+            fig.write_html(reports_dir() / "eval" / f"{task}_mpjpe.html", include_plotlyjs=True)
     table = pd.concat(rows, ignore_index=True)
     with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 1):
         print(table.drop(columns=["seconds"]).to_string(index=False))

@@ -68,3 +68,4 @@ def test_eval_cli_writes_the_expected_columns(tiny_dataset, tmp_path, monkeypatc
     assert {"mRecall", "samples", "seed"} <= set(table.columns)
     assert table.protocol.tolist() == ["pose metrics"]  # an instruction does not describe the pose
     assert (tmp_path / "eval" / "edit_copy.csv").is_file() and "copy" in capsys.readouterr().out
+    assert (tmp_path / "eval" / "edit_mpjpe.html").stat().st_size > 10_000
