@@ -75,7 +75,7 @@ class DatasetConfig:
     @staticmethod
     def quick(name: str = "quick", seed: int = 0) -> "DatasetConfig":
         """A small dataset for notebooks and CI (about a minute on 2 cores)."""
-        return DatasetConfig(name=name, seed=seed, scale=0.08, captions_per_pose=1,
+        return DatasetConfig(name=name, seed=seed, scale=0.08, captions_per_pose=1, image2pose_count=2500,
                              sampler=SamplerConfig(candidates_per_pose=12, keep_per_pose=4))
 
     def count(self, n: int) -> int:
