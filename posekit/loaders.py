@@ -23,13 +23,14 @@ import numpy as np
 import roma
 import torch
 
+from posekit.pose import SplitPose
 from posekit.skeleton import NUM_BODY_JOINTS, NUM_JOINTS
 
 __all__ = ["SMPLParams", "load_amass_npz", "load_smpl_params", "load_posescript_captions", "load_posescript_index"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SMPLParams:
+class SMPLParams(SplitPose):
     """Poses and shapes read from a file."""
 
     pose: torch.Tensor
@@ -39,17 +40,6 @@ class SMPLParams:
     transl: torch.Tensor | None = None
     """``(N, 3)`` root translation, when the file has one."""
     meta: dict = dataclasses.field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return self.pose.shape[0]
-
-    @property
-    def global_orient(self) -> torch.Tensor:
-        return self.pose[:, 0]
-
-    @property
-    def body_pose(self) -> torch.Tensor:
-        return self.pose[:, 1:]
 
 
 def _z_up_to_y_up() -> torch.Tensor:

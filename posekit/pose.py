@@ -14,11 +14,30 @@ import torch
 from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
 from posekit.skeleton import MIRROR_PERMUTATION, NUM_BODY_JOINTS, NUM_JOINTS
 
-__all__ = ["PoseFormatError", "pose_from_degrees", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
+__all__ = ["PoseFormatError", "SplitPose", "pose_from_degrees", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
 
 
 class PoseFormatError(ValueError):
     """A pose tensor has a shape, dtype or value posekit cannot use."""
+
+
+class SplitPose:
+    """Mixin for containers of full poses ``pose (N, 24, 3)``: SMPL's two arguments as views."""
+
+    pose: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.pose.shape[0]
+
+    @property
+    def global_orient(self) -> torch.Tensor:
+        """``(N, 3)``."""
+        return self.pose[:, 0]
+
+    @property
+    def body_pose(self) -> torch.Tensor:
+        """``(N, 23, 3)``."""
+        return self.pose[:, 1:]
 
 
 def _check_finite(x: torch.Tensor, name: str) -> None:

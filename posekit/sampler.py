@@ -17,7 +17,7 @@ import roma
 import torch
 
 from posekit.plausibility import JointLimits, check_plausible, load_joint_limits
-from posekit.pose import mirror_rotvec
+from posekit.pose import SplitPose, mirror_rotvec
 from posekit.poselib import PoseEntry
 from posekit.posecodes import normalize_joints
 from posekit.rotations import euler_to_rotvec
@@ -63,7 +63,7 @@ class SamplerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class PoseSet:
+class PoseSet(SplitPose):
     """A batch of poses with their provenance."""
 
     pose: torch.Tensor
@@ -76,17 +76,6 @@ class PoseSet:
     """``"canonical"``, ``"perturbed"`` or ``"interpolated"``."""
     mirrored: torch.Tensor
     """``(N,)`` bool."""
-
-    def __len__(self) -> int:
-        return self.pose.shape[0]
-
-    @property
-    def global_orient(self) -> torch.Tensor:
-        return self.pose[:, 0]
-
-    @property
-    def body_pose(self) -> torch.Tensor:
-        return self.pose[:, 1:]
 
     def subset(self, index) -> "PoseSet":
         index = torch.as_tensor(index, dtype=torch.long)
