@@ -63,6 +63,8 @@ class Scene:
     camera: Camera
     light: Light
     background: torch.Tensor
+    faces: torch.Tensor
+    """``(F, 3)`` triangles shared by every body."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,11 +115,8 @@ def frame_camera(vertices: torch.Tensor, size: int, azimuth_deg: float, elevatio
 
 
 def render_scene(scene: Scene) -> RenderResult:
-    return render(list(scene.vertices), _FACES[0], scene.camera, [COLORS[p.color] for p in scene.people],
+    return render(list(scene.vertices), scene.faces, scene.camera, [COLORS[p.color] for p in scene.people],
                   joints=list(scene.joints), light=scene.light, background=scene.background)
-
-
-_FACES: list[torch.Tensor] = []
 
 
 def build_scene(body, poses: torch.Tensor, sources: list[str], categories: list[str], whos: list[str],
@@ -125,7 +124,6 @@ def build_scene(body, poses: torch.Tensor, sources: list[str], categories: list[
                 colors: list[str] | None = None) -> Scene:
     """Random shapes, colours, headings, places, camera, light and background for ``poses (P, 24, 3)``."""
     count = poses.shape[0]
-    _FACES[:] = [body.faces]
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     betas = torch.randn(count, 10, generator=gen) * shape_std
     betas[:, 2:] *= 0.5
@@ -146,7 +144,7 @@ def build_scene(body, poses: torch.Tensor, sources: list[str], categories: list[
     light = Light(direction=(float(rng.uniform(-0.8, 0.8)), float(rng.uniform(-1.0, -0.4)), float(rng.uniform(-1.0, -0.3))),
                   ambient=float(rng.uniform(0.25, 0.45)), diffuse=float(rng.uniform(0.55, 0.8)))
     background = make_background(str(rng.choice(BACKGROUNDS)), size, size, gen)
-    return Scene(people, verts, joints, camera, light, background)
+    return Scene(people, verts, joints, camera, light, background, body.faces)
 
 
 def camera_frame_pose(pose: torch.Tensor, camera: Camera) -> torch.Tensor:
