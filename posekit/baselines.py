@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import roma
 import torch
 from torch import nn
@@ -167,7 +168,7 @@ def image_features(records: list[Record], root: Path, batch_size: int = 32, prog
     net = _efficientnet()
     feats = []
     for start in tqdm(range(0, len(paths), batch_size), desc="image features", disable=not progress):
-        batch = torch.stack([torch.from_numpy(__import__("numpy").array(Image.open(p).convert("RGB").resize((224, 224))))
+        batch = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB").resize((224, 224))))
                              for p in paths[start:start + batch_size]]).permute(0, 3, 1, 2).float() / 255.0
         with torch.no_grad():
             feats.append(net.extract_features((batch - 0.5) / 0.5).mean((2, 3)))

@@ -57,6 +57,8 @@ def _train_retrieval(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
+    import torch
+
     from posekit.datasets import dataset_dir, load_records
     from posekit.metrics import recall_at_k
     from posekit.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
@@ -73,7 +75,7 @@ def _train_retrieval(args: argparse.Namespace) -> int:
     train, val, test = pairs("train", False), pairs("val", True), pairs("test", True)
     config = RetrievalConfig(epochs=args.epochs, seed=args.seed)
     model, history = train_retrieval(*train, config, val=val, progress=not args.quiet)
-    with __import__("torch").no_grad():
+    with torch.no_grad():
         text, pose = model.encode_text(test[0]), model.encode_pose(test[1])
     full, pool = recall_at_k(text, pose), recall_at_k(text, pose, protocol="pool")
     manifest = json.loads((root / "manifest.json").read_text())

@@ -164,10 +164,6 @@ def _your(entity: str | None, choose: _Chooser) -> str:
     return f"your {noun}"
 
 
-def _order(cat_list: tuple[str, ...], cat: str) -> int:
-    return cat_list.index(cat)
-
-
 def _phrase(fact: Fact, change: PairCode, choose: _Chooser) -> str | None:
     subj, obj = _your(fact.subjects[0], choose), _your(fact.obj, choose)
     before, after, kind = change.before, change.after, change.kind
@@ -179,7 +175,7 @@ def _phrase(fact: Fact, change: PairCode, choose: _Chooser) -> str | None:
         return "turn around" if abs(change.delta) > 135 else f"turn to your {after}"
     if kind == "angle":
         cats = POSECODES[_idx(change.name)].categories
-        if _order(cats, after) < _order(cats, before):
+        if cats.index(after) < cats.index(before):  # categories run from most to least bent
             extra = {"completely bent": " completely", "right angle": " at a right angle"}.get(after, "")
             return f"{choose.pick(('bend', 'flex'))} {subj}{extra}"
         return f"straighten {subj}" if after == "straight" else f"bend {subj} less"

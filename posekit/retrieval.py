@@ -138,7 +138,7 @@ def train_retrieval(train_texts: torch.Tensor, train_poses: torch.Tensor, config
             total += float(loss.detach()) * len(idx)
         sched.step()
         entry = {"epoch": epoch + 1, "loss": total / n}
-        if val is not None and (epoch + 1) % 10 == 0 or val is not None and epoch + 1 == config.epochs:
+        if val is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == config.epochs):
             model.eval()
             with torch.no_grad():
                 scores = recall_at_k(model.encode_text(val[0]), model.encode_pose(val[1]))
