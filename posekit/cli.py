@@ -92,18 +92,24 @@ def _train_retrieval(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from posekit.evaluate import EVAL_TASKS, evaluate_baseline, plot_results
+    from posekit.evaluate import EVAL_TASKS, MODELS, evaluate_model, plot_results
     from posekit.paths import reports_dir
 
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
-    models = ("mean", "nearest", "regressor", "copy") if args.model == "all" else (args.model,)
+    models = MODELS if args.model == "all" else (args.model,)
+    chatpose = None
+    if "chatpose" in models:
+        from posekit.chatpose import load_chatpose
+
+        chatpose = load_chatpose(args.checkpoint)
     rows = []
     for task in tasks:
         per_sample = {}
         for name in models:
             if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
                 continue
-            result = evaluate_baseline(name, task, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root)
+            result = evaluate_model(name, task, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root,
+                                    model=chatpose if name == "chatpose" else None)
             rows.append(result.summary)
             per_sample[name] = result.per_sample
         if per_sample:  # per-sample spread of every model on this task, as an interactive chart
@@ -115,6 +121,27 @@ def _eval(args: argparse.Namespace) -> int:
     out = reports_dir() / "eval" / "results.csv"
     table.to_csv(out, index=False)
     print(f"wrote {out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from posekit.datasets import DatasetConfig, ensure_dataset
+    from posekit.train import TrainConfig, train
+
+    config = TrainConfig.quick() if args.quick else TrainConfig()
+    if args.config:
+        config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset") if getattr(args, k) is not None}
+    config = dataclasses.replace(config, **overrides)
+    if config.dataset in ("default", "quick"):  # the named datasets are built on first use
+        ensure_dataset(DatasetConfig.quick() if config.dataset == "quick" else DatasetConfig(), progress=not args.quiet)
+    result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet)
+    last = result.log.iloc[-1]
+    print(f"step {int(last['step'])}: loss {last['loss']:.3f} (CE {last['ce']:.3f}, rotmat L1 {last['rotmat']:.4f}); "
+          f"{last['samples_per_s']:.2f} samples/s, {last['tokens_per_s']:.0f} tokens/s")
+    print(f"model: {Path(args.out) / 'model'}  (load with posekit.chatpose.ChatPose.load)")
     return 0
 
 
@@ -154,14 +181,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_retrieval)
 
-    p = sub.add_parser("eval", help="benchmark a model on a task's test split (baselines: mean, nearest, regressor, copy)")
+    p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
     p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit"])
-    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy"])
+    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose"])
+    p.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
     p.add_argument("--dataset", default="default")
     p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N records only")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on N records spread over the split")
     p.add_argument("--root", default=None, help="dataset folder (default: data/generated/<dataset>)")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("train", help="fine-tune ChatPose (CPU here; `accelerate launch -m posekit train` on GPUs)")
+    p.add_argument("--out", default="runs/chatpose", help="run folder (checkpoints, log.csv, model/)")
+    p.add_argument("--config", default=None, help="TrainConfig as JSON (e.g. a run's train_config.json)")
+    p.add_argument("--quick", action="store_true", help="a few steps on the quick dataset")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
     p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])

@@ -26,7 +26,8 @@ from posekit.datasets import dataset_dir, load_records
 from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, recall_at_k
 from posekit.paths import reports_dir
 
-__all__ = ["EvalResult", "evaluate", "evaluate_baseline", "EVAL_TASKS", "TEXT_TASKS", "plot_results"]
+__all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "EVAL_TASKS", "TEXT_TASKS", "MODELS",
+           "plot_results", "evenly"]
 
 EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
 TEXT_TASKS = ("text2pose", "spg")
@@ -99,20 +100,44 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     return EvalResult(summary, per_sample, pred, target)
 
 
-def evaluate_baseline(name: str, task: str, dataset: str = "default", split: str = "test", limit: int | None = None,
-                      root: Path | None = None, retrieval="default", body=None, write_csv: bool = True) -> EvalResult:
-    """Fit baseline ``name`` on the training split of ``task`` and evaluate it on ``split``."""
+MODELS = ("mean", "nearest", "regressor", "copy", "chatpose")
+"""Model names for :func:`evaluate_model` and ``posekit eval``: the baselines and the trained ChatPose."""
+
+
+def evenly(records: list[Record], limit: int | None) -> list[Record]:
+    """At most ``limit`` records spread evenly over the list (test files are ordered by source pose,
+    so the first N would cover few poses)."""
+    if limit is None or limit >= len(records):
+        return list(records)
+    step = len(records) / limit
+    return [records[int(k * step)] for k in range(limit)]
+
+
+def evaluate_model(name: str, task: str, dataset: str = "default", split: str = "test", limit: int | None = None,
+                   root: Path | None = None, retrieval="default", body=None, write_csv: bool = True,
+                   checkpoint: str | Path | None = None, model=None) -> EvalResult:
+    """Evaluate model ``name`` on ``split`` of ``task`` (``limit``: that many records, spread evenly).
+
+    Baselines are fitted on the training split first; ``"chatpose"`` is the trained model from
+    ``checkpoint`` (default: the shipped one), or ``model`` when given (loaded once by the caller)."""
     from posekit.retrieval import load_retrieval
 
     root = Path(root) if root is not None else dataset_dir(dataset)
-    train = load_records(task, "train", root=root)
-    test = load_records(task, split, root=root)[:limit]
-    if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
-        train = load_records("image2pose", "train", root=root)
-    model = make_baseline(name, task).fit(train, root)
+    test = evenly(load_records(task, split, root=root), limit)
+    if name == "chatpose":
+        from posekit.chatpose import load_chatpose
+
+        model = model if model is not None else load_chatpose(checkpoint)
+    else:
+        train = load_records(task, "train", root=root)
+        if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
+            train = load_records("image2pose", "train", root=root)
+        model = make_baseline(name, task).fit(train, root)
     if retrieval == "default":
         retrieval = load_retrieval() if task in TEXT_TASKS else None
     result = evaluate(model, task, test, root, body=body, retrieval=retrieval, model_name=name)
+    if name == "chatpose":
+        result.summary["missing_poses"] = getattr(model, "missing_poses", 0)
     if write_csv:
         out = reports_dir() / "eval"
         out.mkdir(parents=True, exist_ok=True)
@@ -130,3 +155,7 @@ def plot_results(per_sample: dict[str, pd.DataFrame], metric: str = "MPJPE", tit
                              boxmean=True, hovertext=frame["query"].str.slice(0, 80)))
     fig.update_layout(title=title or metric, yaxis_title=metric, height=420, showlegend=False)
     return fig
+
+
+evaluate_baseline = evaluate_model
+"""The name this function had before ChatPose joined the baselines."""

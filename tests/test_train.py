@@ -1,0 +1,68 @@
+"""Training loop: logs, checkpoints, exact resume, clear errors (tiny backbone, tiny dataset)."""
+import json
+
+import pandas as pd
+import pytest
+
+from posekit.chatpose import ChatPose, CheckpointError
+from posekit.train import TrainConfig, latest_checkpoint, plot_log, train
+from test_chatpose import tiny_chatpose
+
+
+TEXT_ONLY = {"text2pose": 1.0, "spg": 1.0, "pose2text": 0.5, "edit": 0.5, "chat": 0.5}  # the tiny model has no images
+
+
+def _config(root, **overrides) -> TrainConfig:
+    values = dict(dataset=str(root), steps=6, batch_size=3, log_every=1, checkpoint_every=2, keep_checkpoints=2,
+                  warmup_steps=1, task_weights=TEXT_ONLY)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_train_writes_logs_checkpoints_and_model(tmp_path, tiny_dataset):
+    config = _config(tiny_dataset[0], eval_limit=2, eval_tasks=("text2pose", "edit"))
+    result = train(config, tmp_path / "run", model=tiny_chatpose(), progress=False)
+    assert list(result.log["step"]) == [1, 2, 3, 4, 5, 6]
+    assert (result.log[["samples_per_s", "tokens_per_s"]] > 0).all().all()
+    assert pd.read_csv(tmp_path / "run" / "log.csv").equals(result.log)
+    assert set(result.eval["task"]) == {"text2pose", "edit"} and result.eval["MPJPE"].notna().all()
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step-*"))
+    assert checkpoints == ["step-000004", "step-000006"]  # keep_checkpoints=2
+    assert latest_checkpoint(tmp_path / "run").name == "step-000006"
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert TrainConfig.from_dict(saved).steps == 6 and saved["model"]["vision_encoder"] is None
+    model = ChatPose.load(tmp_path / "run" / "model", backbone=_tiny_backbone())
+    assert model.read_meta(tmp_path / "run" / "model")["steps"] == 6
+    assert plot_log(result.log).data
+
+
+def _tiny_backbone():
+    from test_chatpose import tiny_llama
+
+    return tiny_llama()
+
+
+def test_resume_after_interruption_continues_exactly(tmp_path, tiny_dataset):
+    config = _config(tiny_dataset[0])
+    straight = train(config, tmp_path / "a", model=tiny_chatpose(), progress=False)
+    first = train(config, tmp_path / "b", model=tiny_chatpose(), progress=False, stop_after=3)  # "killed" after step 3
+    assert list(first.log["step"]) == [1, 2, 3] and latest_checkpoint(tmp_path / "b").name == "step-000002"
+    resumed = train(config, tmp_path / "b", model=tiny_chatpose(), progress=False)
+    assert list(resumed.log["step"]) == [1, 2, 3, 4, 5, 6]  # step 3 was lost with the process and is redone
+    assert resumed.log["loss"].tolist() == straight.log["loss"].tolist()  # same batches, same RNG, same numbers
+
+
+def test_resume_refuses_another_model_config(tmp_path, tiny_dataset):
+    config = _config(tiny_dataset[0], steps=2)
+    train(config, tmp_path / "run", model=tiny_chatpose(), progress=False, stop_after=2)
+    with pytest.raises(CheckpointError, match="another model config"):
+        train(config, tmp_path / "run", model=tiny_chatpose(joint_weight=0.5), progress=False)
+
+
+def test_image_tasks_need_a_vision_encoder(tmp_path, tiny_dataset):
+    with pytest.raises(ValueError, match="no vision encoder"):
+        train(_config(tiny_dataset[0], task_weights={"rpe": 1.0}), tmp_path, model=tiny_chatpose(), progress=False)
+
+
+def test_config_round_trips_through_json():
+    config = TrainConfig.quick(steps=3)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

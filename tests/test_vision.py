@@ -1,0 +1,37 @@
+"""Image loading and the frozen image encoder."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from posekit.vision import EfficientNetEncoder, load_image, make_vision_encoder
+
+
+def test_load_image_accepts_paths_arrays_and_pil(tmp_path):
+    array = (np.random.default_rng(0).random((40, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(array).save(tmp_path / "a.png")
+    from_path, from_array = load_image(tmp_path / "a.png", size=16), load_image(array, size=16)
+    from_pil = load_image(Image.fromarray(array), size=16)
+    assert from_path.shape == (3, 16, 16) and 0 <= float(from_path.min()) and float(from_path.max()) <= 1
+    assert torch.equal(from_path, from_array) and torch.equal(from_array, from_pil)
+
+
+def test_load_image_errors_name_the_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        load_image(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_image(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        load_image(np.zeros((4, 4)))
+
+
+def test_efficientnet_gives_49_frozen_tokens():
+    encoder = make_vision_encoder("efficientnet-lite0")
+    assert isinstance(encoder, EfficientNetEncoder)
+    encoder.train()
+    assert not encoder.training and not any(p.requires_grad for p in encoder.parameters())
+    tokens = encoder(torch.rand(2, 3, 224, 224))
+    assert tokens.shape == (2, 49, 1280) and torch.isfinite(tokens).all()
+    with pytest.raises(ValueError, match="unknown vision encoder"):
+        make_vision_encoder("clip-huge")
