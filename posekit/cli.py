@@ -1,4 +1,4 @@
-"""The ``posekit`` command line: ``posekit build-body``, ``posekit info``, ``posekit report``."""
+"""The ``posekit`` command line: ``posekit build-data``, ``posekit train``, ``posekit eval``, ``posekit chat``, ``posekit report``, ..."""
 from __future__ import annotations
 
 import argparse
@@ -145,6 +145,80 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat(args: argparse.Namespace) -> int:
+    """ChatPose's main_chat.py, and a one-shot form. Bad inputs: one line on stderr, exit code 2."""
+    import time
+
+    from posekit.chatpose import CheckpointError
+    from posekit.paths import AssetNotFoundError, reports_dir
+
+    def fail(message: str) -> int:
+        print(f"posekit chat: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.prompt is not None and not args.prompt.strip():
+        return fail("the prompt is empty")
+    try:
+        if args.image:
+            from posekit.vision import load_image
+
+            load_image(args.image)  # before the model loads: a bad file fails in a second
+        from posekit.chat import ChatSession
+
+        session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
+                              seed=args.seed, max_new_tokens=args.max_new_tokens)
+    except (FileNotFoundError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
+        return fail(str(err).splitlines()[0])
+    out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
+    image = args.image
+    prompts = [args.prompt] if args.prompt is not None else None
+    if prompts is None:
+        print("posekit chat: type a message; /pose N attaches pose N to the next message, /image FILE an image, "
+              "/reset starts over, /quit ends. Poses are saved to " + str(out))
+    attach = None
+    while True:
+        if prompts is not None:
+            if not prompts:
+                break
+            text = prompts.pop()
+        else:
+            try:
+                text = input("you> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                print()
+                break
+            if text in ("/quit", "/exit"):
+                break
+            if text == "/reset":
+                session.reset()
+                image = attach = None
+                continue
+            if text.startswith("/pose"):
+                attach = int(text.split()[1]) if len(text.split()) > 1 else -1
+                continue
+            if text.startswith("/image"):
+                image = text.split(maxsplit=1)[1] if len(text.split()) > 1 else None
+                continue
+            if not text:
+                continue
+        try:
+            reply = session.send(text, image=image, pose=attach)
+        except (FileNotFoundError, ValueError) as err:
+            if prompts is not None:
+                return fail(str(err).splitlines()[0])
+            print(f"error: {err}")
+            continue
+        image = attach = None
+        print(f"chatpose> {reply.text}")
+        for result in reply.poses:
+            files = session.export(result, out)
+            print(f"  [pose {result.index}] {result.description}")
+            print("  saved " + ", ".join(str(p) for p in files.values()))
+    if session.poses:
+        print(f"poses saved in {out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from posekit.report import build_report
 
@@ -203,6 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose")
+    p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
+    p.add_argument("--image", default=None, help="an image for the (first) message")
+    p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
+    p.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=160)
+    p.set_defaults(func=_chat)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
     p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])

@@ -126,7 +126,11 @@ def test_left_padding_does_not_change_answers(model):
 class ScriptedChatPose(ChatPose):
     """Writes a fixed token script, to test decoding independently of what a tiny model learned."""
 
-    script: list[int] = []
+    script: tuple[int, ...] = ()
+
+    def generate(self, *args, **kwargs):
+        self._step = -1  # every answer follows the script from its start
+        return super().generate(*args, **kwargs)
 
     def logits(self, hidden):
         step = self._step = getattr(self, "_step", -1) + 1
@@ -140,7 +144,7 @@ def test_several_pose_tokens_give_several_poses():
     model = ScriptedChatPose(ChatPoseConfig(vision_encoder=None), backbone=(llm, tok))
     pose, end = model.token_ids[POSE_TOKEN], tok.convert_tokens_to_ids("<|im_end|>")
     and_id = tok(" and", add_special_tokens=False)["input_ids"]
-    model.script = [pose, *and_id, pose, *and_id, pose, end]
+    model.script = (pose, *and_id, pose, *and_id, pose, end)
     answer = model.generate([model.prompt_record(_request("Three yoga poses please."))], max_new_tokens=20)[0]
     assert isinstance(answer, Answer) and answer.text.count(POSE_TOKEN) == 3
     assert answer.poses.shape == (3, 24, 3) and torch.isfinite(answer.poses).all()

@@ -1,0 +1,226 @@
+"""Chatting about pose: a session that keeps the conversation and every pose produced so far.
+
+>>> session = ChatSession()                              # the shipped ChatPose model
+>>> reply = session.send("Show me someone sitting cross-legged.")
+>>> reply.poses[0].vertices.shape                        # (V, 3) posed mesh
+>>> session.send("Make that pose more relaxed.", pose=-1)  # the last pose goes in as <pose_in>
+>>> session.send("<image> Which pose is the person in?", image="photo.jpg")
+>>> session.export(-1, "out/")                           # .npz (SMPL parameters), .obj, .html
+
+Like ChatPose's own chat, one image per conversation (call :meth:`ChatSession.reset` for another).
+Long conversations drop their oldest turns when the context is full.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.skeleton import NUM_BETAS, NUM_JOINTS
+
+__all__ = ["ChatSession", "ChatPoseResult", "Reply", "save_pose_npz", "load_pose_npz", "save_obj", "save_html"]
+
+
+@dataclasses.dataclass
+class ChatPoseResult:
+    """One pose the model produced, ready to use."""
+
+    index: int
+    """Position in :attr:`ChatSession.poses` (pass it as ``pose=`` to talk about this pose)."""
+    turn: int
+    pose: torch.Tensor  # (24, 3) axis-angle, global orientation first
+    betas: torch.Tensor  # (10,) shape (the mean shape)
+    joints: torch.Tensor  # (24, 3) metres
+    vertices: torch.Tensor  # (V, 3) metres
+    description: str
+    """posekit's posecode caption of the pose."""
+
+    @property
+    def global_orient(self) -> torch.Tensor:
+        """``(3,)`` axis-angle."""
+        return self.pose[0]
+
+    @property
+    def body_pose(self) -> torch.Tensor:
+        """``(23, 3)`` axis-angle."""
+        return self.pose[1:]
+
+
+@dataclasses.dataclass
+class Reply:
+    text: str
+    """The answer with each ``<POSE>`` written as ``[pose N]``."""
+    raw_text: str
+    """The answer as the model wrote it."""
+    poses: list[ChatPoseResult]
+
+
+class ChatSession:
+    """A multi-turn conversation with a ChatPose model (greedy by default, sampling settable)."""
+
+    def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
+                 do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0):
+        from posekit.body import load_body_model
+        from posekit.chatpose import load_chatpose
+
+        self.model = model if model is not None else load_chatpose(checkpoint)
+        self.body = body if body is not None else load_body_model()
+        self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
+        self.generator = torch.Generator().manual_seed(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the conversation, its image and its poses."""
+        self.messages: list[dict[str, str]] = []
+        self.input_poses: list[torch.Tensor] = []
+        self.image = None
+        self.poses: list[ChatPoseResult] = []
+        self.trimmed_turns = 0
+
+    @property
+    def turns(self) -> int:
+        return sum(m["role"] == "user" for m in self.messages)
+
+    def _pose_input(self, pose) -> torch.Tensor:
+        if isinstance(pose, ChatPoseResult):
+            return pose.pose
+        if isinstance(pose, int):
+            if not self.poses:
+                raise ValueError("there is no earlier pose to refer to yet: ask for a pose first")
+            try:
+                return self.poses[pose].pose
+            except IndexError:
+                raise ValueError(f"pose index {pose} is out of range: this session has {len(self.poses)} pose(s)") from None
+        pose = torch.as_tensor(pose, dtype=torch.float32)
+        if pose.numel() != NUM_JOINTS * 3:
+            raise ValueError(f"a pose must be (24, 3) axis-angle, got shape {tuple(pose.shape)}")
+        return pose.reshape(NUM_JOINTS, 3)
+
+    def send(self, text: str, image=None, pose=None) -> Reply:
+        """One user turn -> the model's reply (text plus a :class:`ChatPoseResult` per ``<POSE>``).
+
+        ``image``: a path, PIL image or ``(H, W, 3)`` array (put ``<image>`` in ``text`` to place
+        it, else it goes first). ``pose``: an earlier pose (its index, e.g. -1 for the latest) or a
+        ``(24, 3)`` axis-angle tensor, given to the model as ``<pose_in>``."""
+        from posekit.vision import load_image
+
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("the message is empty")
+        if image is not None:
+            if self.image is not None:
+                raise ValueError("this conversation already has an image: call reset() to talk about another one")
+            load_image(image)  # fail early, with the reason, on an unreadable image
+            if IMAGE_TOKEN not in text:
+                text = f"{IMAGE_TOKEN}\n{text}"
+        elif IMAGE_TOKEN in text:
+            raise ValueError(f"the message has {IMAGE_TOKEN} but no image was given")
+        new_inputs = []
+        if pose is not None:
+            new_inputs.append(self._pose_input(pose))
+            if POSE_IN_TOKEN not in text:
+                text = f"{POSE_IN_TOKEN}\n{text}"
+        if text.count(POSE_IN_TOKEN) != len(new_inputs):
+            raise ValueError(f"{POSE_IN_TOKEN} needs a pose: pass pose=<index or tensor>")
+        messages = [*self.messages, {"role": "user", "content": text}]
+        inputs = [*self.input_poses, *new_inputs]
+        session_image = image if image is not None else self.image
+        messages, inputs, session_image = self._fit_context(messages, inputs, session_image)
+        record = Record(id=f"chat-{self.turns}", task="chat", split="test", messages=messages,
+                        target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
+                        image=session_image)
+        answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+                                     temperature=self.temperature, top_p=self.top_p, generator=self.generator)[0]
+        self.messages = [*messages, {"role": "assistant", "content": answer.text}]
+        self.input_poses, self.image = inputs, session_image
+        results = [self._result(p, turn=self.turns) for p in answer.poses]
+        self.poses += results
+        numbered = iter(r.index for r in results)
+        shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", answer.text)
+        return Reply(shown.strip(), answer.text, results)
+
+    def _history_poses(self, messages: list[dict]) -> list[list[list[float]]]:
+        """The poses of the ``<POSE>`` tokens still in the history (the record needs one per token)."""
+        count = sum(m["content"].count(POSE_TOKEN) for m in messages if m["role"] == "assistant")
+        return [p.pose.tolist() for p in self.poses[len(self.poses) - count:]] if count else []
+
+    def _fit_context(self, messages, inputs, image):
+        """Drop the oldest turns (with their input poses and image) until the prompt fits."""
+        budget = self.model.config.max_length - self.max_new_tokens
+        while True:
+            record = Record(id="fit", task="chat", split="test", messages=messages,
+                            target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
+                            image=image)
+            length = len(self.model._tokenise(record, add_generation_prompt=True)[0])
+            if length <= budget or sum(m["role"] == "user" for m in messages) <= 1:
+                if length > budget:
+                    raise ValueError(f"the message is too long for the model's context ({length} > {budget} tokens)")
+                return messages, inputs, image
+            first_answer = next(k for k, m in enumerate(messages) if m["role"] == "assistant")
+            dropped = messages[:first_answer + 1]
+            messages = messages[first_answer + 1:]
+            inputs = inputs[sum(m["content"].count(POSE_IN_TOKEN) for m in dropped):]
+            if any(IMAGE_TOKEN in m["content"] for m in dropped):
+                image = None
+            self.trimmed_turns += 1
+
+    @torch.no_grad()
+    def _result(self, pose: torch.Tensor, turn: int) -> ChatPoseResult:
+        from posekit.captioner import Captioner
+
+        betas = torch.zeros(NUM_BETAS)
+        out = self.body(pose[None, 0], pose[None, 1:], betas[None])
+        description = Captioner()(out.joints, out.rotmats, seed=None)[0]
+        return ChatPoseResult(len(self.poses), turn, pose, betas, out.joints[0], out.vertices[0], description)
+
+    def export(self, pose: int | ChatPoseResult, folder: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
+        """Write pose ``pose`` as ``.npz`` (SMPL parameters), ``.obj`` (mesh) and ``.html`` (3D view)."""
+        result = pose if isinstance(pose, ChatPoseResult) else self.poses[pose]
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = stem or f"pose_{result.index:02d}"
+        return {"npz": save_pose_npz(folder / f"{stem}.npz", result.pose, result.betas),
+                "obj": save_obj(folder / f"{stem}.obj", result.vertices, self.body.faces),
+                "html": save_html(folder / f"{stem}.html", result, self.body.faces)}
+
+
+def save_pose_npz(path: str | os.PathLike, pose: torch.Tensor, betas: torch.Tensor | None = None) -> Path:
+    """SMPL parameters as SMPL/smplx expect them: ``global_orient (1, 3)``, ``body_pose (1, 69)``,
+    ``betas (1, 10)`` (axis-angle, radians)."""
+    pose = torch.as_tensor(pose, dtype=torch.float32).reshape(NUM_JOINTS, 3)
+    betas = torch.zeros(NUM_BETAS) if betas is None else torch.as_tensor(betas, dtype=torch.float32)
+    np.savez(path, global_orient=pose[None, 0].numpy(), body_pose=pose[1:].reshape(1, -1).numpy(),
+             betas=betas.reshape(1, -1).numpy())
+    return Path(path)
+
+
+def load_pose_npz(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(pose (24, 3), betas (10,))`` from a file written by :func:`save_pose_npz`."""
+    data = np.load(path)
+    pose = np.concatenate([data["global_orient"].reshape(1, 3), data["body_pose"].reshape(-1, 3)])
+    return torch.from_numpy(pose).float(), torch.from_numpy(data["betas"].reshape(-1)).float()
+
+
+def save_obj(path: str | os.PathLike, vertices: torch.Tensor, faces) -> Path:
+    """A Wavefront OBJ mesh (metres, y up)."""
+    faces = np.asarray(faces)
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in torch.as_tensor(vertices).tolist()]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces.tolist()]
+    Path(path).write_text("# posekit pose mesh\n" + "\n".join(lines) + "\n")
+    return Path(path)
+
+
+def save_html(path: str | os.PathLike, result: ChatPoseResult, faces) -> Path:
+    """A self-contained interactive 3D view (plotly.js embedded: opens offline)."""
+    from posekit.viz import plot_bodies
+
+    fig = plot_bodies([(result.vertices, faces, result.joints)], titles=[f"pose {result.index}"], cols=1,
+                      height=600)
+    fig.update_layout(title=result.description[:120])
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    return Path(path)

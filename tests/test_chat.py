@@ -1,0 +1,100 @@
+"""Chat sessions, exports and the `posekit chat` command (scripted tiny models, no training)."""
+import numpy as np
+import pytest
+import torch
+
+from posekit.chat import ChatSession, load_pose_npz
+from posekit.chatpose import ChatPose, ChatPoseConfig
+from posekit.cli import main
+from posekit.conversations import POSE_IN_TOKEN, POSE_TOKEN
+from test_chatpose import ScriptedChatPose, tiny_llama
+
+
+def scripted(vision: bool = False) -> ScriptedChatPose:
+    llm, tok = tiny_llama()
+    model = ScriptedChatPose(ChatPoseConfig(vision_encoder="efficientnet-lite0" if vision else None, max_length=1024),
+                             backbone=(llm, tok))
+    sure = tok("Sure:", add_special_tokens=False)["input_ids"]
+    model.script = (*sure, model.token_ids[POSE_TOKEN], tok.convert_tokens_to_ids("<|im_end|>"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def session(body):
+    return ChatSession(model=scripted(vision=True), body=body)
+
+
+def test_session_keeps_history_and_poses_across_turns(session, tiny_dataset):
+    session.reset()
+    first = session.send("Show me a squat.")
+    assert first.text == "Sure:[pose 0]" and len(first.poses) == 1
+    pose = first.poses[0]
+    assert pose.vertices.shape[1] == 3 and pose.joints.shape == (24, 3) and pose.description
+    image = tiny_dataset[0] / "images" / "image2pose" / sorted((tiny_dataset[0] / "images" / "image2pose").iterdir())[0].name
+    second = session.send("And the person in this image?", image=image)
+    assert [p.index for p in second.poses] == [1] and len(session.poses) == 2 and session.turns == 2
+    assert [m["role"] for m in session.messages] == ["user", "assistant"] * 2
+    assert session.messages[1]["content"].count(POSE_TOKEN) == 1
+    with pytest.raises(ValueError, match="already has an image"):
+        session.send("Another one?", image=image)
+
+
+def test_edit_turn_receives_the_previous_pose(session, monkeypatch):
+    session.reset()
+    session.send("Show me a lunge.")
+    seen = []
+    original = session.model.generate
+    monkeypatch.setattr(session.model, "generate", lambda records, **kw: seen.append(records[0]) or original(records, **kw))
+    reply = session.send("Make that pose more relaxed.", pose=-1)
+    record = seen[0]
+    assert record.messages[-1]["content"].startswith(POSE_IN_TOKEN)
+    assert torch.allclose(record.inputs()[-1], session.poses[0].pose)
+    assert len(record.target_poses) == 1  # the first answer's <POSE> stays in the history
+    assert reply.poses[0].index == 1
+    with pytest.raises(ValueError, match="out of range"):
+        session.send("And that one?", pose=7)
+
+
+def test_long_conversations_drop_their_oldest_turns(body):
+    model = scripted()
+    model.config.max_length = 200
+    chat = ChatSession(model=model, body=body, max_new_tokens=16)
+    for k in range(8):
+        chat.send(f"Pose number {k}: a person standing with the arms relaxed along the body, looking ahead.")
+    assert chat.trimmed_turns > 0 and chat.turns < 8 and len(chat.poses) == 8
+
+
+def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
+    model = scripted()
+    monkeypatch.setattr("posekit.chatpose.load_chatpose", lambda checkpoint=None, device=None: model)
+    assert main(["chat", "--prompt", "Raise your right arm.", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "[pose 0]" in printed and "poses saved in" in printed
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["pose_00.html", "pose_00.npz", "pose_00.obj"]
+    data = np.load(tmp_path / "out" / "pose_00.npz")
+    assert data["global_orient"].shape == (1, 3) and data["body_pose"].shape == (1, 69) and data["betas"].shape == (1, 10)
+    pose, betas = load_pose_npz(tmp_path / "out" / "pose_00.npz")
+    vertices = body(pose[None, 0], pose[None, 1:], betas[None]).vertices[0]
+    obj = [line.split() for line in (tmp_path / "out" / "pose_00.obj").read_text().splitlines()]
+    obj_vertices = torch.tensor([[float(v) for v in line[1:]] for line in obj if line[0] == "v"])
+    assert obj_vertices.shape == vertices.shape and torch.allclose(obj_vertices, vertices, atol=1e-5)
+    assert sum(line[0] == "f" for line in obj) == len(body.faces)
+    html = (tmp_path / "out" / "pose_00.html").read_text()
+    assert "plotly" in html and "<script" in html and len(html) > 1_000_000  # plotly.js embedded: opens offline
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prompt", "   "], "the prompt is empty"),
+    (["--prompt", "Hi", "--image", "missing.png"], "does not exist"),
+    (["--prompt", "Hi", "--image", "BAD"], "could not be read"),
+    (["--prompt", "Hi", "--checkpoint", "nowhere"], "ChatPose checkpoint"),
+])
+def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys, args, message):
+    (tmp_path / "bad.png").write_text("not an image")
+    args = [str(tmp_path / "bad.png") if a == "BAD" else str(tmp_path / a) if a in ("missing.png", "nowhere") else a
+            for a in args]
+    assert main(["chat", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("posekit chat: error:") and message in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
