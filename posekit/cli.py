@@ -92,30 +92,18 @@ def _train_retrieval(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from posekit.evaluate import EVAL_TASKS, MODELS, evaluate_model, plot_results
+    from posekit.evaluate import EVAL_TASKS, MODELS, benchmark, plot_results
     from posekit.paths import reports_dir
 
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
     models = MODELS if args.model == "all" else (args.model,)
-    chatpose = None
-    if "chatpose" in models:
-        from posekit.chatpose import load_chatpose
-
-        chatpose = load_chatpose(args.checkpoint)
-    rows = []
-    for task in tasks:
-        per_sample = {}
-        for name in models:
-            if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
-                continue
-            result = evaluate_model(name, task, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root,
-                                    model=chatpose if name == "chatpose" else None)
-            rows.append(result.summary)
-            per_sample[name] = result.per_sample
-        if per_sample:  # per-sample spread of every model on this task, as an interactive chart
+    table, results = benchmark(tasks, models, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root,
+                               checkpoint=args.checkpoint, write_csv=True)
+    for task in tasks:  # per-sample spread of every model on this task, as an interactive chart
+        per_sample = {name: r.per_sample for (t, name), r in results.items() if t == task}
+        if per_sample:
             fig = plot_results(per_sample, "MPJPE", title=f"{task}: MPJPE per {args.split} sample (mm)")
             fig.write_html(reports_dir() / "eval" / f"{task}_mpjpe.html", include_plotlyjs=True)
-    table = pd.concat(rows, ignore_index=True)
     with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 1):
         print(table.drop(columns=["seconds"]).to_string(index=False))
     out = reports_dir() / "eval" / "results.csv"

@@ -26,8 +26,8 @@ from posekit.datasets import dataset_dir, load_records
 from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, recall_at_k
 from posekit.paths import reports_dir
 
-__all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "EVAL_TASKS", "TEXT_TASKS", "MODELS",
-           "plot_results", "evenly"]
+__all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
+           "TEXT_TASKS", "MODELS", "plot_results", "evenly"]
 
 EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
 TEXT_TASKS = ("text2pose", "spg")
@@ -155,6 +155,38 @@ def plot_results(per_sample: dict[str, pd.DataFrame], metric: str = "MPJPE", tit
                              boxmean=True, hovertext=frame["query"].str.slice(0, 80)))
     fig.update_layout(title=title or metric, yaxis_title=metric, height=420, showlegend=False)
     return fig
+
+
+def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: str = "test", limit: int | None = None,
+              root: Path | None = None, checkpoint: str | Path | None = None, chatpose=None, body=None,
+              write_csv: bool = False) -> tuple[pd.DataFrame, dict[tuple[str, str], EvalResult]]:
+    """Every applicable (task, model) pair on the same records: ``(table, results)``.
+
+    ``table`` stacks the summaries (pose metrics, plus retrieval rows on text tasks); ``results``
+    maps ``(task, model)`` to its :class:`EvalResult`. The ChatPose model is loaded once."""
+    from posekit.body import load_body_model
+
+    body = body or load_body_model()
+    if "chatpose" in models and chatpose is None:
+        from posekit.chatpose import load_chatpose
+
+        chatpose = load_chatpose(checkpoint)
+    results = {}
+    for task in tasks:
+        for name in models:
+            if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
+                continue
+            results[(task, name)] = evaluate_model(name, task, dataset=dataset, split=split, limit=limit, root=root,
+                                                   body=body, write_csv=write_csv,
+                                                   model=chatpose if name == "chatpose" else None)
+    table = pd.concat([r.summary for r in results.values()], ignore_index=True)
+    return table, results
+
+
+def pose_table(table: pd.DataFrame, metrics=("PA-MPJPE", "MPJPE", "posecode_F1")) -> pd.DataFrame:
+    """One row per model, one column per (metric, task): the pose-metric rows of a benchmark table."""
+    rows = table[table.protocol.isin(["pose metrics", "retrieval, full"])]
+    return rows.pivot_table(index="model", columns="task", values=list(metrics)).round(1)
 
 
 evaluate_baseline = evaluate_model

@@ -159,12 +159,14 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
 
     ``model`` replaces the one built from ``config.model`` (tests pass a tiny backbone);
     ``stop_after`` ends the run after that many steps of this call, as an interruption would."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    # a text-only batch leaves the image projector unused: DDP must allow that
+    accelerator = Accelerator(mixed_precision=config.mixed_precision,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed)
