@@ -207,6 +207,15 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from posekit.train import export_run
+
+    out = export_run(args.run, args.out)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    print(f"exported {args.run} -> {out} ({size:.1f} MB)")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from posekit.report import build_report
 
@@ -265,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="copy a finished training run's trained parts (float16) and logs into a checkpoint folder")
+    p.add_argument("run", help="run folder written by `posekit train`")
+    p.add_argument("out", help="checkpoint folder, e.g. data/checkpoints/chatpose")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")

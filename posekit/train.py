@@ -34,7 +34,7 @@ from posekit.chatpose import ChatPose, ChatPoseConfig, CheckpointError
 from posekit.conversations import Record
 from posekit.datasets import dataset_dir, load_records
 
-__all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint", "export_run"]
 
 DEFAULT_TASK_WEIGHTS = {"text2pose": 0.25, "spg": 0.25, "pose2text": 0.1, "image2pose": 0.1, "rpe": 0.15,
                         "edit": 0.1, "chat": 0.05}
@@ -278,6 +278,25 @@ def _validate(model: ChatPose, config: TrainConfig, root: Path, step: int) -> li
             summary = evaluate(model, task, records, root, model_name="chatpose").summary
             rows.append({"step": step, "task": task, **summary.iloc[0][["MPJPE", "PA-MPJPE", "posecode_F1"]].to_dict()})
     return rows
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+    """Ship a finished run: its trained parts (``dtype``, half the size by default) plus its
+    ``train_config.json``, ``log.csv`` and ``eval.csv`` into ``out_dir`` (what ``load_chatpose`` reads)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (run_dir / "model").is_dir():
+        raise CheckpointError(f"{run_dir} has no model/ folder: the run has not finished (resume it with `posekit train`)")
+    meta = ChatPose.read_meta(run_dir / "model")
+    from safetensors.torch import load_file, save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_file(run_dir / "model" / "trained.safetensors")
+    save_file({k: v.to(dtype) for k, v in state.items()}, out_dir / "trained.safetensors")
+    (out_dir / "config.json").write_text(json.dumps(meta, indent=2))
+    for name in ("train_config.json", "log.csv", "eval.csv"):
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    return out_dir
 
 
 def plot_log(log: pd.DataFrame | str | os.PathLike, title: str = "ChatPose training"):

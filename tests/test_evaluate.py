@@ -5,7 +5,7 @@ import torch
 from posekit.baselines import CopyInput, MeanPose, make_baseline, query_text
 from posekit.cli import main
 from posekit.datasets import load_records
-from posekit.evaluate import EVAL_TASKS, evaluate, evaluate_baseline
+from posekit.evaluate import EVAL_TASKS, benchmark, evaluate, evaluate_baseline, evenly, pose_table
 from posekit.retrieval import TextPoseRetrieval
 
 
@@ -69,3 +69,17 @@ def test_eval_cli_writes_the_expected_columns(tiny_dataset, tmp_path, monkeypatc
     assert table.protocol.tolist() == ["pose metrics"]  # an instruction does not describe the pose
     assert (tmp_path / "eval" / "edit_copy.csv").is_file() and "copy" in capsys.readouterr().out
     assert (tmp_path / "eval" / "edit_mpjpe.html").stat().st_size > 10_000
+
+
+def test_evenly_spreads_over_the_split():
+    assert evenly(list(range(10)), 3) == [0, 3, 6] and evenly(list(range(4)), None) == [0, 1, 2, 3]
+    assert evenly(list(range(4)), 10) == [0, 1, 2, 3]
+
+
+def test_benchmark_runs_every_applicable_pair(tiny_dataset, body):
+    table, results = benchmark(tasks=("edit", "rpe"), models=("mean", "nearest", "copy"), root=tiny_dataset[0],
+                               limit=10, body=body)
+    assert sorted(results) == [("edit", "copy"), ("edit", "mean"), ("edit", "nearest"), ("rpe", "mean")]
+    pivot = pose_table(table)
+    assert pivot.loc["copy", ("PA-MPJPE", "edit")] == pytest.approx(results[("edit", "copy")].summary["PA-MPJPE"][0], abs=0.05)
+    assert pivot[("MPJPE", "rpe")].notna().sum() == 1  # only the mean pose applies to rpe here

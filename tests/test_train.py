@@ -3,9 +3,10 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from posekit.chatpose import ChatPose, CheckpointError
-from posekit.train import TrainConfig, latest_checkpoint, plot_log, train
+from posekit.train import TrainConfig, export_run, latest_checkpoint, plot_log, train
 from test_chatpose import tiny_chatpose
 
 
@@ -33,6 +34,25 @@ def test_train_writes_logs_checkpoints_and_model(tmp_path, tiny_dataset):
     model = ChatPose.load(tmp_path / "run" / "model", backbone=_tiny_backbone())
     assert model.read_meta(tmp_path / "run" / "model")["steps"] == 6
     assert plot_log(result.log).data
+
+
+def test_export_ships_half_precision_parts(tmp_path, tiny_dataset):
+    llm, tok = _tiny_backbone()
+    llm.save_pretrained(tmp_path / "backbone")
+    tok.save_pretrained(tmp_path / "backbone")
+    from posekit.chatpose import ChatPoseConfig
+
+    model = ChatPose(ChatPoseConfig(backbone=str(tmp_path / "backbone"), vision_encoder=None))
+    run = train(_config(tiny_dataset[0], steps=2), tmp_path / "run", model=model, progress=False)
+    with pytest.raises(CheckpointError, match="not finished"):
+        export_run(tmp_path / "nothing", tmp_path / "out")
+    out = export_run(tmp_path / "run", tmp_path / "shipped")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.csv", "train_config.json", "trained.safetensors"]
+    assert (out / "trained.safetensors").stat().st_size < 0.6 * (tmp_path / "run" / "model" / "trained.safetensors").stat().st_size
+    shipped = ChatPose.load(out)
+    for name, value in shipped.trainable_state().items():
+        assert value.dtype == torch.float32  # cast back on load
+        torch.testing.assert_close(value, run.model.trainable_state()[name], atol=2e-3, rtol=2e-3)
 
 
 def _tiny_backbone():
