@@ -196,3 +196,20 @@ def test_checkpoint_errors_name_the_problem(tmp_path, model):
         model.load_trained(tmp_path / "ok")
     with pytest.raises(CheckpointError, match="not found"):
         load_chatpose(tmp_path / "missing")
+
+
+def test_shipped_checkpoint_answers_a_text2pose_request(body):
+    from posekit.plausibility import check_plausible
+
+    model = load_chatpose()
+    requests = [_request("Their hands are above the head and shoulder-width apart. Both feet are on the ground."),
+                _request("The person is sitting on the ground with the legs crossed.")]
+    answers = model.generate([model.prompt_record(r) for r in requests], max_new_tokens=32)
+    for answer in answers:
+        assert POSE_TOKEN in answer.text and len(answer.poses) >= 1, f"no pose in {answer.text!r}"
+    poses = torch.stack([a.poses[0] for a in answers])
+    assert poses.shape == (2, 24, 3) and torch.isfinite(poses).all() and poses.norm(dim=-1).max() < torch.pi + 1e-4
+    joints = body(poses[:, 0], poses[:, 1:], joints_only=True).joints
+    report = check_plausible(poses, joints, standing=torch.zeros(2, dtype=torch.bool))
+    assert report.limits.all() and report.intersection.all(), "the shipped model's poses must respect the joint limits"
+    assert not torch.allclose(poses[0], poses[1], atol=1e-4)  # the request reaches the pose
