@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from posekit.baselines import query_text
 from posekit.body import load_body_model
 from posekit.chatpose import load_chatpose
 from posekit.conversations import Record
@@ -35,7 +36,7 @@ def bench_training(steps: int) -> None:
 
 def bench_chat(checkpoint: str | None, requests: int) -> None:
     model, body = load_chatpose(checkpoint), load_body_model()
-    texts = [r.meta["caption"] for r in load_records("text2pose", "test")[:requests]]
+    texts = [query_text(r) for r in load_records("text2pose", "test")[:requests]]
     model.generate([_request(texts[0])])  # warm-up
     latencies, missing = [], 0
     for text in texts:
