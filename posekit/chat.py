@@ -130,10 +130,8 @@ class ChatSession:
         messages = [*self.messages, {"role": "user", "content": text}]
         inputs = [*self.input_poses, *new_inputs]
         session_image = image if image is not None else self.image
-        messages, inputs, session_image = self._fit_context(messages, inputs, session_image)
-        record = Record(id=f"chat-{self.turns}", task="chat", split="test", messages=messages,
-                        target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
-                        image=session_image)
+        record, inputs = self._fit_context(messages, inputs, session_image)
+        messages, session_image = record.messages, record.image
         answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                      temperature=self.temperature, top_p=self.top_p, generator=self.generator)[0]
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
@@ -149,18 +147,19 @@ class ChatSession:
         count = sum(m["content"].count(POSE_TOKEN) for m in messages if m["role"] == "assistant")
         return [p.pose.tolist() for p in self.poses[len(self.poses) - count:]] if count else []
 
-    def _fit_context(self, messages, inputs, image):
-        """Drop the oldest turns (with their input poses and image) until the prompt fits."""
+    def _fit_context(self, messages, inputs, image) -> tuple[Record, list[torch.Tensor]]:
+        """The conversation as the record to answer, its oldest turns (with their input poses and
+        image) dropped until the prompt fits; and the input poses it kept."""
         budget = self.model.config.max_length - self.max_new_tokens
         while True:
-            record = Record(id="fit", task="chat", split="test", messages=messages,
+            record = Record(id=f"chat-{self.turns}", task="chat", split="test", messages=messages,
                             target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
                             image=image)
             length = self.model.prompt_length(record)
             if length <= budget or sum(m["role"] == "user" for m in messages) <= 1:
                 if length > budget:
                     raise ValueError(f"the message is too long for the model's context ({length} > {budget} tokens)")
-                return messages, inputs, image
+                return record, inputs
             first_answer = next(k for k, m in enumerate(messages) if m["role"] == "assistant")
             dropped = messages[:first_answer + 1]
             messages = messages[first_answer + 1:]

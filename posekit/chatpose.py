@@ -272,12 +272,9 @@ class ChatPose(nn.Module):
             ids[b, cols], labels[b, cols], mask[b, cols] = torch.tensor(i), torch.tensor(l), 1
         special = lambda token: (ids == self.token_ids[token]) & (mask == 1)  # noqa: E731
         pose_pos, pose_in_pos, image_pos = (special(t).nonzero() for t in SPECIAL_TOKENS)
-        targets = []
-        for b, record in enumerate(records):
-            kept = int((pose_pos[:, 0] == b).sum())
-            targets += record.target_poses[:kept]
-        inputs = []
+        targets, inputs = [], []
         for b, record in enumerate(records):  # the poses whose placeholders survived the cut
+            targets += record.target_poses[:int((pose_pos[:, 0] == b).sum())]
             kept = int((pose_in_pos[:, 0] == b).sum()) // self.config.pose_in_tokens
             inputs += (record.input_poses[len(record.input_poses) - kept:] if generation else record.input_poses[:kept])
         images = [load_image(Path(root or ".") / r.image if isinstance(r.image, str) else r.image)
@@ -323,9 +320,13 @@ class ChatPose(nn.Module):
         """``(P, H)`` hidden states at ``<POSE>`` -> ``(P, 24, 3, 3)`` rotation matrices."""
         return rot6d_to_rotmat(self.pose_head(hidden))
 
+    def _hidden(self, batch: Batch) -> torch.Tensor:
+        """``(B, T, H)`` last-layer hidden states of a whole batch (no cache)."""
+        return self.decoder(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask).last_hidden_state
+
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Training forward: ``{"loss", "ce", "rotmat", "joint", "rotmats"}`` (scalars, and ``(P, 24, 3, 3)``)."""
-        hidden = self.decoder(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask).last_hidden_state
+        hidden = self._hidden(batch)
         zero = hidden.sum() * 0
         ce = zero
         answer = batch.labels[:, 1:] != -100
@@ -398,9 +399,9 @@ class ChatPose(nn.Module):
             if done.all():
                 break
         self.train(was_training)
-        answers = []
+        answers, ends = [], set(eos.tolist())
         for b in range(n):
-            ids = [t for t in tokens[b] if t not in eos.tolist()]
+            ids = [t for t in tokens[b] if t not in ends]
             stack = torch.stack(poses[b]) if poses[b] else torch.zeros(0, NUM_JOINTS, 3, 3, device=self.device)
             answers.append(Answer(self.tokenizer.decode(ids), rotmat_to_rotvec(stack).cpu(), ids))
         return answers
@@ -413,7 +414,7 @@ class ChatPose(nn.Module):
         was_training = self.training
         self.eval()
         batch = self.collate(answered, root).to(self.device)
-        hidden = self.decoder(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask).last_hidden_state
+        hidden = self._hidden(batch)
         rows, cols = batch.pose_positions.T
         self.train(was_training)
         return rotmat_to_rotvec(self.decode_poses(hidden[rows, cols])).cpu()

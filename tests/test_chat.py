@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from posekit.chat import ChatSession, load_pose_npz
-from posekit.chatpose import ChatPose, ChatPoseConfig
+from posekit.chatpose import ChatPoseConfig
 from posekit.cli import main
 from posekit.conversations import POSE_IN_TOKEN, POSE_TOKEN
 from test_chatpose import ScriptedChatPose, tiny_llama
