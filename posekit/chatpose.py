@@ -11,7 +11,9 @@ The LLM is tuned with LoRA (peft); the vision encoder is frozen. Beyond ChatPose
   the embedding space), so the model can describe or edit a pose;
 - ``<image>`` placeholders take an image: the frozen encoder's grid of feature tokens (49 for
   EfficientNet-lite0) goes through a trainable projector, LLaVA style;
-- an optional joint-position loss through posekit's forward kinematics.
+- an optional joint-position loss through posekit's forward kinematics;
+- an optional attending head (``pose_head="attend"``): the ``<POSE>`` state also attends over the
+  states of the tokens before it, read at a chosen layer (``head_layer``); measured in the README.
 
 The base LLM's weights are never changed or saved: the new tokens get their own embedding rows
 and output logits, so a checkpoint holds only the trained parts (LoRA, head, encoders, token rows)
@@ -36,9 +38,10 @@ from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.skeleton import NUM_JOINTS
 
 __all__ = ["ChatPoseConfig", "ChatPose", "Batch", "Answer", "CheckpointError", "PoseHead", "PoseEncoder",
-           "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS"]
+           "AttendPoseHead", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS"]
 
 SPECIAL_TOKENS = (POSE_TOKEN, POSE_IN_TOKEN, IMAGE_TOKEN)
+POSE_HEADS = ("mlp", "attend")
 FORMAT_VERSION = 1
 _WEIGHTS = "trained.safetensors"
 _CONFIG = "config.json"
@@ -67,6 +70,11 @@ class ChatPoseConfig:
     joint_weight: float = 0.0
     """Weight of the L1 joint-position loss (metres, pelvis-relative) through forward kinematics."""
     max_length: int = 512
+    pose_head: str = "mlp"
+    """``"mlp"``: ChatPose's MLP on the ``<POSE>`` hidden state alone. ``"attend"``: the ``<POSE>``
+    state also attends over the states of every token before it (see :class:`AttendPoseHead`)."""
+    head_layer: int = -1
+    """Which hidden states the head reads: -1 the last layer (ChatPose), k the output of layer k."""
     system_prompt: str = "You are ChatPose. You understand 3D human poses."
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 
@@ -82,7 +90,10 @@ class ChatPoseConfig:
         values = dict(values)
         if "lora_targets" in values:
             values["lora_targets"] = tuple(values["lora_targets"])
-        return ChatPoseConfig(**values)
+        config = ChatPoseConfig(**values)
+        if config.pose_head not in POSE_HEADS:
+            raise CheckpointError(f"pose_head must be one of {POSE_HEADS}, got {config.pose_head!r}")
+        return config
 
 
 class PoseHead(nn.Module):
@@ -101,6 +112,36 @@ class PoseHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.net(hidden).reshape(*hidden.shape[:-1], NUM_JOINTS, 6)
+
+
+class AttendPoseHead(nn.Module):
+    """The ``<POSE>`` state ``(P, H)`` attends over the states before it ``(P, T, H)`` (multi-head,
+    one query), and an MLP maps [state, pooled] to ``(P, 24, 6)``.
+
+    Beyond ChatPose: a small LLM trained briefly routes little of the request into the single
+    ``<POSE>`` state; reading the request's token states directly gives the pose loss a short path
+    to them (measured in the README)."""
+
+    def __init__(self, hidden: int, heads: int = 4, head_dim: int = 64):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.norm = nn.LayerNorm(hidden)
+        self.query, self.key, self.value = (nn.Linear(hidden, heads * head_dim) for _ in range(3))
+        self.net = nn.Sequential(nn.Linear(hidden + heads * head_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, NUM_JOINTS * 6))
+
+    reset_to = PoseHead.reset_to
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``query (P, H)``, ``context (P, T, H)``, ``mask (P, T)`` bool (True: attend) -> ``(P, 24, 6)``."""
+        query, context = self.norm(query), self.norm(context)
+        p, t, _ = context.shape
+        q = self.query(query).view(p, 1, self.heads, self.head_dim)
+        k = self.key(context).view(p, t, self.heads, self.head_dim)
+        v = self.value(context).view(p, t, self.heads, self.head_dim)
+        weights = ((q * k).sum(-1) / self.head_dim ** 0.5).masked_fill(~mask[..., None], float("-inf")).softmax(1)
+        pooled = (weights[..., None] * v).sum(1).flatten(1)  # (P, heads * head_dim)
+        return self.net(torch.cat([query, pooled], -1)).reshape(p, NUM_JOINTS, 6)
 
 
 class PoseEncoder(nn.Module):
@@ -169,7 +210,12 @@ class ChatPose(nn.Module):
         embed = llm.get_input_embeddings().weight
         self.token_embed = nn.Parameter(embed.detach().mean(0, keepdim=True).repeat(len(SPECIAL_TOKENS), 1).clone())
         self.token_logit = nn.Parameter(torch.zeros(len(SPECIAL_TOKENS), self.hidden))
-        self.pose_head = PoseHead(self.hidden)
+        if config.pose_head not in POSE_HEADS:
+            raise ValueError(f"pose_head must be one of {POSE_HEADS}, got {config.pose_head!r}")
+        self.pose_head = PoseHead(self.hidden) if config.pose_head == "mlp" else AttendPoseHead(self.hidden)
+        layers = llm.config.num_hidden_layers
+        if not -1 <= config.head_layer <= layers:
+            raise ValueError(f"head_layer must be -1 (last) or 0..{layers} for this backbone, got {config.head_layer}")
         self.pose_encoder = PoseEncoder(self.hidden, config.pose_in_tokens)
         if vision is None and config.vision_encoder:
             from posekit.vision import make_vision_encoder
@@ -316,17 +362,28 @@ class ChatPose(nn.Module):
             base = F.pad(base, (0, width - base.shape[-1]), value=torch.finfo(base.dtype).min)
         return base.index_copy(-1, torch.tensor(list(self.token_ids.values()), device=base.device), new)
 
-    def decode_poses(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``(P, H)`` hidden states at ``<POSE>`` -> ``(P, 24, 3, 3)`` rotation matrices."""
-        return rot6d_to_rotmat(self.pose_head(hidden))
+    def decode_poses(self, states: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Rotation matrices ``(P, 24, 3, 3)`` of the ``<POSE>`` tokens at ``(rows, cols)``, from the
+        head's hidden states ``states (B, T, H)`` (``mask (B, T)``: real tokens)."""
+        query = states[rows, cols]
+        if self.config.pose_head == "mlp":
+            return rot6d_to_rotmat(self.pose_head(query))
+        before = torch.arange(states.shape[1], device=states.device)[None] <= cols[:, None]
+        return rot6d_to_rotmat(self.pose_head(query, states[rows], mask[rows].bool() & before))
 
-    def _hidden(self, batch: Batch) -> torch.Tensor:
-        """``(B, T, H)`` last-layer hidden states of a whole batch (no cache)."""
-        return self.decoder(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask).last_hidden_state
+    def _head_states(self, out) -> torch.Tensor:
+        return out.last_hidden_state if self.config.head_layer == -1 else out.hidden_states[self.config.head_layer]
+
+    def _hidden(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last-layer hidden states ``(B, T, H)`` and the head's (the same tensor unless
+        ``config.head_layer`` picks another layer) of a whole batch (no cache)."""
+        out = self.decoder(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask,
+                           output_hidden_states=self.config.head_layer != -1)
+        return out.last_hidden_state, self._head_states(out)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Training forward: ``{"loss", "ce", "rotmat", "joint", "rotmats"}`` (scalars, and ``(P, 24, 3, 3)``)."""
-        hidden = self._hidden(batch)
+        hidden, states = self._hidden(batch)
         zero = hidden.sum() * 0
         ce = zero
         answer = batch.labels[:, 1:] != -100
@@ -337,7 +394,7 @@ class ChatPose(nn.Module):
         rotmats = hidden.new_zeros(0, NUM_JOINTS, 3, 3)
         if len(batch.pose_positions):
             rows, cols = batch.pose_positions.T
-            rotmats = self.decode_poses(hidden[rows, cols])
+            rotmats = self.decode_poses(states, batch.attention_mask, rows, cols)
             target = rotvec_to_rotmat(batch.target_poses)
             rot_loss = (rotmats - target).abs().mean()
             if self.config.joint_weight > 0:
@@ -370,8 +427,12 @@ class ChatPose(nn.Module):
         batch = self.collate(records, root, generation=True).to(self.device)
         mask = batch.attention_mask
         position = (mask.cumsum(1) - 1).clamp(min=0)
-        out = self.decoder(inputs_embeds=self.embed(batch), attention_mask=mask, position_ids=position, use_cache=True)
+        layered = self.config.head_layer != -1
+        out = self.decoder(inputs_embeds=self.embed(batch), attention_mask=mask, position_ids=position, use_cache=True,
+                           output_hidden_states=layered)
         cache, last, position = out.past_key_values, out.last_hidden_state[:, -1], position[:, -1:]
+        # the head's states of every token so far (only the attending head reads beyond the last)
+        states = [self._head_states(out)] if self.config.pose_head == "attend" else []
         eos = torch.tensor(sorted({self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")} - {None}),
                            device=self.device)
         n, pose_id = len(records), self.token_ids[POSE_TOKEN]
@@ -389,12 +450,20 @@ class ChatPose(nn.Module):
             mask = torch.cat([mask, live[:, None].long()], 1)
             position = position + 1
             out = self.decoder(inputs_embeds=self.embed_ids(choice[:, None]), attention_mask=mask,
-                               position_ids=position, past_key_values=cache, use_cache=True)
+                               position_ids=position, past_key_values=cache, use_cache=True,
+                               output_hidden_states=layered)
             cache, last = out.past_key_values, out.last_hidden_state[:, -1]
+            if states:
+                states.append(self._head_states(out))
             wrote_pose = live & (choice == pose_id)
             if wrote_pose.any():
-                rotmats = self.decode_poses(last[wrote_pose])
-                for k, b in enumerate(wrote_pose.nonzero().flatten().tolist()):
+                rows = wrote_pose.nonzero().flatten()
+                if states:
+                    seen = torch.cat(states, 1)
+                    rotmats = self.decode_poses(seen, mask, rows, torch.full_like(rows, seen.shape[1] - 1))
+                else:
+                    rotmats = self.decode_poses(self._head_states(out), mask[:, -1:], rows, torch.zeros_like(rows))
+                for k, b in enumerate(rows.tolist()):
                     poses[b].append(rotmats[k])
             if done.all():
                 break
@@ -414,10 +483,10 @@ class ChatPose(nn.Module):
         was_training = self.training
         self.eval()
         batch = self.collate(answered, root).to(self.device)
-        hidden = self._hidden(batch)
+        _, states = self._hidden(batch)
         rows, cols = batch.pose_positions.T
         self.train(was_training)
-        return rotmat_to_rotvec(self.decode_poses(hidden[rows, cols])).cpu()
+        return rotmat_to_rotvec(self.decode_poses(states, batch.attention_mask, rows, cols)).cpu()
 
     # ----------------------------------------------------------------- evaluation interface
     def fit(self, records: list[Record], root: Path | None = None) -> "ChatPose":
@@ -497,7 +566,10 @@ class ChatPose(nn.Module):
         model.load_trained(path, meta)
         return model.to(device) if device is not None else model
 
-    def load_trained(self, path: str | os.PathLike, meta: dict | None = None) -> None:
+    def load_trained(self, path: str | os.PathLike, meta: dict | None = None, strict: bool = True) -> list[str]:
+        """Copy a checkpoint's trained parts into this model. ``strict=False`` (start a run from
+        another run's parts) loads the parts both have with the same shapes and returns the names of
+        this model's trained parts it left at their initial values."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -518,12 +590,16 @@ class ChatPose(nn.Module):
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in expected & set(state)
                   if state[k].shape != own[k].shape]
+        if not strict:
+            state = {k: v for k, v in state.items() if k in expected and v.shape == own[k].shape}
+            missing, unexpected, shapes = [], [], []
         if missing or unexpected or shapes:
             raise CheckpointError(f"{path} does not match this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                                   f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, shapes {shapes[:5]}")
         with torch.no_grad():
             for k, v in state.items():
                 own[k].copy_(v)
+        return sorted(expected - set(state))
 
 
 def _expand(ids: list[int], labels: list[int], token: int, n: int) -> tuple[list[int], list[int]]:

@@ -45,6 +45,9 @@ class TrainConfig:
     """A training run (saved as ``train_config.json`` and inside every checkpoint)."""
 
     model: ChatPoseConfig = dataclasses.field(default_factory=ChatPoseConfig)
+    init_from: str | None = None
+    """A ChatPose checkpoint folder whose trained parts (same names and shapes) start this run;
+    parts it lacks (e.g. another pose head) start fresh. None: everything starts fresh."""
     dataset: str = "default"
     """Dataset name under ``data/generated`` (see :func:`posekit.datasets.dataset_dir`) or a folder."""
     task_weights: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
@@ -180,6 +183,11 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         raise ValueError(f"task_weights include {image_tasks} but the model has no vision encoder: "
                          "set model.vision_encoder or give those tasks weight 0")
     model.init_pose_head([r for rs in records.values() for r in rs])
+    if config.init_from:
+        meta = ChatPose.read_meta(config.init_from)
+        fresh = model.load_trained(config.init_from, meta, strict=False)
+        if accelerator.is_main_process and progress:
+            print(f"started from {config.init_from}; fresh: {sorted({n.split('.')[0] for n in fresh}) or 'nothing'}")
     heads = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
     lora = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
     optimizer = torch.optim.AdamW([{"params": lora, "lr": config.lr}, {"params": heads, "lr": config.head_lr}],

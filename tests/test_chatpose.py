@@ -213,3 +213,43 @@ def test_shipped_checkpoint_answers_a_text2pose_request(body):
     report = check_plausible(poses, joints, standing=torch.zeros(2, dtype=torch.bool))
     assert report.limits.all() and report.intersection.all(), "the shipped model's poses must respect the joint limits"
     assert not torch.allclose(poses[0], poses[1], atol=1e-4)  # the request reaches the pose
+
+
+@pytest.mark.parametrize("head_layer", [-1, 1])
+def test_attending_head_reads_the_request_and_generates_consistently(head_layer):
+    model = tiny_chatpose(pose_head="attend", head_layer=head_layer, ce_weight=0.0)
+    batch = model.collate([_request("Sit down with the knees bent.")])
+    model(batch)["loss"].backward()
+    assert model.pose_head.key.weight.grad.abs().sum() > 0  # the pose loss reaches the request's states
+    assert model.pose_head.value.weight.grad.abs().sum() > 0
+    # the pose written during cached generation equals the teacher-forced pose of the same text
+    llm, tok = tiny_llama()
+    scripted = ScriptedChatPose(dataclasses.replace(model.config), backbone=(llm, tok))
+    pose, end = scripted.token_ids[POSE_TOKEN], tok.convert_tokens_to_ids("<|im_end|>")
+    scripted.script = (*tok(" Here", add_special_tokens=False)["input_ids"], pose, end)
+    prompts = [scripted.prompt_record(_request(t)) for t in ("Sit.", "Lie on your back with your knees bent.")]
+    answers = scripted.generate(prompts, max_new_tokens=5)
+    forced = [dataclasses.replace(p, messages=[*p.messages, {"role": "assistant", "content": a.text}],
+                                  target_poses=[[[0.0] * 3] * 24]) for p, a in zip(prompts, answers)]
+    scripted.eval()
+    with torch.no_grad():
+        teacher = scripted(scripted.collate(forced))["rotmats"]
+    from posekit.rotations import rotmat_to_rotvec
+
+    assert [a.text for a in answers] == [" Here<POSE>"] * 2
+    assert torch.allclose(torch.cat([a.poses for a in answers]), rotmat_to_rotvec(teacher), atol=1e-4)
+
+
+def test_a_run_can_start_from_another_heads_checkpoint(tmp_path, model):
+    model.save(tmp_path / "mlp")
+    attend = tiny_chatpose(pose_head="attend")
+    with pytest.raises(CheckpointError, match="does not match"):
+        attend.load_trained(tmp_path / "mlp")
+    fresh = attend.load_trained(tmp_path / "mlp", strict=False)
+    assert fresh and all(name.startswith("pose_head.") for name in fresh)
+    assert torch.equal(attend.token_embed, model.token_embed)
+    with pytest.raises(ValueError, match="pose_head must be one of"):
+        tiny_chatpose(pose_head="transformer")
+    with pytest.raises(ValueError, match="head_layer"):
+        tiny_chatpose(head_layer=7)
+

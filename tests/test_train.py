@@ -86,3 +86,15 @@ def test_image_tasks_need_a_vision_encoder(tmp_path, tiny_dataset):
 def test_config_round_trips_through_json():
     config = TrainConfig.quick(steps=3)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_a_run_starts_from_another_runs_parts(tmp_path, tiny_dataset):
+    donor = tiny_chatpose(seed=5)
+    with torch.no_grad():
+        donor.token_embed.add_(1.0)  # recognisable trained parts
+    donor.save(tmp_path / "donor")
+    config = _config(tiny_dataset[0], steps=1, lr=0.0, head_lr=0.0, init_from=str(tmp_path / "donor"))
+    run = train(config, tmp_path / "run", model=tiny_chatpose(pose_head="attend"), progress=False)
+    assert torch.equal(run.model.token_embed, donor.token_embed)  # loaded (and not moved: learning rates 0)
+    assert not torch.equal(run.model.pose_head.net[-1].weight, torch.zeros_like(run.model.pose_head.net[-1].weight))
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["init_from"] == str(tmp_path / "donor")
