@@ -78,6 +78,10 @@ class ChatPoseConfig:
     system_prompt: str = "You are ChatPose. You understand 3D human poses."
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 
+    def __post_init__(self) -> None:
+        if self.pose_head not in POSE_HEADS:
+            raise ValueError(f"pose_head must be one of {POSE_HEADS}, got {self.pose_head!r}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -90,10 +94,7 @@ class ChatPoseConfig:
         values = dict(values)
         if "lora_targets" in values:
             values["lora_targets"] = tuple(values["lora_targets"])
-        config = ChatPoseConfig(**values)
-        if config.pose_head not in POSE_HEADS:
-            raise CheckpointError(f"pose_head must be one of {POSE_HEADS}, got {config.pose_head!r}")
-        return config
+        return ChatPoseConfig(**values)
 
 
 class PoseHead(nn.Module):
@@ -210,8 +211,6 @@ class ChatPose(nn.Module):
         embed = llm.get_input_embeddings().weight
         self.token_embed = nn.Parameter(embed.detach().mean(0, keepdim=True).repeat(len(SPECIAL_TOKENS), 1).clone())
         self.token_logit = nn.Parameter(torch.zeros(len(SPECIAL_TOKENS), self.hidden))
-        if config.pose_head not in POSE_HEADS:
-            raise ValueError(f"pose_head must be one of {POSE_HEADS}, got {config.pose_head!r}")
         self.pose_head = PoseHead(self.hidden) if config.pose_head == "mlp" else AttendPoseHead(self.hidden)
         layers = llm.config.num_hidden_layers
         if not -1 <= config.head_layer <= layers:
@@ -458,11 +457,8 @@ class ChatPose(nn.Module):
             wrote_pose = live & (choice == pose_id)
             if wrote_pose.any():
                 rows = wrote_pose.nonzero().flatten()
-                if states:
-                    seen = torch.cat(states, 1)
-                    rotmats = self.decode_poses(seen, mask, rows, torch.full_like(rows, seen.shape[1] - 1))
-                else:
-                    rotmats = self.decode_poses(self._head_states(out), mask[:, -1:], rows, torch.zeros_like(rows))
+                seen = torch.cat(states, 1) if states else self._head_states(out)  # (B, T or 1, H)
+                rotmats = self.decode_poses(seen, mask[:, -seen.shape[1]:], rows, torch.full_like(rows, seen.shape[1] - 1))
                 for k, b in enumerate(rows.tolist()):
                     poses[b].append(rotmats[k])
             if done.all():
@@ -592,8 +588,7 @@ class ChatPose(nn.Module):
                   if state[k].shape != own[k].shape]
         if not strict:
             state = {k: v for k, v in state.items() if k in expected and v.shape == own[k].shape}
-            missing, unexpected, shapes = [], [], []
-        if missing or unexpected or shapes:
+        elif missing or unexpected or shapes:
             raise CheckpointError(f"{path} does not match this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                                   f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, shapes {shapes[:5]}")
         with torch.no_grad():
