@@ -13,7 +13,9 @@ The LLM is tuned with LoRA (peft); the vision encoder is frozen. Beyond ChatPose
   EfficientNet-lite0) goes through a trainable projector, LLaVA style;
 - an optional joint-position loss through posekit's forward kinematics;
 - an optional attending head (``pose_head="attend"``): the ``<POSE>`` state also attends over the
-  states of the tokens before it, read at a chosen layer (``head_layer``); measured in the README.
+  states of the tokens before it, read at a chosen layer (``head_layer``); measured in the README;
+- half-precision inference (:meth:`ChatPose.set_dtype`): float16 weights halve the bytes read per
+  generated token, which is what bounds generation speed on a CPU.
 
 The base LLM's weights are never changed or saved: the new tokens get their own embedding rows
 and output logits, so a checkpoint holds only the trained parts (LoRA, head, encoders, token rows)
@@ -38,10 +40,11 @@ from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.skeleton import NUM_JOINTS
 
 __all__ = ["ChatPoseConfig", "ChatPose", "Batch", "Answer", "CheckpointError", "PoseHead", "PoseEncoder",
-           "AttendPoseHead", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS"]
+           "AttendPoseHead", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS", "DTYPES"]
 
 SPECIAL_TOKENS = (POSE_TOKEN, POSE_IN_TOKEN, IMAGE_TOKEN)
 POSE_HEADS = ("mlp", "attend")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 FORMAT_VERSION = 1
 _WEIGHTS = "trained.safetensors"
 _CONFIG = "config.json"
@@ -236,6 +239,27 @@ class ChatPose(nn.Module):
     def device(self) -> torch.device:
         return self.token_embed.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the LLM, head and encoders compute in (float32 unless :meth:`set_dtype`)."""
+        return self.token_embed.dtype
+
+    def set_dtype(self, dtype: torch.dtype | str) -> "ChatPose":
+        """Cast the model for inference: ``"float16"`` (or ``"bfloat16"``) halves the weights read
+        per generated token. The frozen vision encoder stays in float32 (its features are cast);
+        poses come out in float32 either way. Train in float32 (or with accelerate's
+        ``mixed_precision`` on a GPU), not on a half-precision model."""
+        if isinstance(dtype, str):
+            if dtype not in DTYPES:
+                raise ValueError(f"unknown dtype {dtype!r}: use one of {sorted(DTYPES)}")
+            dtype = DTYPES[dtype]
+        if dtype not in DTYPES.values():
+            raise ValueError(f"unsupported dtype {dtype}: use one of {sorted(DTYPES)}")
+        self.to(dtype)
+        if self.vision is not None:
+            self.vision.float()
+        return self
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Exactly the trained parts: LoRA, token rows, head, pose encoder, image projector."""
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
@@ -345,10 +369,11 @@ class ChatPose(nn.Module):
         embeds = self.embed_ids(batch.input_ids)
         if len(batch.pose_in_positions):
             rows, cols = batch.pose_in_positions.T
-            embeds = embeds.index_put((rows, cols), self.pose_encoder(batch.input_poses).reshape(-1, self.hidden))
+            poses = batch.input_poses.to(self.dtype)
+            embeds = embeds.index_put((rows, cols), self.pose_encoder(poses).reshape(-1, self.hidden))
         if len(batch.image_positions):
             rows, cols = batch.image_positions.T
-            projected = self.image_projector(self.vision(batch.images))  # (I, tokens, H)
+            projected = self.image_projector(self.vision(batch.images).to(self.dtype))  # (I, tokens, H)
             embeds = embeds.index_put((rows, cols), projected.reshape(-1, self.hidden))
         return embeds
 
@@ -366,9 +391,9 @@ class ChatPose(nn.Module):
         head's hidden states ``states (B, T, H)`` (``mask (B, T)``: real tokens)."""
         query = states[rows, cols]
         if self.config.pose_head == "mlp":
-            return rot6d_to_rotmat(self.pose_head(query))
+            return rot6d_to_rotmat(self.pose_head(query).float())
         before = torch.arange(states.shape[1], device=states.device)[None] <= cols[:, None]
-        return rot6d_to_rotmat(self.pose_head(query, states[rows], mask[rows].bool() & before))
+        return rot6d_to_rotmat(self.pose_head(query, states[rows], mask[rows].bool() & before).float())
 
     def _head_states(self, out) -> torch.Tensor:
         return out.last_hidden_state if self.config.head_layer == -1 else out.hidden_states[self.config.head_layer]
@@ -490,9 +515,10 @@ class ChatPose(nn.Module):
         return self
 
     def predict(self, records: list[Record], root: Path | None = None, batch_size: int = 16,
-                progress: bool = False) -> torch.Tensor:
-        """``(N, 24, 3)``: the first pose the model writes for each record's request. A model that
-        writes no ``<POSE>`` gets one appended (counted in ``self.missing_poses``)."""
+                progress: bool = False, max_new_tokens: int = 160) -> torch.Tensor:
+        """``(N, 24, 3)``: the first pose the model writes for each record's request (within
+        ``max_new_tokens``: room for a description first). A model that writes no ``<POSE>`` gets
+        one appended (counted in ``self.missing_poses``)."""
         from tqdm.auto import tqdm
 
         prompts = [self.prompt_record(r) for r in records]
@@ -501,7 +527,7 @@ class ChatPose(nn.Module):
         self.missing_poses = 0
         for start in tqdm(range(0, len(order), batch_size), desc="chatpose", disable=not progress):
             chunk = order[start:start + batch_size]
-            answers = self.generate([prompts[i] for i in chunk], root, max_new_tokens=48)
+            answers = self.generate([prompts[i] for i in chunk], root, max_new_tokens=max_new_tokens)
             missing = [i for i, a in zip(chunk, answers) if len(a.poses) == 0]
             for i, a in zip(chunk, answers):
                 if len(a.poses):
@@ -554,12 +580,16 @@ class ChatPose(nn.Module):
         return meta
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backbone=None, vision=None, device=None) -> "ChatPose":
+    def load(cls, path: str | os.PathLike, backbone=None, vision=None, device=None,
+             dtype: torch.dtype | str | None = None) -> "ChatPose":
         """Rebuild a saved model: the backbone named in its config (or ``backbone=(model, tokenizer)``)
-        plus its trained parts. Any mismatch raises :class:`CheckpointError` naming it."""
+        plus its trained parts. Any mismatch raises :class:`CheckpointError` naming it. ``dtype``:
+        see :meth:`set_dtype` (None keeps float32)."""
         meta = cls.read_meta(path)
         model = cls(ChatPoseConfig.from_dict(meta["config"]), backbone=backbone, vision=vision)
         model.load_trained(path, meta)
+        if dtype is not None:
+            model.set_dtype(dtype)
         return model.to(device) if device is not None else model
 
     def load_trained(self, path: str | os.PathLike, meta: dict | None = None, strict: bool = True) -> list[str]:
@@ -625,10 +655,11 @@ def default_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
     return config.parent
 
 
-def load_chatpose(path: str | os.PathLike | None = None, device=None) -> ChatPose:
-    """The shipped (or given) trained ChatPose model, ready to chat."""
+def load_chatpose(path: str | os.PathLike | None = None, device=None, dtype: torch.dtype | str | None = None) -> ChatPose:
+    """The shipped (or given) trained ChatPose model, ready to chat (``dtype``: see
+    :meth:`ChatPose.set_dtype`; None keeps float32, as the evaluation numbers were measured)."""
     try:
         folder = default_checkpoint_dir(path)
     except AssetNotFoundError as err:
         raise CheckpointError(str(err)) from err
-    return ChatPose.load(folder, device=device)
+    return ChatPose.load(folder, device=device, dtype=dtype)

@@ -39,7 +39,7 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns"]
+           "chat_turns", "describe_then_pose"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +104,45 @@ def load_records(task: str, split: str, name: str = "default", root: str | os.Pa
         raise FileNotFoundError(f"{path} not found: build the dataset first with `posekit build-data --name {name}` "
                                 "(or posekit.datasets.build_dataset)")
     return read_jsonl(path)
+
+
+def describe_then_pose(records: list[Record], body=None, batch_size: int = 512) -> list[Record]:
+    """"Describe, then pose": the same records, with every assistant turn that writes ``<POSE>``
+    first stating the posecode description of its target pose(s) (posekit's captioner in
+    deterministic mode, so one pose always gets the same wording), e.g.
+    ``"Sure, here it is: <POSE>."`` -> ``"Their arms are raised ... Sure, here it is: <POSE>."``.
+    Several poses in one turn are described in order (``"Pose 1: ... Pose 2: ..."``). Records
+    without target poses are returned unchanged; changed ones get ``meta["described"] = True``."""
+    from posekit.body import load_body_model
+
+    targets = [r for r in records if r.target_poses]
+    if not targets:
+        return list(records)
+    body = body or load_body_model()
+    captioner = Captioner()
+    poses = torch.cat([r.targets() for r in targets])  # (P, 24, 3), records in order
+    captions = []
+    with torch.no_grad():
+        for start in range(0, len(poses), batch_size):
+            chunk = poses[start:start + batch_size]
+            out = body(chunk[:, 0], chunk[:, 1:], joints_only=True)
+            captions += captioner(out.joints, out.rotmats, seed=None)
+    out_records, k = [], 0
+    for record in records:
+        if not record.target_poses:
+            out_records.append(record)
+            continue
+        messages = []
+        for message in record.messages:
+            count = message["content"].count(POSE_TOKEN) if message["role"] == "assistant" else 0
+            if count:
+                texts = captions[k:k + count]
+                k += count
+                stated = texts[0] if count == 1 else " ".join(f"Pose {j + 1}: {t}" for j, t in enumerate(texts))
+                message = {**message, "content": f"{stated} {message['content']}"}
+            messages.append(message)
+        out_records.append(dataclasses.replace(record, messages=messages, meta={**record.meta, "described": True}))
+    return out_records
 
 
 def _system() -> dict:

@@ -115,11 +115,12 @@ def evenly(records: list[Record], limit: int | None) -> list[Record]:
 
 def evaluate_model(name: str, task: str, dataset: str = "default", split: str = "test", limit: int | None = None,
                    root: Path | None = None, retrieval="default", body=None, write_csv: bool = True,
-                   checkpoint: str | Path | None = None, model=None) -> EvalResult:
+                   checkpoint: str | Path | None = None, model=None, dtype: str | None = None) -> EvalResult:
     """Evaluate model ``name`` on ``split`` of ``task`` (``limit``: that many records, spread evenly).
 
     Baselines are fitted on the training split first; ``"chatpose"`` is the trained model from
-    ``checkpoint`` (default: the shipped one), or ``model`` when given (loaded once by the caller)."""
+    ``checkpoint`` (default: the shipped one; ``dtype`` as in :meth:`posekit.chatpose.ChatPose.set_dtype`),
+    or ``model`` when given (loaded once by the caller)."""
     from posekit.retrieval import load_retrieval
 
     root = Path(root) if root is not None else dataset_dir(dataset)
@@ -127,7 +128,7 @@ def evaluate_model(name: str, task: str, dataset: str = "default", split: str = 
     if name == "chatpose":
         from posekit.chatpose import load_chatpose
 
-        model = model if model is not None else load_chatpose(checkpoint)
+        model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
     else:
         train = load_records(task, "train", root=root)
         if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
@@ -159,7 +160,7 @@ def plot_results(per_sample: dict[str, pd.DataFrame], metric: str = "MPJPE", tit
 
 def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: str = "test", limit: int | None = None,
               root: Path | None = None, checkpoint: str | Path | None = None, chatpose=None, body=None,
-              write_csv: bool = False) -> tuple[pd.DataFrame, dict[tuple[str, str], EvalResult]]:
+              write_csv: bool = False, dtype: str | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], EvalResult]]:
     """Every applicable (task, model) pair on the same records: ``(table, results)``.
 
     ``table`` stacks the summaries (pose metrics, plus retrieval rows on text tasks); ``results``
@@ -170,7 +171,7 @@ def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: 
     if "chatpose" in models and chatpose is None:
         from posekit.chatpose import load_chatpose
 
-        chatpose = load_chatpose(checkpoint)
+        chatpose = load_chatpose(checkpoint, dtype=dtype)
     results = {}
     for task in tasks:
         for name in models:

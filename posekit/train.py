@@ -32,7 +32,7 @@ import torch
 
 from posekit.chatpose import ChatPose, ChatPoseConfig, CheckpointError
 from posekit.conversations import Record
-from posekit.datasets import dataset_dir, load_records
+from posekit.datasets import dataset_dir, describe_then_pose, load_records
 
 __all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint", "export_run"]
 
@@ -51,6 +51,9 @@ class TrainConfig:
     dataset: str = "default"
     """Dataset name under ``data/generated`` (see :func:`posekit.datasets.dataset_dir`) or a folder."""
     task_weights: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
+    describe_tasks: tuple[str, ...] = ()
+    """"Describe, then pose": tasks whose answers first state the target pose's posecode description
+    (:func:`posekit.datasets.describe_then_pose`), e.g. ``("spg",)``. ChatPose: none."""
     steps: int = 2000
     batch_size: int = 8
     grad_accum: int = 1
@@ -80,8 +83,9 @@ class TrainConfig:
     def from_dict(values: dict) -> "TrainConfig":
         values = dict(values)
         values["model"] = ChatPoseConfig.from_dict(values.get("model", {}))
-        if "eval_tasks" in values:
-            values["eval_tasks"] = tuple(values["eval_tasks"])
+        for key in ("eval_tasks", "describe_tasks"):
+            if key in values:
+                values[key] = tuple(values[key])
         return TrainConfig(**values)
 
     @staticmethod
@@ -175,6 +179,11 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     np.random.seed(config.seed)
     root = Path(config.dataset) if Path(config.dataset).is_dir() else dataset_dir(config.dataset)
     records = {t: load_records(t, "train", root=root) for t, w in config.task_weights.items() if w > 0}
+    unknown = set(config.describe_tasks) - set(records)
+    if unknown:
+        raise ValueError(f"describe_tasks {sorted(unknown)} are not trained (task_weights: {config.task_weights})")
+    for task in config.describe_tasks:
+        records[task] = describe_then_pose(records[task])
     if model is not None:
         config = dataclasses.replace(config, model=model.config)  # the run records the model it trains
     model = model if model is not None else ChatPose(config.model)

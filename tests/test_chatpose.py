@@ -253,3 +253,30 @@ def test_a_run_can_start_from_another_heads_checkpoint(tmp_path, model):
     with pytest.raises(ValueError, match="head_layer"):
         tiny_chatpose(head_layer=7)
 
+
+
+def test_half_precision_inference_follows_float32(model):
+    requests = [model.prompt_record(_request(t)) for t in ("Squat.", "Raise both arms.", "Kneel on the left knee.")]
+    full = model.forced_pose(requests)
+    half = tiny_chatpose().set_dtype("float16")  # same seed: the same weights, cast
+    assert half.dtype == torch.float16 and half.llm.get_base_model().lm_head.weight.dtype == torch.float16
+    poses = half.forced_pose(requests)
+    assert poses.dtype == torch.float32 and poses.shape == (3, 24, 3)
+    assert (poses - full).abs().max() < 2e-2 and not torch.equal(poses, full)  # close, but really cast
+    answer = half.generate([_request("Squat.", pose_in=1)], max_new_tokens=4)[0]  # pose input cast too
+    assert len(answer.token_ids) == 4
+
+
+def test_half_precision_keeps_the_vision_encoder_in_float32(tiny_dataset):
+    model = tiny_chatpose(vision=True).set_dtype(torch.bfloat16)
+    assert next(model.vision.parameters()).dtype == torch.float32
+    assert model.image_projector[0].weight.dtype == torch.bfloat16
+    record = load_records("image2pose", "train", root=tiny_dataset[0])[0]
+    assert torch.isfinite(model.forced_pose([model.prompt_record(record)], tiny_dataset[0])).all()
+
+
+def test_unknown_dtype_is_refused(model):
+    with pytest.raises(ValueError, match="unknown dtype 'half'"):
+        model.set_dtype("half")
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        model.set_dtype(torch.float64)

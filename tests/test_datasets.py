@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.datasets import build_dataset, load_records, load_spg_descriptions
+from posekit.captioner import Captioner
+from posekit.datasets import build_dataset, describe_then_pose, load_records, load_spg_descriptions
 from posekit.posecodes import evaluate
 
 @pytest.fixture(scope="module")
@@ -141,3 +142,22 @@ def test_spg_descriptions_cover_every_canonical_pose_once():
     assert len(texts) == len(set(texts))  # a description points at one pose only
     whos = [entry["who"] for entry in spg.values()]
     assert len(whos) == len(set(whos))
+
+
+def test_describe_then_pose_states_each_target_before_its_pose(built, body):
+    root, _ = built
+    records = load_records("spg", "train", root=root)[:3] + load_records("pose2text", "train", root=root)[:1]
+    two = Record(id="two", task="text2pose", split="train",
+                 messages=[{"role": "user", "content": "Two poses."}, {"role": "assistant", "content": f"{POSE_TOKEN} and {POSE_TOKEN}"}],
+                 target_poses=records[0].target_poses + records[1].target_poses)
+    described = describe_then_pose([*records, two], body)
+    targets = torch.cat([r.targets() for r in records[:2]])
+    out = body(targets[:, 0], targets[:, 1:], joints_only=True)
+    captions = Captioner()(out.joints, out.rotmats, seed=None)
+    for before, after, caption in zip(records[:2], described[:2], captions):
+        assert after.messages[-1]["content"] == f"{caption} {before.messages[-1]['content']}"
+        assert after.messages[:-1] == before.messages[:-1] and after.target_poses == before.target_poses
+        assert after.meta["described"] and "described" not in before.meta
+    assert described[3] is records[3]  # no target pose: unchanged
+    assert described[4].messages[-1]["content"] == f"Pose 1: {captions[0]} Pose 2: {captions[1]} {POSE_TOKEN} and {POSE_TOKEN}"
+    assert [r.messages for r in describe_then_pose(records, body)] == [r.messages for r in described[:4]]  # deterministic

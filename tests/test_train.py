@@ -98,3 +98,23 @@ def test_a_run_starts_from_another_runs_parts(tmp_path, tiny_dataset):
     assert torch.equal(run.model.token_embed, donor.token_embed)  # loaded (and not moved: learning rates 0)
     assert not torch.equal(run.model.pose_head.net[-1].weight, torch.zeros_like(run.model.pose_head.net[-1].weight))
     assert json.loads((tmp_path / "run" / "train_config.json").read_text())["init_from"] == str(tmp_path / "donor")
+
+
+def test_describe_tasks_must_be_trained_tasks(tmp_path, tiny_dataset):
+    with pytest.raises(ValueError, match=r"describe_tasks \['rpe'\] are not trained"):
+        train(_config(tiny_dataset[0], describe_tasks=("rpe",)), tmp_path, model=tiny_chatpose(), progress=False)
+
+
+def test_describe_then_pose_run_trains_on_described_answers(tmp_path, tiny_dataset, monkeypatch):
+    import posekit.train as train_module
+
+    seen = []
+    original = ChatPose.collate
+    monkeypatch.setattr(ChatPose, "collate", lambda self, records, *a, **k: seen.extend(records) or original(self, records, *a, **k))
+    config = _config(tiny_dataset[0], steps=2, describe_tasks=("spg",), task_weights={"spg": 1.0, "text2pose": 1.0})
+    train_module.train(config, tmp_path / "run", model=tiny_chatpose(), progress=False)
+    spg = [r for r in seen if r.task == "spg"]
+    assert spg and all(r.meta.get("described") for r in spg)
+    assert not any(r.meta.get("described") for r in seen if r.task == "text2pose")
+    saved = TrainConfig.from_dict(json.loads((tmp_path / "run" / "train_config.json").read_text()))
+    assert saved.describe_tasks == ("spg",)
