@@ -40,7 +40,8 @@ from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.skeleton import NUM_JOINTS
 
 __all__ = ["ChatPoseConfig", "ChatPose", "Batch", "Answer", "CheckpointError", "PoseHead", "PoseEncoder",
-           "AttendPoseHead", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS", "DTYPES"]
+           "AttendPoseHead", "HalfWeightLinear", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS",
+           "DTYPES"]
 
 SPECIAL_TOKENS = (POSE_TOKEN, POSE_IN_TOKEN, IMAGE_TOKEN)
 POSE_HEADS = ("mlp", "attend")
@@ -148,6 +149,37 @@ class AttendPoseHead(nn.Module):
         return self.net(torch.cat([query, pooled], -1)).reshape(p, NUM_JOINTS, 6)
 
 
+class HalfWeightLinear(nn.Module):
+    """A frozen linear layer ``(..., in) -> (..., out)`` whose weight is stored in half precision,
+    for CPU inference; input and output keep their dtype (float32).
+
+    Products of at most ``gemv_rows`` rows (one new token per sequence while generating) multiply
+    in half precision: they are bound by reading the weight, so half the bytes is about twice the
+    speed. Larger ones (prompts) upcast ``chunk`` output rows at a time and multiply in float32,
+    since CPUs without half-precision arithmetic run those several times slower in float16
+    (measured in the README's Benchmarks)."""
+
+    def __init__(self, linear: nn.Linear, dtype: torch.dtype = torch.float16, gemv_rows: int = 4, chunk: int = 4096):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.gemv_rows, self.chunk = gemv_rows, chunk
+        self.register_buffer("weight", linear.weight.detach().to(dtype).contiguous())
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() // self.in_features <= self.gemv_rows:
+            out = F.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
+        elif self.out_features <= self.chunk:
+            out = F.linear(x, self.weight.to(x.dtype))
+        else:
+            out = torch.cat([F.linear(x, self.weight[i:i + self.chunk].to(x.dtype))
+                             for i in range(0, self.out_features, self.chunk)], -1)
+        return out if self.bias is None else out + self.bias.to(out.dtype)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, weight={self.weight.dtype}"
+
+
 class PoseEncoder(nn.Module):
     """``(N, 24, 3)`` axis-angle -> ``(N, tokens, H)`` embedding-space tokens (MLP over 6D rotations)."""
 
@@ -244,20 +276,37 @@ class ChatPose(nn.Module):
         """The dtype the LLM, head and encoders compute in (float32 unless :meth:`set_dtype`)."""
         return self.token_embed.dtype
 
-    def set_dtype(self, dtype: torch.dtype | str) -> "ChatPose":
-        """Cast the model for inference: ``"float16"`` (or ``"bfloat16"``) halves the weights read
-        per generated token. The frozen vision encoder stays in float32 (its features are cast);
-        poses come out in float32 either way. Train in float32 (or with accelerate's
-        ``mixed_precision`` on a GPU), not on a half-precision model."""
+    def set_dtype(self, dtype: torch.dtype | str, weights_only: bool | None = None) -> "ChatPose":
+        """Prepare the model for half-precision inference (``"float16"`` or ``"bfloat16"``; poses
+        come out in float32 either way; train in float32, or with accelerate's ``mixed_precision``).
+
+        ``weights_only=False`` casts everything but the frozen vision encoder (its features are
+        cast): the usual choice on a GPU. ``weights_only=True`` (the default on a CPU) only stores
+        the LLM's frozen linear weights in ``dtype`` (:class:`HalfWeightLinear`, LoRA merged into
+        them first), halving the bytes read per generated token, while activations, norms,
+        attention and the trained parts stay float32: CPUs multiply single rows fast in half
+        precision but whole prompts slowly. Such a model is for inference only."""
         if isinstance(dtype, str):
             if dtype not in DTYPES:
                 raise ValueError(f"unknown dtype {dtype!r}: use one of {sorted(DTYPES)}")
             dtype = DTYPES[dtype]
         if dtype not in DTYPES.values():
             raise ValueError(f"unsupported dtype {dtype}: use one of {sorted(DTYPES)}")
-        self.to(dtype)
-        if self.vision is not None:
-            self.vision.float()
+        if weights_only is None:
+            weights_only = self.device.type == "cpu"
+        if not weights_only:
+            self.to(dtype)
+            if self.vision is not None:
+                self.vision.float()
+            return self
+        if dtype == torch.float32:
+            return self
+        self.llm.merge_adapter()  # LoRA folded into the weights: fewer products per token
+        llm = self.llm.get_base_model()
+        for parent in list(llm.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is nn.Linear and not child.weight.requires_grad:  # LoRA's own layers stay
+                    setattr(parent, name, HalfWeightLinear(child, dtype))
         return self
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -588,9 +637,9 @@ class ChatPose(nn.Module):
         meta = cls.read_meta(path)
         model = cls(ChatPoseConfig.from_dict(meta["config"]), backbone=backbone, vision=vision)
         model.load_trained(path, meta)
-        if dtype is not None:
-            model.set_dtype(dtype)
-        return model.to(device) if device is not None else model
+        if device is not None:
+            model.to(device)
+        return model.set_dtype(dtype) if dtype is not None else model
 
     def load_trained(self, path: str | os.PathLike, meta: dict | None = None, strict: bool = True) -> list[str]:
         """Copy a checkpoint's trained parts into this model. ``strict=False`` (start a run from

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from posekit.chatpose import Answer, ChatPose, ChatPoseConfig, CheckpointError, load_chatpose
+from posekit.chatpose import Answer, ChatPose, ChatPoseConfig, CheckpointError, HalfWeightLinear, load_chatpose
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.datasets import load_records
 
@@ -213,6 +213,11 @@ def test_shipped_checkpoint_answers_a_text2pose_request(body):
     report = check_plausible(poses, joints, standing=torch.zeros(2, dtype=torch.bool))
     assert report.limits.all() and report.intersection.all(), "the shipped model's poses must respect the joint limits"
     assert not torch.allclose(poses[0], poses[1], atol=1e-4)  # the request reaches the pose
+    prompts = [model.prompt_record(r) for r in requests]
+    full = model.forced_pose(prompts)
+    half = model.set_dtype("float16")  # the chat's default on a CPU: float16 weights, LoRA merged
+    assert (half.forced_pose(prompts) - full).abs().max() < 1e-2
+    assert all(POSE_TOKEN in a.text for a in half.generate(prompts, max_new_tokens=32))
 
 
 @pytest.mark.parametrize("head_layer", [-1, 1])
@@ -255,11 +260,18 @@ def test_a_run_can_start_from_another_heads_checkpoint(tmp_path, model):
 
 
 
-def test_half_precision_inference_follows_float32(model):
+@pytest.mark.parametrize("weights_only", [True, False])
+def test_half_precision_inference_follows_float32(model, weights_only):
     requests = [model.prompt_record(_request(t)) for t in ("Squat.", "Raise both arms.", "Kneel on the left knee.")]
     full = model.forced_pose(requests)
-    half = tiny_chatpose().set_dtype("float16")  # same seed: the same weights, cast
-    assert half.dtype == torch.float16 and half.llm.get_base_model().lm_head.weight.dtype == torch.float16
+    half = tiny_chatpose().set_dtype("float16", weights_only=weights_only)  # same seed: the same weights, cast
+    linears = [m for m in half.llm.modules() if isinstance(m, HalfWeightLinear)]
+    if weights_only:  # CPU default: every frozen LLM linear (LoRA's base layers and lm_head too) stores float16
+        assert len(linears) == 2 * 7 + 1 and all(m.weight.dtype == torch.float16 for m in linears)
+        assert half.dtype == torch.float32 and not any(type(m) is torch.nn.Linear and not m.weight.requires_grad
+                                                       for m in half.llm.modules())
+    else:
+        assert not linears and half.dtype == torch.float16 and half.llm.get_base_model().lm_head.weight.dtype == torch.float16
     poses = half.forced_pose(requests)
     assert poses.dtype == torch.float32 and poses.shape == (3, 24, 3)
     assert (poses - full).abs().max() < 2e-2 and not torch.equal(poses, full)  # close, but really cast
@@ -267,8 +279,20 @@ def test_half_precision_inference_follows_float32(model):
     assert len(answer.token_ids) == 4
 
 
+@pytest.mark.parametrize("rows", [1, 4, 5, 12])
+def test_half_weight_linear_matches_float32_products(rows):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 10)
+    half = HalfWeightLinear(linear, torch.float16, gemv_rows=4, chunk=4)  # 10 outputs: 3 chunks for large inputs
+    x = torch.randn(rows, 3, 16)[:, 0]  # rows of a strided tensor
+    reference = torch.nn.functional.linear(x, linear.weight.half().float(), linear.bias)
+    out = half(x)
+    assert out.dtype == torch.float32 and out.shape == (rows, 10)
+    assert torch.allclose(out, reference, atol=1e-2 if rows <= 4 else 1e-5)  # float16 products, else float32 ones
+
+
 def test_half_precision_keeps_the_vision_encoder_in_float32(tiny_dataset):
-    model = tiny_chatpose(vision=True).set_dtype(torch.bfloat16)
+    model = tiny_chatpose(vision=True).set_dtype(torch.bfloat16, weights_only=False)
     assert next(model.vision.parameters()).dtype == torch.float32
     assert model.image_projector[0].weight.dtype == torch.bfloat16
     record = load_records("image2pose", "train", root=tiny_dataset[0])[0]
