@@ -65,9 +65,10 @@ def test_long_conversations_drop_their_oldest_turns(body):
 
 
 def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
-    model = scripted()
-    monkeypatch.setattr("posekit.chatpose.load_chatpose", lambda checkpoint=None, device=None: model)
+    model, dtypes = scripted(), []
+    monkeypatch.setattr("posekit.chatpose.load_chatpose", lambda checkpoint=None, device=None, dtype=None: dtypes.append(dtype) or model)
     assert main(["chat", "--prompt", "Raise your right arm.", "--out", str(tmp_path / "out")]) == 0
+    assert dtypes == ["float16"]  # the CLI chats with float16 weights unless --dtype says otherwise
     printed = capsys.readouterr().out
     assert "[pose 0]" in printed and "poses saved in" in printed
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
