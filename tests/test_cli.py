@@ -32,3 +32,10 @@ def test_report_runs_notebooks_and_flags_failures(tmp_path, monkeypatch):
     else:
         raise AssertionError("a failing notebook must fail the report")
     assert "FAILED" in (tmp_path / "reports" / "index.html").read_text()
+
+
+def test_cli_dtype_choices_are_the_models():
+    from posekit.chatpose import DTYPES
+    from posekit.cli import INFERENCE_DTYPES
+
+    assert set(INFERENCE_DTYPES) == set(DTYPES)
