@@ -65,16 +65,20 @@ class ChatSession:
 
     def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
-                 dtype: str | None = "float16"):
+                 dtype: str | None = "float16", no_repeat_ngram_size: int = 0):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
-        the README's Benchmarks; None or "float32" keeps full precision)."""
+        the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
+        a guard against answers that loop (see :meth:`posekit.chatpose.ChatPose.generate`; 0: off)."""
         from posekit.body import load_body_model
         from posekit.chatpose import load_chatpose
 
+        if no_repeat_ngram_size < 0:
+            raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 turns it off), got {no_repeat_ngram_size}")
         self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
         self.body = body if body is not None else load_body_model()
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
+        self.no_repeat_ngram_size = no_repeat_ngram_size
         self.generator = torch.Generator().manual_seed(seed)
         self.reset()
 
@@ -137,7 +141,8 @@ class ChatSession:
         record, inputs = self._fit_context(messages, inputs, session_image)
         messages, session_image = record.messages, record.image
         answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
-                                     temperature=self.temperature, top_p=self.top_p, generator=self.generator)[0]
+                                     temperature=self.temperature, top_p=self.top_p, generator=self.generator,
+                                     no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
         self.input_poses, self.image = inputs, session_image
         results = [self._result(p, turn=self.turns) for p in answer.poses]

@@ -309,6 +309,12 @@ class ChatPose(nn.Module):
                     setattr(parent, name, HalfWeightLinear(child, dtype))
         return self
 
+    @property
+    def inference_only(self) -> bool:
+        """True after :meth:`set_dtype` to half precision (LoRA merged or weights cast): such a
+        model cannot be trained; load the checkpoint again in float32 for that."""
+        return self.dtype != torch.float32 or any(isinstance(m, HalfWeightLinear) for m in self.llm.modules())
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Exactly the trained parts: LoRA, token rows, head, pose encoder, image projector."""
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
@@ -492,9 +498,19 @@ class ChatPose(nn.Module):
     @torch.no_grad()
     def generate(self, records: list[Record], root: Path | None = None, max_new_tokens: int = 96,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9,
-                 generator: torch.Generator | None = None) -> list[Answer]:
+                 generator: torch.Generator | None = None, max_poses: int | None = None,
+                 no_repeat_ngram_size: int = 0) -> list[Answer]:
         """Answer each record's conversation (its last turn must be the user's), batched with a
-        key-value cache. Greedy by default; every ``<POSE>`` the model writes gives a pose."""
+        key-value cache. Greedy by default; every ``<POSE>`` the model writes gives a pose.
+
+        ``max_poses``: an answer ends once it has written that many poses (``predict`` needs one).
+        ``no_repeat_ngram_size=n > 0``: a token that would repeat an ``n``-token sequence already in
+        the answer is never chosen (as transformers' option of that name, counted over the answer
+        only), which breaks the loops a briefly trained model falls into."""
+        if max_poses is not None and max_poses < 1:
+            raise ValueError(f"max_poses must be at least 1 (or None for no limit), got {max_poses}")
+        if no_repeat_ngram_size < 0:
+            raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 turns it off), got {no_repeat_ngram_size}")
         was_training = self.training
         self.eval()
         batch = self.collate(records, root, generation=True).to(self.device)
@@ -514,6 +530,8 @@ class ChatPose(nn.Module):
         done = torch.zeros(n, dtype=torch.bool, device=self.device)
         for _ in range(max_new_tokens):
             logits = self.logits(last).float()
+            if no_repeat_ngram_size:
+                _ban_repeats(logits, tokens, no_repeat_ngram_size, done)
             choice = _sample(logits, temperature, top_p, generator) if do_sample else logits.argmax(-1)
             choice = torch.where(done, self.tokenizer.pad_token_id, choice)
             live = ~done
@@ -535,6 +553,8 @@ class ChatPose(nn.Module):
                 rotmats = self.decode_poses(seen, mask[:, -seen.shape[1]:], rows, torch.full_like(rows, seen.shape[1] - 1))
                 for k, b in enumerate(rows.tolist()):
                     poses[b].append(rotmats[k])
+                    if max_poses is not None and len(poses[b]) >= max_poses:
+                        done[b] = True
             if done.all():
                 break
         self.train(was_training)
@@ -564,10 +584,11 @@ class ChatPose(nn.Module):
         return self
 
     def predict(self, records: list[Record], root: Path | None = None, batch_size: int = 16,
-                progress: bool = False, max_new_tokens: int = 160) -> torch.Tensor:
+                progress: bool = False, max_new_tokens: int = 160, no_repeat_ngram_size: int = 0) -> torch.Tensor:
         """``(N, 24, 3)``: the first pose the model writes for each record's request (within
-        ``max_new_tokens``: room for a description first). A model that writes no ``<POSE>`` gets
-        one appended (counted in ``self.missing_poses``)."""
+        ``max_new_tokens``: room for a description first; the answer stops there). A model that
+        writes no ``<POSE>`` gets one appended (counted in ``self.missing_poses``).
+        ``no_repeat_ngram_size``: see :meth:`generate`."""
         from tqdm.auto import tqdm
 
         prompts = [self.prompt_record(r) for r in records]
@@ -576,7 +597,8 @@ class ChatPose(nn.Module):
         self.missing_poses = 0
         for start in tqdm(range(0, len(order), batch_size), desc="chatpose", disable=not progress):
             chunk = order[start:start + batch_size]
-            answers = self.generate([prompts[i] for i in chunk], root, max_new_tokens=max_new_tokens)
+            answers = self.generate([prompts[i] for i in chunk], root, max_new_tokens=max_new_tokens, max_poses=1,
+                                    no_repeat_ngram_size=no_repeat_ngram_size)
             missing = [i for i, a in zip(chunk, answers) if len(a.poses) == 0]
             for i, a in zip(chunk, answers):
                 if len(a.poses):
@@ -685,6 +707,18 @@ def _expand(ids: list[int], labels: list[int], token: int, n: int) -> tuple[list
         out_ids += [i] * n if i == token else [i]
         out_labels += [-100] * n if i == token else [label]
     return out_ids, out_labels
+
+
+def _ban_repeats(logits: torch.Tensor, tokens: list[list[int]], n: int, done: torch.Tensor) -> None:
+    """Set to ``-inf`` (in place) each row's logits of tokens that would end an ``n``-gram already in
+    ``tokens[row]`` (the row's answer so far); ``logits`` is ``(B, V)``."""
+    for b, seq in enumerate(tokens):
+        if done[b] or len(seq) < n:
+            continue
+        prefix = tuple(seq[len(seq) - n + 1:]) if n > 1 else ()
+        banned = {seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i:i + n - 1]) == prefix}
+        if banned:
+            logits[b, sorted(banned)] = float("-inf")
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:

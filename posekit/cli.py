@@ -157,7 +157,8 @@ def _chat(args: argparse.Namespace) -> int:
         from posekit.chat import ChatSession
 
         session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
-                              seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype)
+                              seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
+                              no_repeat_ngram_size=args.no_repeat_ngram)
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
         return fail(str(err).splitlines()[0])
     out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
@@ -294,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=160)
+    p.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
+                   help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
     p.add_argument("--dtype", default="float16", choices=INFERENCE_DTYPES,
                    help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
     p.set_defaults(func=_chat)

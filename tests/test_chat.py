@@ -55,6 +55,17 @@ def test_edit_turn_receives_the_previous_pose(session, monkeypatch):
         session.send("And that one?", pose=7)
 
 
+def test_session_passes_its_repetition_guard_to_generation(body, monkeypatch):
+    chat = ChatSession(model=scripted(), body=body, no_repeat_ngram_size=6)
+    seen = []
+    original = chat.model.generate
+    monkeypatch.setattr(chat.model, "generate", lambda records, **kw: seen.append(kw) or original(records, **kw))
+    chat.send("Show me a squat.")
+    assert seen[0]["no_repeat_ngram_size"] == 6
+    with pytest.raises(ValueError, match="no_repeat_ngram_size must be >= 0"):
+        ChatSession(model=chat.model, body=body, no_repeat_ngram_size=-2)
+
+
 def test_long_conversations_drop_their_oldest_turns(body):
     model = scripted()
     model.config.max_length = 200
@@ -90,6 +101,7 @@ def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
     (["--prompt", "Hi", "--image", "missing.png"], "does not exist"),
     (["--prompt", "Hi", "--image", "BAD"], "could not be read"),
     (["--prompt", "Hi", "--checkpoint", "nowhere"], "ChatPose checkpoint"),
+    (["--prompt", "Hi", "--no-repeat-ngram", "-1"], "no_repeat_ngram_size must be >= 0"),
 ])
 def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "bad.png").write_text("not an image")

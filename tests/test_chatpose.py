@@ -139,16 +139,72 @@ class ScriptedChatPose(ChatPose):
         return out
 
 
-def test_several_pose_tokens_give_several_poses():
+def three_pose_model() -> tuple[ScriptedChatPose, list[int]]:
+    """A scripted model answering "<POSE> and<POSE> and<POSE>", and the ids of " and"."""
     llm, tok = tiny_llama()
     model = ScriptedChatPose(ChatPoseConfig(vision_encoder=None), backbone=(llm, tok))
     pose, end = model.token_ids[POSE_TOKEN], tok.convert_tokens_to_ids("<|im_end|>")
     and_id = tok(" and", add_special_tokens=False)["input_ids"]
     model.script = (pose, *and_id, pose, *and_id, pose, end)
+    return model, and_id
+
+
+def test_several_pose_tokens_give_several_poses():
+    model, _ = three_pose_model()
     answer = model.generate([model.prompt_record(_request("Three yoga poses please."))], max_new_tokens=20)[0]
     assert isinstance(answer, Answer) and answer.text.count(POSE_TOKEN) == 3
     assert answer.poses.shape == (3, 24, 3) and torch.isfinite(answer.poses).all()
     assert not torch.allclose(answer.poses[0], answer.poses[1])  # each from its own hidden state
+
+
+def test_max_poses_ends_the_answer_at_that_pose():
+    model, and_id = three_pose_model()
+    prompt = [model.prompt_record(_request("Three yoga poses please."))]
+    full = model.generate(prompt, max_new_tokens=20)[0]
+    two = model.generate(prompt, max_new_tokens=20, max_poses=2)[0]
+    assert two.text == POSE_TOKEN + " and" + POSE_TOKEN and len(two.token_ids) == len(and_id) + 2
+    assert torch.equal(two.poses, full.poses[:2])  # the poses written before the stop are unchanged
+    with pytest.raises(ValueError, match="max_poses must be at least 1"):
+        model.generate(prompt, max_poses=0)
+
+
+class LoopingChatPose(ScriptedChatPose):
+    """Follows its script, with <POSE> as the second choice: what a model looping in a description
+    (and knowing a pose should come) looks like."""
+
+    def logits(self, hidden):
+        out = super().logits(hidden)
+        out[..., self.token_ids[POSE_TOKEN]] = -1.0
+        return out
+
+
+def test_no_repeat_ngram_breaks_a_looping_answer():
+    llm, tok = tiny_llama()
+    model = LoopingChatPose(ChatPoseConfig(vision_encoder=None), backbone=(llm, tok))
+    sentence = tok(" The right foot is above the right knee.", add_special_tokens=False)["input_ids"]
+    model.script = tuple(sentence * 6)
+    prompt = [model.prompt_record(_request("How would a flamingo stand?"))]
+    looping = model.generate(prompt, max_new_tokens=40)[0]
+    assert looping.text.count("knee") >= 4 and len(looping.poses) == 0
+    guarded = model.generate(prompt, max_new_tokens=40, no_repeat_ngram_size=4, max_poses=1)[0]
+    assert guarded.text.count("knee") == 1 and guarded.text.endswith(POSE_TOKEN) and len(guarded.poses) == 1
+    ids = guarded.token_ids
+    grams = [tuple(ids[i:i + 4]) for i in range(len(ids) - 3)]
+    assert len(grams) == len(set(grams))  # no 4-token sequence twice
+    with pytest.raises(ValueError, match="no_repeat_ngram_size"):
+        model.generate(prompt, no_repeat_ngram_size=-1)
+
+
+def test_ban_repeats_masks_the_tokens_that_would_repeat_an_ngram():
+    from posekit.chatpose import _ban_repeats
+
+    logits = torch.zeros(3, 10)
+    _ban_repeats(logits, [[1, 2, 3, 1, 2], [1, 2, 3, 1, 2], [4, 5]], 3, torch.tensor([False, True, False]))
+    assert torch.isinf(logits[0]).nonzero().flatten().tolist() == [3]  # "1 2" was followed by 3 before
+    assert not torch.isinf(logits[1:]).any()  # finished rows and short answers untouched
+    unigram = torch.zeros(1, 10)
+    _ban_repeats(unigram, [[7, 2, 7]], 1, torch.tensor([False]))
+    assert torch.isinf(unigram[0]).nonzero().flatten().tolist() == [2, 7]
 
 
 def test_predict_falls_back_to_a_forced_pose(model):

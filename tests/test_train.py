@@ -100,6 +100,14 @@ def test_a_run_starts_from_another_runs_parts(tmp_path, tiny_dataset):
     assert json.loads((tmp_path / "run" / "train_config.json").read_text())["init_from"] == str(tmp_path / "donor")
 
 
+def test_a_model_prepared_for_half_precision_inference_is_refused(tmp_path, tiny_dataset):
+    model = tiny_chatpose().set_dtype("float16")  # CPU: LoRA merged into float16 weights
+    assert model.inference_only and not tiny_chatpose().inference_only
+    with pytest.raises(ValueError, match="prepared for inference"):
+        train(_config(tiny_dataset[0]), tmp_path / "run", model=model, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_describe_tasks_must_be_trained_tasks(tmp_path, tiny_dataset):
     with pytest.raises(ValueError, match=r"describe_tasks \['rpe'\] are not trained"):
         train(_config(tiny_dataset[0], describe_tasks=("rpe",)), tmp_path, model=tiny_chatpose(), progress=False)
