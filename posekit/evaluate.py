@@ -6,7 +6,9 @@ failure cases). ``posekit eval --task spg --model nearest`` does the same from t
 writes ``reports/eval/<task>_<model>.csv``.
 
 Metrics per record: MPJPE, PA-MPJPE (22 main joints, mm), MPVPE (mm), MPJRE (degrees) and
-posecode F1 of the first predicted pose against the first target. For tasks whose text
+posecode F1 of the first predicted pose against the first target; per model, the ``spread``
+of its predictions around their own average (degrees, :func:`posekit.metrics.pose_spread`):
+near 0, the model gives one pose whatever the request. For tasks whose text
 describes the pose (text2pose, spg) the retrieval model also ranks the predicted poses
 against the queries: R@1/5/10 in both directions and mRecall, under the "full" protocol and
 "pool of 32".
@@ -23,7 +25,7 @@ import torch
 from posekit.baselines import make_baseline, query_text
 from posekit.conversations import Record
 from posekit.datasets import dataset_dir, load_records
-from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, recall_at_k
+from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, pose_spread, recall_at_k
 from posekit.paths import reports_dir
 
 __all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
@@ -82,6 +84,7 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     per_sample = pd.DataFrame({"id": [r.id for r in records], **{k: v.numpy() for k, v in metrics.items()},
                                "query": [query_text(r) for r in records]})
     base = {"task": task, "model": name, **{k: float(v.mean()) for k, v in metrics.items()},
+            "spread": float(pose_spread(pred).mean()),
             "samples": len(records), "seed": seed, "seconds": round(seconds, 2)}
     rows = [{**base, "protocol": "pose metrics"}]
     if task in TEXT_TASKS and retrieval is not None:
@@ -94,7 +97,7 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
         if len(records) >= 32:
             pool = recall_at_k(text, poses, protocol="pool", generator=torch.Generator().manual_seed(seed))
             rows.append({**base, "protocol": "retrieval, pool of 32", **pool.as_row()})
-    columns = ["task", "model", "protocol", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1",
+    columns = ["task", "model", "protocol", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1", "spread",
                "t2p_R@1", "t2p_R@5", "t2p_R@10", "p2t_R@1", "p2t_R@5", "p2t_R@10", "mRecall", "samples", "seed", "seconds"]
     summary = pd.DataFrame(rows).reindex(columns=columns)
     return EvalResult(summary, per_sample, pred, target)

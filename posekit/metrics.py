@@ -9,6 +9,8 @@
   over ``repeats`` draws), and their mean ``mRecall``;
 - :func:`posecode_agreement`: precision / recall / F1 of the predicted pose's deterministic
   posecodes against the target's: does the generated pose do what the text asked?
+- :func:`pose_spread`: how far a set of poses lies from its own average (degrees): near 0 means
+  a model answers every request with the same pose, whatever its scores.
 
 Position metrics use the 22 main joints (global + 21 body) unless told otherwise. Every
 function returns per-sample values ``(B,)`` so that spreads can be plotted; average them
@@ -24,7 +26,7 @@ import torch
 from posekit.rotations import geodesic_angle, rotvec_to_rotmat
 from posekit.skeleton import MAIN_JOINTS
 
-__all__ = ["mpjpe", "pa_mpjpe", "mpvpe", "mpjre", "recall_at_k", "RetrievalScores", "posecode_agreement",
+__all__ = ["mpjpe", "pa_mpjpe", "mpvpe", "mpjre", "pose_spread", "recall_at_k", "RetrievalScores", "posecode_agreement",
            "PosecodeScores", "procrustes_align"]
 
 
@@ -72,6 +74,18 @@ def mpjre(pred_pose: torch.Tensor, target_pose: torch.Tensor, joints=MAIN_JOINTS
     idx = list(joints)
     angle = geodesic_angle(rotvec_to_rotmat(pred_pose[:, idx]), rotvec_to_rotmat(target_pose[:, idx]))
     return torch.rad2deg(angle).mean(-1)
+
+
+def pose_spread(poses: torch.Tensor, joints=MAIN_JOINTS[1:]) -> torch.Tensor:
+    """Per-sample mean geodesic angle (degrees) between each pose's local rotations of ``joints``
+    (default: the 21 main body joints, global orientation left out) and the set's average pose
+    (per joint, the mean rotation matrix projected back onto rotations); ``poses`` axis-angle
+    ``(B, 24, 3)``. The mean over the set is 0 for a constant answer; test targets spread ~20°."""
+    if poses.ndim != 3 or poses.shape[1:] != (24, 3):
+        raise ValueError(f"pose_spread expects axis-angle poses (B, 24, 3), got {tuple(poses.shape)}")
+    rot = rotvec_to_rotmat(poses[:, list(joints)])  # (B, J, 3, 3)
+    centre = roma.special_procrustes(rot.mean(0))  # (J, 3, 3)
+    return torch.rad2deg(geodesic_angle(rot, centre.expand_as(rot))).mean(-1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,6 +37,7 @@ def test_perfect_and_copy_models_score_as_expected(tiny_dataset, body):
     copy = evaluate(CopyInput(), "edit", records, root, body=body).summary.iloc[0]
     mean = evaluate(MeanPose().fit(load_records("edit", "train", root=root)), "edit", records, root, body=body).summary.iloc[0]
     assert copy["MPJPE"] > 0 and mean["MPJPE"] > 0
+    assert mean["spread"] < 1e-2 and perfect["spread"] > 5  # one pose for all vs the targets' own spread
 
 
 def test_text_tasks_report_retrieval_under_both_protocols(tiny_dataset, body):

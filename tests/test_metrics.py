@@ -41,6 +41,22 @@ def test_mpjre_and_mpvpe():
         M.mpjpe(torch.zeros(2, 24, 3), torch.zeros(3, 24, 3))
 
 
+def test_pose_spread_is_zero_for_a_constant_answer_and_measures_rotation():
+    torch.manual_seed(0)
+    one = torch.randn(1, 24, 3) * 0.3
+    assert M.pose_spread(one.expand(5, -1, -1)).abs().max() < 1e-2  # one pose for every request
+    bent = torch.zeros(2, 24, 3)
+    bent[0, 1:22, 0], bent[1, 1:22, 0] = 0.2, -0.2  # every body joint 0.2 rad either side of rest
+    assert torch.allclose(M.pose_spread(bent), torch.full((2,), 0.2 * 180 / torch.pi), atol=1e-2)
+    turned = bent.clone()
+    turned[:, 0] = torch.randn(2, 3)  # the global orientation is left out
+    assert torch.allclose(M.pose_spread(turned), M.pose_spread(bent))
+    varied = torch.randn(64, 24, 3) * 0.3
+    assert M.pose_spread(varied).mean() > 5 * M.pose_spread(one.expand(64, -1, -1) + 1e-3 * varied).mean()
+    with pytest.raises(ValueError, match=r"\(B, 24, 3\)"):
+        M.pose_spread(torch.zeros(24, 3))
+
+
 def test_recall_perfect_random_and_pool():
     emb = torch.eye(64)
     full = M.recall_at_k(emb, emb)
