@@ -169,6 +169,10 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
 
+    if model is not None and model.inference_only:
+        raise ValueError("this model was prepared for half-precision inference by set_dtype (LoRA merged, weights "
+                         "cast) and cannot be trained: load the checkpoint again without a dtype (float32) and train "
+                         "that; use accelerate's mixed_precision for half-precision training")
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     # a text-only batch leaves the image projector unused: DDP must allow that
@@ -184,10 +188,6 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         raise ValueError(f"describe_tasks {sorted(unknown)} are not trained (task_weights: {config.task_weights})")
     for task in config.describe_tasks:
         records[task] = describe_then_pose(records[task])
-    if model is not None and model.inference_only:
-        raise ValueError(f"this model was prepared for inference in {model.dtype} by set_dtype (LoRA merged into "
-                         "half-precision weights) and cannot be trained: load the checkpoint again without a dtype "
-                         "(float32) and train that; use accelerate's mixed_precision for half-precision training")
     if model is not None:
         config = dataclasses.replace(config, model=model.config)  # the run records the model it trains
     model = model if model is not None else ChatPose(config.model)

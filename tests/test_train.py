@@ -103,7 +103,7 @@ def test_a_run_starts_from_another_runs_parts(tmp_path, tiny_dataset):
 def test_a_model_prepared_for_half_precision_inference_is_refused(tmp_path, tiny_dataset):
     model = tiny_chatpose().set_dtype("float16")  # CPU: LoRA merged into float16 weights
     assert model.inference_only and not tiny_chatpose().inference_only
-    with pytest.raises(ValueError, match="prepared for inference"):
+    with pytest.raises(ValueError, match="prepared for half-precision inference"):
         train(_config(tiny_dataset[0]), tmp_path / "run", model=model, progress=False)
     assert not (tmp_path / "run").exists()
 
