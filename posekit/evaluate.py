@@ -187,10 +187,11 @@ def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: 
     return table, results
 
 
-def pose_table(table: pd.DataFrame, metrics=("PA-MPJPE", "MPJPE", "posecode_F1")) -> pd.DataFrame:
-    """One row per model, one column per (metric, task): the pose-metric rows of a benchmark table."""
+def pose_table(table: pd.DataFrame, metrics=("PA-MPJPE", "MPJPE", "posecode_F1", "spread")) -> pd.DataFrame:
+    """One row per model, one column per (metric, task): the pose-metric rows of a benchmark table
+    (metrics the table lacks, e.g. ``spread`` in tables written before it existed, are left out)."""
     rows = table[table.protocol.isin(["pose metrics", "retrieval, full"])]
-    return rows.pivot_table(index="model", columns="task", values=list(metrics)).round(1)
+    return rows.pivot_table(index="model", columns="task", values=[m for m in metrics if m in rows.columns]).round(1)
 
 
 evaluate_baseline = evaluate_model

@@ -84,3 +84,6 @@ def test_benchmark_runs_every_applicable_pair(tiny_dataset, body):
     pivot = pose_table(table)
     assert pivot.loc["copy", ("PA-MPJPE", "edit")] == pytest.approx(results[("edit", "copy")].summary["PA-MPJPE"][0], abs=0.05)
     assert pivot[("MPJPE", "rpe")].notna().sum() == 1  # only the mean pose applies to rpe here
+    assert pivot.loc["mean", ("spread", "edit")] == 0 and pivot.loc["copy", ("spread", "edit")] > 5
+    older = pose_table(table.drop(columns="spread"))  # a table stored before the column existed
+    assert "spread" not in older.columns.get_level_values(0) and older.shape[0] == pivot.shape[0]
