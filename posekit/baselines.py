@@ -16,13 +16,12 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import roma
 import torch
 from torch import nn
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.paths import cache_dir
-from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
+from posekit.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.skeleton import NUM_JOINTS, POSE_6D_DIM
 from posekit.vision import efficientnet_lite0
 
@@ -48,8 +47,7 @@ class MeanPose:
     name = "mean"
 
     def fit(self, records: list[Record], root: Path | None = None) -> "MeanPose":
-        rot = rotvec_to_rotmat(_targets(records)).mean(0)  # (24, 3, 3) arithmetic mean ...
-        self.pose = rotmat_to_rotvec(roma.special_procrustes(rot))  # ... projected back onto rotations
+        self.pose = rotmat_to_rotvec(mean_rotation(rotvec_to_rotmat(_targets(records))))  # (24, 3)
         return self
 
     def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
@@ -107,7 +105,7 @@ def _train_regressor(features: torch.Tensor, targets: torch.Tensor, config: Regr
     target_rot = rotvec_to_rotmat(targets)  # (N, 24, 3, 3)
     # Start from the mean pose: a zero-initialised 6D head sits on Gram-Schmidt's unstable
     # origin and can settle with some joints flipped by 180 degrees.
-    mean_rot = roma.special_procrustes(target_rot.mean(0))  # (24, 3, 3)
+    mean_rot = mean_rotation(target_rot)  # (24, 3, 3)
     with torch.no_grad():
         net[-1].weight.mul_(0.01)
         net[-1].bias.copy_(torch.cat([mean_rot[..., 0], mean_rot[..., 1]], -1).flatten())

@@ -71,10 +71,9 @@ class ChatSession:
         the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
         a guard against answers that loop (see :meth:`posekit.chatpose.ChatPose.generate`; 0: off)."""
         from posekit.body import load_body_model
-        from posekit.chatpose import load_chatpose
+        from posekit.chatpose import check_no_repeat_ngram_size, load_chatpose
 
-        if no_repeat_ngram_size < 0:
-            raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 turns it off), got {no_repeat_ngram_size}")
+        check_no_repeat_ngram_size(no_repeat_ngram_size)  # before loading a model: a bad value fails at once
         self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
         self.body = body if body is not None else load_body_model()
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p

@@ -509,8 +509,7 @@ class ChatPose(nn.Module):
         only), which breaks the loops a briefly trained model falls into."""
         if max_poses is not None and max_poses < 1:
             raise ValueError(f"max_poses must be at least 1 (or None for no limit), got {max_poses}")
-        if no_repeat_ngram_size < 0:
-            raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 turns it off), got {no_repeat_ngram_size}")
+        check_no_repeat_ngram_size(no_repeat_ngram_size)
         was_training = self.training
         self.eval()
         batch = self.collate(records, root, generation=True).to(self.device)
@@ -707,6 +706,12 @@ def _expand(ids: list[int], labels: list[int], token: int, n: int) -> tuple[list
         out_ids += [i] * n if i == token else [i]
         out_labels += [-100] * n if i == token else [label]
     return out_ids, out_labels
+
+
+def check_no_repeat_ngram_size(n: int) -> None:
+    """Refuse a negative repetition guard (0 turns it off), before any work is done."""
+    if n < 0:
+        raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 turns it off), got {n}")
 
 
 def _ban_repeats(logits: torch.Tensor, tokens: list[list[int]], n: int, done: torch.Tensor) -> None:

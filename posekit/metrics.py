@@ -23,7 +23,7 @@ import dataclasses
 import roma
 import torch
 
-from posekit.rotations import geodesic_angle, rotvec_to_rotmat
+from posekit.rotations import geodesic_angle, mean_rotation, rotvec_to_rotmat
 from posekit.skeleton import MAIN_JOINTS
 
 __all__ = ["mpjpe", "pa_mpjpe", "mpvpe", "mpjre", "pose_spread", "recall_at_k", "RetrievalScores", "posecode_agreement",
@@ -84,7 +84,7 @@ def pose_spread(poses: torch.Tensor, joints=MAIN_JOINTS[1:]) -> torch.Tensor:
     if poses.ndim != 3 or poses.shape[1:] != (24, 3):
         raise ValueError(f"pose_spread expects axis-angle poses (B, 24, 3), got {tuple(poses.shape)}")
     rot = rotvec_to_rotmat(poses[:, list(joints)])  # (B, J, 3, 3)
-    centre = roma.special_procrustes(rot.mean(0))  # (J, 3, 3)
+    centre = mean_rotation(rot)  # (J, 3, 3)
     return torch.rad2deg(geodesic_angle(rot, centre.expand_as(rot))).mean(-1)
 
 

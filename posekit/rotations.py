@@ -82,6 +82,13 @@ def euler_to_rotvec(angles_deg: torch.Tensor, convention: str = "XYZ") -> torch.
     return roma.euler_to_rotvec(convention, angles_deg, degrees=True)
 
 
+def mean_rotation(rotmat: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Average of rotation matrices ``(..., 3, 3)`` over ``dim``: the arithmetic mean projected back
+    onto rotations (special Procrustes: the chordal L2 mean)."""
+    check_trailing_shape(rotmat, (3, 3), "rotmat")
+    return roma.special_procrustes(rotmat.mean(dim))
+
+
 def geodesic_angle(rotmat_a: torch.Tensor, rotmat_b: torch.Tensor) -> torch.Tensor:
     """Angle in radians ``(...)`` of the rotation taking ``rotmat_a`` to ``rotmat_b``."""
     check_trailing_shape(rotmat_a, (3, 3), "rotmat_a")

@@ -60,3 +60,17 @@ def test_euler_single_axis_and_geodesic():
 def test_bad_shapes_and_dtypes_raise(fn, bad):
     with pytest.raises(ValueError):
         fn(bad)
+
+
+def test_mean_rotation_is_a_rotation_and_symmetric():
+    torch.manual_seed(0)
+    base = roma.random_rotmat(4)  # (4, 3, 3)
+    tilt = R.rotvec_to_rotmat(torch.tensor([[0.3, 0.0, 0.0], [-0.3, 0.0, 0.0]]))  # +-0.3 rad about x
+    pair = torch.stack([base @ tilt[0], base @ tilt[1]])  # (2, 4, 3, 3)
+    mean = R.mean_rotation(pair)
+    assert torch.allclose(mean, base, atol=1e-5)  # symmetric tilts average back to the base
+    assert torch.allclose(mean @ mean.transpose(-1, -2), torch.eye(3).expand(4, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.det(mean), torch.ones(4), atol=1e-5)
+    assert R.mean_rotation(pair, dim=1).shape == (2, 3, 3)
+    with pytest.raises(ValueError):
+        R.mean_rotation(torch.zeros(4, 3))
