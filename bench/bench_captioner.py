@@ -12,9 +12,9 @@ import time
 import torch
 
 from posekit.body import load_body_model
-from posekit.captioner import Captioner
-from posekit.paircodes import instruct
-from posekit.posecodes import evaluate
+from posekit.language.captioner import Captioner
+from posekit.language.paircodes import instruct
+from posekit.language.posecodes import POSECODES, compute_posecodes
 
 
 def timed(fn) -> float:
@@ -34,18 +34,20 @@ def main() -> None:
                body_pose=torch.randn(n, 23, 3, generator=gen) * 0.35, joints_only=True)
     other = body(body_pose=torch.randn(n, 23, 3, generator=gen) * 0.35, joints_only=True)
     captioner = Captioner()
-    evaluate(out.joints[:10], out.rotmats[:10])  # warm-up
+    compute_posecodes(out.joints[:10], out.rotmats[:10])  # warm-up
     rows = [
-        ("posecodes (deterministic)", timed(lambda: evaluate(out.joints, out.rotmats))),
-        ("posecodes (random offsets)", timed(lambda: evaluate(out.joints, out.rotmats, generator=torch.Generator().manual_seed(1)))),
+        ("posecodes (deterministic)", timed(lambda: compute_posecodes(out.joints, out.rotmats))),
+        ("posecodes (random offsets)", timed(lambda: compute_posecodes(out.joints, out.rotmats, generator=torch.Generator().manual_seed(1)))),
         ("captions (deterministic)", timed(lambda: captioner(out.joints, out.rotmats, seed=None))),
         ("captions (seeded)", timed(lambda: captioner(out.joints, out.rotmats, seed=0))),
         ("pair instructions", timed(lambda: instruct(out.joints, other.joints, out.rotmats, other.rotmats, seed=0))),
     ]
-    print(f"torch threads: {torch.get_num_threads()}, batch {n}")
-    print(f"{'step':<28}{'seconds':>9}{'poses/s':>12}")
+    codes = len(POSECODES)
+    print(f"torch threads: {torch.get_num_threads()}, batch {n}, {codes} posecodes per pose (the full set)")
+    print(f"{'step':<28}{'seconds':>9}{'poses/s':>12}{'posecodes/s':>14}")
     for name, seconds in rows:
-        print(f"{name:<28}{seconds:>9.2f}{n / seconds:>12,.0f}")
+        per_pose = f"{n * codes / seconds:>14,.0f}" if name.startswith("posecodes") else f"{'':>14}"
+        print(f"{name:<28}{seconds:>9.2f}{n / seconds:>12,.0f}{per_pose}")
 
 
 if __name__ == "__main__":

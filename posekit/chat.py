@@ -178,7 +178,7 @@ class ChatSession:
 
     @torch.no_grad()
     def _result(self, pose: torch.Tensor, turn: int) -> ChatPoseResult:
-        from posekit.captioner import Captioner
+        from posekit.language.captioner import Captioner
 
         betas = torch.zeros(NUM_BETAS)
         out = self.body(pose[None, 0], pose[None, 1:], betas[None])

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from posekit.posecodes import normalize_joints
+from posekit.language.posecodes import normalize_joints
 from posekit.poselib import PoseEntry, load_pose_entries
 from posekit.sampler import PoseSet, SamplerConfig, sample_variants
 

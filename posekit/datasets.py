@@ -25,15 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posekit.captioner import _PREDICATES, Captioner
 from posekit.conversations import (
     EDIT_REQUESTS, IMAGE_REQUESTS, IMAGE_TOKEN, POSE2TEXT_REQUESTS, POSE_ANSWERS, POSE_IN_TOKEN, POSE_TOKEN,
     RPE_REQUESTS, SPG_REQUESTS, SYSTEM_PROMPT, TASKS, TEXT2POSE_REQUESTS, Record, pose_list, read_jsonl, write_jsonl,
 )
 from posekit.corpus import SPLITS, PoseCorpus, SplitConfig, build_pose_corpus
-from posekit.paircodes import instruct
+from posekit.language import LANGUAGE_VERSION, PREDICATES, Captioner, compute_posecodes, instruct
 from posekit.paths import data_dir, resolve_file
-from posekit.posecodes import evaluate
 from posekit.pose import remove_yaw
 from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
@@ -180,7 +178,7 @@ class _Builder:
         order = self.rng.permutation(n)
         for k in range(cfg.captions_per_pose):
             seed = cfg.seed * 100 + k
-            codes = evaluate(out.joints, out.rotmats, generator=torch.Generator().manual_seed(seed))
+            codes = compute_posecodes(out.joints, out.rotmats, generator=torch.Generator().manual_seed(seed))
             captions, stated = self.captioner.with_facts(codes, seed)
             for i in order:
                 split = corpus.split[i]
@@ -244,7 +242,7 @@ class _Builder:
 
     def chat(self, corpus: PoseCorpus, poses: torch.Tensor, out) -> None:
         cfg = self.config
-        result = evaluate(out.joints, out.rotmats)
+        result = compute_posecodes(out.joints, out.rotmats)
         for i in self.rng.choice(len(poses), size=min(cfg.count(cfg.chat_count), len(poses)), replace=False):
             turns = chat_turns(result, int(i), self.rng, count=int(self.rng.integers(2, 4)))
             turns[0] = {"role": "user", "content": f"{POSE_IN_TOKEN}\n{turns[0]['content']}"}
@@ -331,7 +329,7 @@ class _Builder:
 
 
 def _bend(category: str) -> str:
-    return _PREDICATES["angle"][category][0]  # "bent at a right angle", "partially bent", ...
+    return PREDICATES["angle"][category][0]  # "bent at a right angle", "partially bent", ...
 
 
 _YES_NO = (
@@ -339,11 +337,11 @@ _YES_NO = (
      lambda c: f"the {{s}} knee is {_bend(c)}"),
     ("angle:{s}_elbow", "Is the {s} elbow bent?", lambda c: c != "straight",
      lambda c: f"the {{s}} elbow is {_bend(c)}"),
-    ("position_y:{s}_wrist-head", "Is the {s} hand above the head?", lambda c: c == "above",
+    ("position_y:{s}_hand-head", "Is the {s} hand above the head?", lambda c: c == "above",
      lambda c: "the {s} hand is above the head" if c == "above" else "the {s} hand is not above the head"),
     ("ground:{s}_knee", "Is the {s} knee touching the ground?", lambda c: c == "on the ground",
      lambda c: "the {s} knee is on the ground" if c == "on the ground" else "the {s} knee is off the ground"),
-    ("ground:{s}_ankle", "Is the {s} foot on the ground?", lambda c: c == "on the ground",
+    ("ground:{s}_foot", "Is the {s} foot on the ground?", lambda c: c == "on the ground",
      lambda c: "the {s} foot is on the ground" if c == "on the ground" else "the {s} foot is lifted off the ground"),
     ("super:kneeling", "Is the person kneeling?", lambda c: c == "yes",
      lambda c: "the person is kneeling" if c == "yes" else "the person is not kneeling"),
@@ -353,7 +351,7 @@ _YES_NO = (
      lambda c: "they are lying on their back" if c == "yes" else "they are not lying on their back"),
     ("inclination", "Is the person leaning forward?", lambda c: c.startswith("leaning forward"),
      lambda c: "the upper body is leaning forward" if c.startswith("leaning forward") else "the upper body is not leaning forward"),
-    ("distance:left_wrist-right_wrist", "Are the hands close together?", lambda c: c == "close",
+    ("distance:left_hand-right_hand", "Are the hands close together?", lambda c: c == "close",
      lambda c: "the hands are close together" if c == "close" else "the hands are apart"),
     ("orientation:{s}_hip-{s}_knee", "Is the {s} thigh horizontal?", lambda c: c == "horizontal",
      lambda c: "the {s} thigh is horizontal" if c == "horizontal" else "the {s} thigh is not horizontal"),
@@ -417,6 +415,7 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     frame = corpus.to_frame()
     manifest = {
         "name": config.name, "config": config.to_dict(), "posekit": posekit.__version__, "torch": torch.__version__,
+        "language": LANGUAGE_VERSION,
         "counts": counts, "files": files,
         "corpus": {"poses": len(corpus), "canonical": len(corpus.entries),
                    "split": dict(Counter(corpus.split)), "test_kind": dict(Counter(t for t in corpus.test_kind if t)),
@@ -428,10 +427,14 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
 
 
 def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False) -> Path:
-    """The folder of ``config``'s dataset, built first unless a manifest with the same config is there."""
+    """The folder of ``config``'s dataset, built first unless a manifest with the same config
+    and the same caption rules (:data:`posekit.language.LANGUAGE_VERSION`) is there."""
     root = dataset_dir(config.name)
     manifest = root / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("config") == json.loads(json.dumps(config.to_dict())):
-        return root
+    if manifest.is_file():
+        stored = json.loads(manifest.read_text())
+        if (stored.get("config") == json.loads(json.dumps(config.to_dict()))
+                and stored.get("language") == LANGUAGE_VERSION):
+            return root
     build_dataset(config, out_dir=root, body=body, progress=progress)
     return root

@@ -164,10 +164,10 @@ def posecode_agreement(pred_joints: torch.Tensor, target_joints: torch.Tensor, p
                        target_rotmats: torch.Tensor | None = None) -> PosecodeScores:
     """Deterministic posecodes (non-ignored ``(posecode, category)`` pairs) of prediction vs target,
     joints ``(B, 24, 3)`` (and optional local rotations ``(B, 24, 3, 3)`` for the head codes)."""
-    from posekit.posecodes import IGNORED, POSECODES, evaluate
+    from posekit.language.posecodes import IGNORED, POSECODES, compute_posecodes
 
-    pred = evaluate(pred_joints, pred_rotmats)
-    target = evaluate(target_joints, target_rotmats)
+    pred = compute_posecodes(pred_joints, pred_rotmats)
+    target = compute_posecodes(target_joints, target_rotmats)
     ignored = torch.tensor([s.categories.index(IGNORED) if IGNORED in s.categories else -1 for s in POSECODES])
     is_super = torch.tensor([s.kind == "super" for s in POSECODES])
     # Super-posecodes count when they hold ("yes"), other posecodes when they are not ignored.

@@ -19,7 +19,7 @@ import torch
 from posekit.plausibility import JointLimits, check_plausible, load_joint_limits
 from posekit.pose import SplitPose, mirror_rotvec
 from posekit.poselib import PoseEntry
-from posekit.posecodes import normalize_joints
+from posekit.language.posecodes import normalize_joints
 from posekit.rotations import euler_to_rotvec
 from posekit.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 

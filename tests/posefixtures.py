@@ -20,6 +20,10 @@ POSES = {
     "head turned left": {**ARMS_DOWN, "neck": (0, 20, 0), "head": (0, 25, 0)},
     "right knee raised": {**ARMS_DOWN, "right_hip": (-90, 0, 0), "right_knee": (90, 0, 0)},
     "turned around": {**ARMS_DOWN, "pelvis": (0, 180, 0)},
+    "headstand": {**ARMS_DOWN, "pelvis": (180, 0, 0)},
+    "bent over upside down": {**ARMS_DOWN, "pelvis": (150, 0, 0)},
+    "lying on the left side": {**ARMS_DOWN, "pelvis": (0, 0, -90)},
+    "lying on the right side": {**ARMS_DOWN, "pelvis": (0, 0, 90)},
 }
 
 

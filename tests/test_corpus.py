@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from posekit.corpus import SplitConfig, build_pose_corpus, load_canonical, split_canonical
-from posekit.posecodes import normalize_joints
+from posekit.language.posecodes import normalize_joints
 from posekit.sampler import SamplerConfig
 
 

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.captioner import Captioner
+from posekit.language.captioner import Captioner
 from posekit.datasets import build_dataset, describe_then_pose, load_records, load_spg_descriptions
-from posekit.posecodes import evaluate
+from posekit.language.posecodes import compute_posecodes
 
 @pytest.fixture(scope="module")
 def built(tiny_dataset):
@@ -55,7 +55,7 @@ def test_text2pose_targets_match_their_descriptions(built, body):
     records = [r for r in all_records(root, "text2pose") if "posecodes" in r.meta]
     targets = torch.cat([r.targets() for r in records])
     out = body(targets[:, 0], targets[:, 1:], joints_only=True)
-    codes = evaluate(out.joints, out.rotmats)
+    codes = compute_posecodes(out.joints, out.rotmats)
 
     def agreement(i, stated):
         return np.mean([codes.category(i, name) == cat for name, cat in stated])
@@ -116,7 +116,7 @@ def test_chat_answers_follow_the_pose(body):
 
     pose = entries_to_rotvec([load_canonical()["kneeling upright"]])
     out = body(pose[:, 0], pose[:, 1:], joints_only=True)
-    codes = evaluate(out.joints, out.rotmats)
+    codes = compute_posecodes(out.joints, out.rotmats)
     turns = chat_turns(codes, 0, np.random.default_rng(0), count=17)
     qa = {turns[k]["content"]: turns[k + 1]["content"] for k in range(0, len(turns), 2)}
     assert len(qa) == 17  # every question, asked once
@@ -126,7 +126,7 @@ def test_chat_answers_follow_the_pose(body):
     assert qa["Is the left foot on the ground?"].startswith("Yes")
     # Over many poses, about half of the sampled answers are "yes".
     random_out = body(body_pose=torch.randn(100, 23, 3, generator=torch.Generator().manual_seed(0)) * 0.4, joints_only=True)
-    random_codes = evaluate(random_out.joints, random_out.rotmats)
+    random_codes = compute_posecodes(random_out.joints, random_out.rotmats)
     answers = [t["content"].startswith("Yes") for b in range(100)
                for t in chat_turns(random_codes, b, np.random.default_rng(b), 3) if t["role"] == "assistant"]
     assert 0.35 < np.mean(answers) < 0.65

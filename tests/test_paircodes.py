@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from posekit.paircodes import InstructionConfig, instruct, paircodes
+from posekit.language.paircodes import InstructionConfig, instruct, paircodes
 
 from posefixtures import posed
 
@@ -42,7 +42,7 @@ def test_the_part_that_moved_is_the_subject(body):
 def test_paircodes_are_typed_and_ranked(body):
     changes = paircodes(*pair(body, "arms down", "left arm up"))[0]
     names = [c.name for c in changes]
-    assert "position_y:left_wrist-head" in names
+    assert "position_y:left_hand-head" in names
     assert all(c.before != c.after for c in changes)
     motions = [c.motion for c in changes if c.kind not in ("super", "turn")]
     assert motions == sorted(motions, reverse=True)

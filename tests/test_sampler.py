@@ -30,7 +30,7 @@ def test_variants_are_plausible_and_within_limits(variants, entries, body):
 
 def test_variants_differ_from_their_source_but_stay_close(variants, body):
     joints = body(variants.global_orient, variants.body_pose, joints_only=True).joints
-    from posekit.posecodes import normalize_joints
+    from posekit.language.posecodes import normalize_joints
 
     joints = normalize_joints(joints)
     for name in dict.fromkeys(variants.source):

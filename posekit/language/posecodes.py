@@ -9,7 +9,12 @@ from several posecodes, come last).
 
 Joints are first normalised (:func:`normalize_joints`): pelvis at the origin and the body
 turned about the vertical axis so that the hips line points along +x (the body faces +z),
-so that left/right, front/behind are the body's own.
+so that left/right, front/behind are the body's own. A body lying on its side (hips line
+near vertical) is turned so that its front faces +z instead.
+
+Body parts follow PoseScript: "hands" are SMPL's hand joints (``left_hand``, between the
+wrist and the middle finger), "feet" its foot joints (``left_foot``, the ball of the foot).
+Where posekit keeps a rule of its own, the README's captioner table says why.
 
 Deterministic mode (``generator=None``) is a pure function of the pose: the metrics use it.
 With a ``torch.Generator``, every threshold gets a small random offset before binning
@@ -26,7 +31,7 @@ from posekit.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 __all__ = [
     "PosecodeSpec", "Posecode", "PosecodeResult", "POSECODES", "IGNORED", "KINDS",
-    "normalize_joints", "smpl_joints", "evaluate", "posecode_index",
+    "normalize_joints", "smpl_joints", "compute_posecodes", "posecode_index", "CONTACT_DISTANCE", "LEVEL_DEGREES",
 ]
 
 IGNORED = "ignored"
@@ -87,6 +92,16 @@ ANGLE_CATEGORIES = ("completely bent", "bent more", "right angle", "bent less", 
 ANGLE_THRESHOLDS = (45.0, 75.0, 105.0, 135.0, 160.0)
 DISTANCE_CATEGORIES = ("close", "shoulder width", "spread", "wide")
 DISTANCE_THRESHOLDS = (0.20, 0.40, 0.80)
+CONTACT_DISTANCE = 0.20
+"""A hand or foot this close (m) to another body part is "close to" it (PoseScript's value)."""
+LATERAL_DEAD_ZONE = 0.15
+"""Left/right offsets (m) smaller than this say nothing (PoseScript's value)."""
+LEVEL_DEGREES = 10.0
+"""Two hands (feet) are "shoulder-width apart" only when the line between them is within this
+angle of the horizontal (PoseScript's rule)."""
+UPRIGHT_MARGIN = 0.20
+"""Lean forward / backward / sideways is measured only when an ankle is at least this far (m)
+below the shoulders (PoseScript's rule): upside-down and lying bodies do not "lean"."""
 
 
 def _sides(template: Sequence[str]) -> list[tuple[str, ...]]:
@@ -106,38 +121,36 @@ def _build_posecodes() -> tuple[PosecodeSpec, ...]:
                              ANGLE_THRESHOLDS, noise=5.0, trivial=frozenset({"straight"}),
                              essential=frozenset({"completely bent", "right angle"})))
     # Distances: between symmetric limbs (all categories say something) ...
-    for a, b in (("left_wrist", "right_wrist"), ("left_elbow", "right_elbow"), ("left_knee", "right_knee"),
-                 ("left_ankle", "right_ankle")):
-        trivial = {"left_ankle": {"close", "shoulder width"}, "left_knee": {"close", "shoulder width"},
-                   "left_elbow": {"shoulder width", "spread"}, "left_wrist": {"spread"}}[a]
+    for a, b in (("left_hand", "right_hand"), ("left_elbow", "right_elbow"), ("left_knee", "right_knee"),
+                 ("left_foot", "right_foot")):
+        trivial = {"left_foot": {"close", "shoulder width"}, "left_knee": {"close", "shoulder width"},
+                   "left_elbow": {"shoulder width", "spread"}, "left_hand": {"spread"}}[a]
         add(PosecodeSpec(f"distance:{a}-{b}", "distance", (a, b), DISTANCE_CATEGORIES, DISTANCE_THRESHOLDS,
-                         noise=0.03, trivial=frozenset(trivial), essential=frozenset({"wide"} if a != "left_wrist" else {"close"})))
+                         noise=0.03, trivial=frozenset(trivial), essential=frozenset({"wide"} if a != "left_hand" else {"close"})))
     # ... and a hand or foot near another body part (only "close" says something).
-    for pair in (("{s}_wrist", "{s}_shoulder"), ("{s}_wrist", "{o}_shoulder"), ("{s}_wrist", "head"),
-                 ("{s}_wrist", "{s}_knee"), ("{s}_wrist", "{s}_ankle"), ("{s}_wrist", "{s}_hip"),
-                 ("{s}_ankle", "{o}_knee")):
+    for pair in (("{s}_hand", "{s}_shoulder"), ("{s}_hand", "{o}_shoulder"), ("{s}_hand", "head"),
+                 ("{s}_hand", "{s}_knee"), ("{s}_hand", "{s}_foot"), ("{s}_hand", "{s}_hip"),
+                 ("{s}_foot", "{o}_knee")):
         for a, b in _sides(pair):
-            add(PosecodeSpec(f"distance:{a}-{b}", "distance", (a, b), ("close", IGNORED), (0.15,), noise=0.02,
+            add(PosecodeSpec(f"distance:{a}-{b}", "distance", (a, b), ("close", IGNORED), (CONTACT_DISTANCE,), noise=0.02,
                              essential=frozenset({"close"})))
     # Relative positions along x (the body's left is +x): A at the right of / at the left of B.
-    for a, b, dead, normal in (("left_wrist", "right_wrist", 0.10, "at the left of"),
-                               ("left_ankle", "right_ankle", 0.05, "at the left of"),
-                               ("left_knee", "right_knee", 0.05, "at the left of"),
-                               ("left_wrist", "torso", 0.15, "at the left of"),
-                               ("right_wrist", "torso", 0.15, "at the right of")):
+    for a, b, normal in (("left_hand", "right_hand", "at the left of"), ("left_foot", "right_foot", "at the left of"),
+                         ("left_knee", "right_knee", "at the left of"), ("left_hand", "torso", "at the left of"),
+                         ("right_hand", "torso", "at the right of")):
         add(PosecodeSpec(f"position_x:{a}-{b}", "position_x", (a, b), ("at the right of", IGNORED, "at the left of"),
-                         (-dead, dead), noise=0.03, trivial=frozenset({normal}),
+                         (-LATERAL_DEAD_ZONE, LATERAL_DEAD_ZONE), noise=0.03, trivial=frozenset({normal}),
                          essential=frozenset({"at the right of", "at the left of"} - {normal})))
     # Relative heights.
     for pair, trivial, essential in (
-        (("{s}_wrist", "head"), {"below"}, {"above"}),
-        (("{s}_wrist", "{s}_shoulder"), {"below"}, set()),
-        (("{s}_wrist", "hips"), {"above"}, {"below"}),
+        (("{s}_hand", "head"), {"below"}, {"above"}),
+        (("{s}_hand", "{s}_shoulder"), {"below"}, set()),
+        (("{s}_hand", "hips"), {"above"}, {"below"}),
         (("{s}_elbow", "{s}_shoulder"), {"below"}, {"above"}),
         (("{s}_knee", "{s}_hip"), {"below"}, {"above"}),
-        (("{s}_ankle", "{s}_knee"), {"below"}, {"above"}),
-        (("{s}_ankle", "{o}_ankle"), set(), set()),
-        (("{s}_ankle", "{o}_knee"), {"below"}, {"above"}),
+        (("{s}_foot", "{s}_knee"), {"below"}, {"above"}),
+        (("{s}_foot", "{o}_foot"), set(), set()),
+        (("{s}_foot", "{o}_knee"), {"below"}, {"above"}),
     ):
         for a, b in _sides(pair):
             add(PosecodeSpec(f"position_y:{a}-{b}", "position_y", (a, b), ("below", IGNORED, "above"),
@@ -145,7 +158,7 @@ def _build_posecodes() -> tuple[PosecodeSpec, ...]:
     add(PosecodeSpec("position_y:head-hips", "position_y", ("head", "hips"), ("below", IGNORED, "above"),
                      (-0.15, 0.15), noise=0.03, trivial=frozenset({"above"}), essential=frozenset({"below"})))
     # Front / behind (+z is in front of the body).
-    for pair, trivial in ((("{s}_wrist", "torso"), set()), (("{s}_ankle", "hips"), set()), (("{s}_ankle", "{o}_ankle"), set())):
+    for pair, trivial in ((("{s}_hand", "torso"), set()), (("{s}_foot", "hips"), set()), (("{s}_foot", "{o}_foot"), set())):
         for a, b in _sides(pair):
             add(PosecodeSpec(f"position_z:{a}-{b}", "position_z", (a, b), ("behind", IGNORED, "in front of"),
                              (-0.15, 0.15), noise=0.03, trivial=frozenset(trivial)))
@@ -158,9 +171,9 @@ def _build_posecodes() -> tuple[PosecodeSpec, ...]:
     add(PosecodeSpec("orientation:pelvis-neck", "orientation", ("pelvis", "neck"), ("vertical", IGNORED, "horizontal"),
                      (10.0, 80.0), noise=3.0, trivial=frozenset({"vertical"}), essential=frozenset({"horizontal"})))
     # Contact with the ground: height above the lowest joint (metres).
-    for joint in ("left_ankle", "right_ankle", "left_knee", "right_knee", "left_wrist", "right_wrist", "pelvis", "head"):
+    for joint in ("left_foot", "right_foot", "left_knee", "right_knee", "left_hand", "right_hand", "pelvis", "head"):
         add(PosecodeSpec(f"ground:{joint}", "ground", (joint,), ("on the ground", IGNORED), (0.10,), noise=0.02,
-                         essential=frozenset() if "ankle" in joint else frozenset({"on the ground"})))
+                         essential=frozenset() if "foot" in joint else frozenset({"on the ground"})))
     # Whole body: torso (pelvis -> neck) leaning forward/backward, sideways, twisted (degrees).
     add(PosecodeSpec("inclination", "inclination", ("pelvis", "neck"),
                      ("leaning backward a lot", "leaning backward", IGNORED, "leaning forward", "leaning forward a lot"),
@@ -170,7 +183,7 @@ def _build_posecodes() -> tuple[PosecodeSpec, ...]:
                      (-30.0, -15.0, 15.0, 30.0), noise=3.0))
     add(PosecodeSpec("twist", "twist", ("left_shoulder", "right_shoulder"),
                      ("twisted right a lot", "twisted right", IGNORED, "twisted left", "twisted left a lot"),
-                     (-30.0, -15.0, 15.0, 30.0), noise=3.0))
+                     (-50.0, -20.0, 20.0, 50.0), noise=3.0))
     add(PosecodeSpec("facing", "facing", ("left_shoulder", "right_shoulder", "pelvis", "neck"),
                      ("facing down", IGNORED, "facing up"), (-0.7, 0.7), noise=0.05))
     # Head relative to the upper back (from joint rotations when given, else from the neck).
@@ -187,14 +200,14 @@ SUPER_POSECODES: dict[str, tuple[str, ...]] = {
     "kneeling": ("ground:left_knee", "ground:right_knee", "angle:left_knee", "angle:right_knee"),
     "kneeling on the left knee": ("ground:left_knee", "angle:left_knee"),
     "kneeling on the right knee": ("ground:right_knee", "angle:right_knee"),
-    "squatting": ("angle:left_knee", "angle:right_knee", "ground:left_ankle", "ground:right_ankle"),
+    "squatting": ("angle:left_knee", "angle:right_knee", "ground:left_foot", "ground:right_foot"),
     "lying on the back": ("orientation:pelvis-neck", "facing", "inclination"),
     "lying face down": ("orientation:pelvis-neck", "facing", "inclination"),
     "torso horizontal": ("orientation:pelvis-neck", "inclination"),
-    "hands shoulder-width apart": ("distance:left_wrist-right_wrist",),
-    "feet shoulder-width apart": ("distance:left_ankle-right_ankle",),
-    "arms crossed": ("position_x:left_wrist-right_wrist", "position_z:left_wrist-torso", "position_z:right_wrist-torso"),
-    "hands on the hips": ("distance:left_wrist-left_hip", "distance:right_wrist-right_hip"),
+    "hands shoulder-width apart": ("distance:left_hand-right_hand",),
+    "feet shoulder-width apart": ("distance:left_foot-right_foot",),
+    "arms crossed": ("position_x:left_hand-right_hand", "position_z:left_hand-torso", "position_z:right_hand-torso"),
+    "hands on the hips": ("distance:left_hand-left_hip", "distance:right_hand-right_hip"),
 }
 """Super-posecodes and the posecodes they summarise (and replace in captions)."""
 
@@ -213,7 +226,7 @@ def posecode_index(name: str) -> int:
     try:
         return _INDEX[name]
     except KeyError:
-        raise KeyError(f"unknown posecode {name!r}; see posekit.posecodes.POSECODES") from None
+        raise KeyError(f"unknown posecode {name!r}; see posekit.language.posecodes.POSECODES") from None
 
 
 _SMPLH_HAND_ROOTS = {"smplh": (25, 40), "smplx": (28, 43)}
@@ -256,14 +269,19 @@ def normalize_joints(joints: torch.Tensor) -> torch.Tensor:
     """Pelvis to the origin, then turn about y so that the hips line points along +x.
 
     joints: ``(B, 24, 3)``. Returns ``(B, 24, 3)``. When the hips line is (nearly) vertical
-    (lying on the side) the shoulders line is used instead.
+    (lying on the side, a cartwheel) its heading is undefined, so the body is turned so that
+    its front (hips line x torso) faces +z instead: lying on the left side then has the left
+    hip below the right one, whatever the heading it came with (no left/right flip).
     """
     _check_joints(joints)
     centred = joints - joints[:, :1]
     across = centred[:, JOINT_INDEX["left_hip"]] - centred[:, JOINT_INDEX["right_hip"]]  # (B, 3)
-    shoulders = centred[:, JOINT_INDEX["left_shoulder"]] - centred[:, JOINT_INDEX["right_shoulder"]]
+    torso = centred[:, JOINT_INDEX["neck"]]  # (B, 3) pelvis -> neck
+    front = torch.cross(across, torso, dim=-1)  # (B, 3) the body's forward direction
+    # The hips line direction that a front facing +z implies: rotate the front by -90 degrees about y.
+    across_from_front = torch.stack([front[:, 2], torch.zeros_like(front[:, 0]), -front[:, 0]], -1)
     flat = across[:, [0, 2]].norm(dim=-1, keepdim=True)
-    across = torch.where(flat > 0.3 * across.norm(dim=-1, keepdim=True), across, shoulders)
+    across = torch.where(flat > 0.3 * across.norm(dim=-1, keepdim=True), across, across_from_front)
     phi = torch.atan2(across[:, 2], across[:, 0])  # rotating by phi about y sends `across` onto +x
     c, s = torch.cos(phi), torch.sin(phi)
     zero, one = torch.zeros_like(c), torch.ones_like(c)
@@ -333,14 +351,23 @@ def _angle_between(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.atan2(torch.cross(u, v, dim=-1).norm(dim=-1), (u * v).sum(-1)))
 
 
+_HEAD_CHAIN = [JOINT_INDEX[j] for j in ("spine1", "spine2", "spine3", "neck", "head")]
+
+
 def _head_angles(rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Incline, turn, tilt (degrees) of the head relative to the upper back, from local
-    rotations ``(B, 24, 3, 3)``: the composite of the neck and head joints."""
+    """Incline, turn, tilt (degrees) of the head from local rotations ``(B, 24, 3, 3)``.
+
+    Incline and tilt are relative to the upper back (the neck and head rotations composed);
+    the turn is relative to the pelvis (the chain spine1 .. head composed), as PoseScript
+    measures it, so that a head turned with the shoulders counts as turned."""
     rel = rotmats[:, JOINT_INDEX["neck"]] @ rotmats[:, JOINT_INDEX["head"]]  # (B, 3, 3)
     forward, up = rel[:, :, 2], rel[:, :, 1]
     incline = torch.rad2deg(torch.asin((-forward[:, 1]).clamp(-1, 1)))
-    turn = torch.rad2deg(torch.atan2(forward[:, 0], forward[:, 2]))
     tilt = torch.rad2deg(torch.asin(up[:, 0].clamp(-1, 1)))
+    chain = rotmats[:, _HEAD_CHAIN[0]]
+    for j in _HEAD_CHAIN[1:]:
+        chain = chain @ rotmats[:, j]  # (B, 3, 3)
+    turn = torch.rad2deg(torch.atan2(chain[:, 0, 2], chain[:, 2, 2]))
     return incline, turn, tilt
 
 
@@ -352,56 +379,76 @@ _JOINT_RADIUS = torch.tensor([
 """Distance (m) from each joint centre to the skin surface it rests on when touching the floor."""
 
 
+def _columns_by_kind() -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for n, spec in enumerate(_BASE):
+        out.setdefault(spec.kind, []).append(n)
+    return out
+
+
+# Index tables computed once (the hot path only gathers and subtracts).
+_BY_KIND = _columns_by_kind()
+_ANGLE_SPECS = [_BASE[n] for n in _BY_KIND["angle"]]
+_ANGLE_MID = [JOINT_INDEX[s.joints[0]] for s in _ANGLE_SPECS]
+_ANGLE_PARENT = [JOINT_INDEX[s.joints[0].replace("elbow", "shoulder").replace("knee", "hip")] for s in _ANGLE_SPECS]
+_ANGLE_CHILD = [JOINT_INDEX[s.joints[0].replace("elbow", "wrist").replace("knee", "ankle")] for s in _ANGLE_SPECS]
+_PAIRS = {kind: _pairs([_BASE[n] for n in _BY_KIND[kind]])
+          for kind in ("distance", "position_x", "position_y", "position_z", "orientation")}
+_GROUND_JOINT = [JOINT_INDEX[_BASE[n].joints[0]] for n in _BY_KIND["ground"]]
+# A foot touches the ground through its heel (the ankle) or its toes (the foot joint).
+_GROUND_ALT = [JOINT_INDEX[_BASE[n].joints[0].replace("foot", "ankle")] for n in _BY_KIND["ground"]]
+_SHOULDERS = [JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]]
+_ANKLES = [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]]
+_LEVEL_PAIRS = {"hands": (JOINT_INDEX["left_hand"], JOINT_INDEX["right_hand"]),
+                "feet": (JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"])}
+
+
 def _base_values(joints: torch.Tensor, rotmats: torch.Tensor | None) -> torch.Tensor:
     """Values ``(B, N_base)`` of every base posecode on normalised joints ``(B, 24, 3)``."""
     parts = _gather_parts(joints)  # (B, P, 3)
     batch = joints.shape[0]
     values = torch.full((batch, len(_BASE)), float("nan"), dtype=joints.dtype, device=joints.device)
-    by_kind: dict[str, list[int]] = {}
-    for n, spec in enumerate(_BASE):
-        by_kind.setdefault(spec.kind, []).append(n)
 
     def put(kind: str, v: torch.Tensor) -> None:
-        values[:, by_kind[kind]] = v
+        values[:, _BY_KIND[kind]] = v
 
     J = JOINT_INDEX
-    angle_specs = [_BASE[n] for n in by_kind["angle"]]
-    mid = [J[s.joints[0]] for s in angle_specs]
-    parent = [J[s.joints[0].replace("elbow", "shoulder").replace("knee", "hip")] for s in angle_specs]
-    child = [J[s.joints[0].replace("elbow", "wrist").replace("knee", "ankle")] for s in angle_specs]
-    put("angle", _angle_between(joints[:, parent] - joints[:, mid], joints[:, child] - joints[:, mid]))
-
-    a, b = _pairs([_BASE[n] for n in by_kind["distance"]])
+    mid = joints[:, _ANGLE_MID]
+    put("angle", _angle_between(joints[:, _ANGLE_PARENT] - mid, joints[:, _ANGLE_CHILD] - mid))
+    a, b = _PAIRS["distance"]
     put("distance", (parts[:, a] - parts[:, b]).norm(dim=-1))
     for axis, kind in enumerate(("position_x", "position_y", "position_z")):
-        a, b = _pairs([_BASE[n] for n in by_kind[kind]])
+        a, b = _PAIRS[kind]
         put(kind, parts[:, a, axis] - parts[:, b, axis])
-    a, b = _pairs([_BASE[n] for n in by_kind["orientation"]])
+    a, b = _PAIRS["orientation"]
     seg = parts[:, b] - parts[:, a]  # (B, n, 3)
     put("orientation", torch.rad2deg(torch.acos((seg[..., 1].abs() / seg.norm(dim=-1).clamp_min(1e-9)).clamp(0, 1))))
     # Heights of the skin below each joint above the floor (the lowest skin point): joints sit
     # inside the body, a knee centre ~5 cm above the floor when kneeling, an ankle ~7 cm.
     radius = _JOINT_RADIUS.to(joints.dtype).to(joints.device)
     skin_low = joints[..., 1] - radius  # (B, 24)
-    floor = skin_low.amin(1, keepdim=True)
-    height = skin_low - floor
-    feet = [J["left_foot"], J["right_foot"]]
-    ground = []
-    for n in by_kind["ground"]:  # a foot touches the ground through its heel (ankle) or its toes
-        joint = _BASE[n].joints[0]
-        h = height[:, J[joint]]
-        if "ankle" in joint:
-            h = torch.minimum(h, height[:, feet[0 if joint.startswith("left") else 1]])
-        ground.append(h)
-    height = torch.stack(ground, 1)
-    put("ground", height)
+    height = skin_low - skin_low.amin(1, keepdim=True)
+    put("ground", torch.minimum(height[:, _GROUND_JOINT], height[:, _GROUND_ALT]))
 
     torso = joints[:, J["neck"]] - joints[:, J["pelvis"]]  # (B, 3)
-    put("inclination", torch.rad2deg(torch.atan2(torso[:, 2], torso[:, 1]))[:, None])
+    # Upside-down or lying bodies do not lean: lean is measured only when an ankle is clearly
+    # below the shoulders.
+    upright = joints[:, _ANKLES, 1].amin(1) < joints[:, _SHOULDERS, 1].amin(1) - UPRIGHT_MARGIN  # (B,)
+    nan = torch.full_like(torso[:, 0], float("nan"))
+    inclination = torch.rad2deg(torch.atan2(torso[:, 2], torso[:, 1]))
+    put("inclination", torch.where(upright, inclination, nan)[:, None])
     # Sideways: the torso's elevation towards +x (stable when lying, unlike atan2(x, y)).
-    put("side_lean", torch.rad2deg(torch.asin((torso[:, 0] / torso.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1)))[:, None])
+    side = torch.rad2deg(torch.asin((torso[:, 0] / torso.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1)))
+    put("side_lean", torch.where(upright, side, nan)[:, None])
     shoulders = joints[:, J["left_shoulder"]] - joints[:, J["right_shoulder"]]
-    put("twist", torch.rad2deg(torch.atan2(-shoulders[:, 2], shoulders[:, 0]))[:, None])
+    # Twist: signed angle from the hips line to the shoulders line about the torso axis (both
+    # projected on the plane across the torso), so that it means the same standing or lying.
+    hips = joints[:, J["left_hip"]] - joints[:, J["right_hip"]]
+    axis = torso / torso.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    h = hips - (hips * axis).sum(-1, keepdim=True) * axis
+    sh = shoulders - (shoulders * axis).sum(-1, keepdim=True) * axis
+    twist = torch.atan2((axis * torch.cross(h, sh, dim=-1)).sum(-1), (h * sh).sum(-1))
+    put("twist", torch.rad2deg(twist)[:, None])
     forward = torch.cross(shoulders, torso, dim=-1)
     put("facing", (forward[:, 1] / forward.norm(dim=-1).clamp_min(1e-9))[:, None])
     if rotmats is not None:
@@ -417,6 +464,16 @@ def _base_values(joints: torch.Tensor, rotmats: torch.Tensor | None) -> torch.Te
     return values
 
 
+def _level(joints: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Whether the hands (feet) are roughly level: their line within :data:`LEVEL_DEGREES` of the horizontal."""
+    out = {}
+    for name, (a, b) in _LEVEL_PAIRS.items():
+        d = joints[:, a] - joints[:, b]  # (B, 3)
+        elevation = torch.rad2deg(torch.atan2(d[:, 1].abs(), d[:, [0, 2]].norm(dim=-1)))
+        out[name] = elevation <= LEVEL_DEGREES
+    return out
+
+
 def _thresholds(specs: Sequence[PosecodeSpec], dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s.thresholds) for s in specs)
     edges = torch.full((len(specs), width), float("inf"), dtype=dtype, device=device)
@@ -426,27 +483,31 @@ def _thresholds(specs: Sequence[PosecodeSpec], dtype, device) -> tuple[torch.Ten
     return edges, noise
 
 
-_EDGE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_EDGE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
 def _bin(values: torch.Tensor, specs: Sequence[PosecodeSpec], generator: torch.Generator | None) -> torch.Tensor:
+    """Category indices ``(B, N)`` of values ``(B, N)``: how many bin edges each value exceeds."""
     key = (len(specs), values.dtype, str(values.device))
     if key not in _EDGE_CACHE:
-        _EDGE_CACHE[key] = _thresholds(specs, values.dtype, values.device)
-    edges, noise = _EDGE_CACHE[key]
-    edges = edges.expand(values.shape[0], -1, -1)  # (B, N, K)
-    if generator is not None:
+        edges, noise = _thresholds(specs, values.dtype, values.device)
+        # Unmeasured (NaN) values land in the ignored category when there is one, else the lowest bin.
+        ignored = torch.tensor([s.categories.index(IGNORED) if IGNORED in s.categories else 0 for s in specs],
+                               device=values.device)
+        _EDGE_CACHE[key] = (edges, noise, ignored)
+    edges, noise, ignored = _EDGE_CACHE[key]
+    if generator is not None:  # moving every edge of a posecode by +o is moving its value by -o
         offset = (torch.rand(values.shape, generator=generator, dtype=values.dtype) * 2 - 1).to(values.device)
-        edges = edges + (offset * noise)[..., None]
-    cats = (values[..., None] > edges).sum(-1)
-    # Unmeasured (NaN) values land in the ignored category when there is one, else the lowest bin.
-    ignored = torch.tensor([s.categories.index(IGNORED) if IGNORED in s.categories else 0 for s in specs],
-                           device=values.device)
-    return torch.where(torch.isnan(values), ignored.expand_as(cats), cats)
+        values = values - offset * noise
+    cats = torch.zeros(values.shape, dtype=torch.uint8, device=values.device)
+    for k in range(edges.shape[1]):  # one (B, N) comparison per edge: cheaper than a (B, N, K) tensor
+        cats += values > edges[:, k]
+    return torch.where(torch.isnan(values), ignored, cats.long())
 
 
-def _super_values(cats: torch.Tensor) -> torch.Tensor:
-    """Super-posecodes ``(B, N_super)`` (1.0 when they hold) from base categories ``(B, N_base)``."""
+def _super_values(cats: torch.Tensor, level: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Super-posecodes ``(B, N_super)`` (1.0 when they hold) from base categories ``(B, N_base)``
+    and the level conditions of :func:`_level`."""
     def cat(name: str) -> torch.Tensor:
         return cats[:, _INDEX[name]]
 
@@ -463,21 +524,21 @@ def _super_values(cats: torch.Tensor) -> torch.Tensor:
         "kneeling on the left knee": knee_l & ~knee_r,
         "kneeling on the right knee": knee_r & ~knee_l,
         "squatting": is_("angle:left_knee", "completely bent", "bent more") & is_("angle:right_knee", "completely bent", "bent more")
-        & is_("ground:left_ankle", "on the ground") & is_("ground:right_ankle", "on the ground") & ~knee_l & ~knee_r,
+        & is_("ground:left_foot", "on the ground") & is_("ground:right_foot", "on the ground") & ~knee_l & ~knee_r,
         "lying on the back": horizontal & is_("facing", "facing up"),
         "lying face down": horizontal & is_("facing", "facing down"),
         "torso horizontal": horizontal & ~is_("facing", "facing up", "facing down"),
-        "hands shoulder-width apart": is_("distance:left_wrist-right_wrist", "shoulder width"),
-        "feet shoulder-width apart": is_("distance:left_ankle-right_ankle", "shoulder width"),
-        "arms crossed": is_("position_x:left_wrist-right_wrist", "at the right of")
-        & is_("position_z:left_wrist-torso", IGNORED, "in front of") & is_("position_z:right_wrist-torso", IGNORED, "in front of"),
-        "hands on the hips": is_("distance:left_wrist-left_hip", "close") & is_("distance:right_wrist-right_hip", "close"),
+        "hands shoulder-width apart": is_("distance:left_hand-right_hand", "shoulder width") & level["hands"],
+        "feet shoulder-width apart": is_("distance:left_foot-right_foot", "shoulder width") & level["feet"],
+        "arms crossed": is_("position_x:left_hand-right_hand", "at the right of")
+        & is_("position_z:left_hand-torso", IGNORED, "in front of") & is_("position_z:right_hand-torso", IGNORED, "in front of"),
+        "hands on the hips": is_("distance:left_hand-left_hip", "close") & is_("distance:right_hand-right_hip", "close"),
     }
     return torch.stack([out[name] for name in SUPER_POSECODES], 1).to(torch.float32)
 
 
-def evaluate(joints: torch.Tensor, rotmats: torch.Tensor | None = None,
-             generator: torch.Generator | None = None, layout: str = "smpl") -> PosecodeResult:
+def compute_posecodes(joints: torch.Tensor, rotmats: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None, layout: str = "smpl") -> PosecodeResult:
     """Posecodes of a batch of poses.
 
     Args:
@@ -491,14 +552,17 @@ def evaluate(joints: torch.Tensor, rotmats: torch.Tensor | None = None,
         layout: joint layout of ``joints``.
 
     Raises:
-        ValueError: wrong shape, NaN/inf, or a degenerate pose (all joints equal).
+        ValueError: wrong shape, NaN/inf (in joints or rotmats), or a degenerate pose (all joints equal).
     """
     joints = normalize_joints(smpl_joints(joints, layout))
     if rotmats is not None and (rotmats.dim() != 4 or tuple(rotmats.shape[1:]) != (NUM_JOINTS, 3, 3)
                                 or rotmats.shape[0] != joints.shape[0]):
         raise ValueError(f"rotmats must have shape ({joints.shape[0]}, {NUM_JOINTS}, 3, 3), got {tuple(rotmats.shape)}")
+    if rotmats is not None and not torch.isfinite(rotmats).all():
+        bad = torch.nonzero(~torch.isfinite(rotmats).reshape(len(rotmats), -1).all(1)).flatten()[:5].tolist()
+        raise ValueError(f"rotmats contain NaN or inf values at batch index {bad}")
     values = _base_values(joints, rotmats.to(joints.dtype) if rotmats is not None else None)
     cats = _bin(values, _BASE, generator)
-    supers = _super_values(cats).to(values.dtype)
+    supers = _super_values(cats, _level(joints)).to(values.dtype)
     return PosecodeResult(values=torch.cat([values, supers], 1), categories=torch.cat([cats, supers.long()], 1))
 

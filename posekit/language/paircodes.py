@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
-from posekit.captioner import Fact, _Chooser, _merge_limbs, _merge_twins, _side_base, entity_phrase
-from posekit.posecodes import IGNORED, POSECODES, SUPER_POSECODES, evaluate, normalize_joints
+from posekit.language.phrasing import Chooser, Fact, entity_phrase, merge_limbs, merge_twins, side_base
+from posekit.language.posecodes import IGNORED, POSECODES, SUPER_POSECODES, compute_posecodes, normalize_joints
 from posekit.skeleton import JOINT_INDEX
 
 __all__ = ["PairCode", "paircodes", "instruct", "InstructionConfig"]
@@ -77,7 +77,7 @@ def paircodes(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.T
     """
     if joints_a.shape != joints_b.shape:
         raise ValueError(f"joints_a and joints_b must have the same shape, got {tuple(joints_a.shape)} and {tuple(joints_b.shape)}")
-    res_a, res_b = evaluate(joints_a, rotmats_a), evaluate(joints_b, rotmats_b)
+    res_a, res_b = compute_posecodes(joints_a, rotmats_a), compute_posecodes(joints_b, rotmats_b)
     motion = (normalize_joints(joints_b) - normalize_joints(joints_a)).norm(dim=-1)  # (B, 24)
     turn = torch.rad2deg(_heading(joints_a) - _heading(joints_b))
     turn = (turn + 180.0) % 360.0 - 180.0  # (B,) heading change, positive = turned to the left
@@ -155,7 +155,7 @@ _SUPER_OFF = {
 }
 
 
-def _your(entity: str | None, choose: _Chooser) -> str:
+def _your(entity: str | None, choose: Chooser) -> str:
     if entity is None:
         return ""
     noun, _ = entity_phrase(entity)
@@ -164,7 +164,7 @@ def _your(entity: str | None, choose: _Chooser) -> str:
     return f"your {noun}"
 
 
-def _phrase(fact: Fact, change: PairCode, choose: _Chooser) -> str | None:
+def _phrase(fact: Fact, change: PairCode, choose: Chooser) -> str | None:
     subj, obj = _your(fact.subjects[0], choose), _your(fact.obj, choose)
     before, after, kind = change.before, change.after, change.kind
     if kind == "super":
@@ -233,7 +233,7 @@ def _phrase(fact: Fact, change: PairCode, choose: _Chooser) -> str | None:
     return None
 
 
-_LIMB_OF = {"wrist": "arm", "elbow": "arm", "arm": "arm", "ankle": "leg", "knee": "leg", "leg": "leg"}
+_LIMB_OF = {"hand": "arm", "elbow": "arm", "arm": "arm", "foot": "leg", "knee": "leg", "leg": "leg"}
 
 
 def _dedupe_heights(pairs: list[tuple[Fact, PairCode]]) -> list[tuple[Fact, PairCode]]:
@@ -241,7 +241,7 @@ def _dedupe_heights(pairs: list[tuple[Fact, PairCode]]) -> list[tuple[Fact, Pair
     hips), and name the whole arm when it goes above the head ("raise your left arm")."""
     best: dict[tuple, int] = {}
     for i, (fact, change) in enumerate(pairs):
-        side, base = _side_base(fact.subjects[0])
+        side, base = side_base(fact.subjects[0])
         if change.kind != "position_y" or base not in _LIMB_OF:
             continue
         key = (side, _LIMB_OF[base], change.after)
@@ -252,13 +252,13 @@ def _dedupe_heights(pairs: list[tuple[Fact, PairCode]]) -> list[tuple[Fact, Pair
                     "leg": "leg"}
     out = []
     for i, (fact, change) in enumerate(pairs):
-        side, base = _side_base(fact.subjects[0])
+        side, base = side_base(fact.subjects[0])
         if change.kind == "orientation" and (side, segment_limb.get(base)) in raised:
             continue  # "raise your arm above your head" already says it
         if change.kind == "position_y" and base in _LIMB_OF:
             if i not in best.values():
                 continue
-            if base in ("wrist", "elbow") and fact.obj == "head":
+            if base in ("hand", "elbow") and fact.obj == "head":
                 subject = "both:arm" if side == "both" else f"{side}_arm"
                 fact = Fact(fact.kind, fact.category, [subject], fact.obj, fact.sources)
         out.append((fact, change))
@@ -276,7 +276,7 @@ def instruct(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.Te
     texts = []
     for b, changes in enumerate(paircodes(joints_a, joints_b, rotmats_a, rotmats_b)):
         rng = None if seed is None else np.random.default_rng([int(seed), b, 1])
-        choose = _Chooser(rng)
+        choose = Chooser(rng)
         supers = [c for c in changes if c.kind == "super"]
         covered = {name for c in supers for name in SUPER_POSECODES[c.name[6:]]}
         kept = [_mover_first(c) for c in changes
@@ -289,7 +289,7 @@ def instruct(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.Te
         kept = unique
         facts = [_fact_of(c) for c in kept]
         by_source = {c.name: c for c in kept}
-        merged = _merge_limbs(_merge_twins(facts), None, 1.0)
+        merged = merge_limbs(merge_twins(facts), None, 1.0)
         pairs = _dedupe_heights([(f, by_source[f.sources[0]]) for f in merged])
         phrases = []
         for fact, change in pairs:
@@ -335,7 +335,7 @@ def _mover_first(change: PairCode) -> PairCode:
                                subject_motion=change.object_motion, object_motion=change.subject_motion)
 
 
-def _join(phrases: list[str], choose: _Chooser) -> str:
+def _join(phrases: list[str], choose: Chooser) -> str:
     if len(phrases) == 1:
         text = phrases[0]
     else:
