@@ -115,6 +115,45 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_decoder(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    import pandas as pd
+
+    from posekit.evaluate import evaluate_model, pose_table
+    from posekit.pose_decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder
+    from posekit.states import DEFAULT_STATE_LAYER
+
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed)
+    log_rows = []
+
+    def log(row: dict) -> None:
+        log_rows.append(row)
+        print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
+              flush=True)
+
+    start = time.time()
+    layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
+    config = PoseDecoderConfig(width=args.width, layers=args.layers)
+    model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
+                                       progress=not args.quiet, log=log)
+    model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
+                     "dataset": args.dataset, "seconds": round(time.time() - start, 1)})
+    pd.DataFrame(log_rows).to_csv(out.with_suffix(".log.csv"), index=False)
+    print(f"saved {out} ({time.time() - start:.0f} s)")
+    if args.eval:
+        frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]
+        table = pd.concat(frames, ignore_index=True)
+        table.to_csv(out.with_suffix(".results_test.csv"), index=False)
+        with pd.option_context("display.width", 200):
+            print(pose_table(table))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -255,6 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="checkpoint path (default: data/checkpoints/retrieval.pt)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_retrieval)
+
+    p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--tasks", default="text2pose,spg,edit", help="comma-separated tasks to train across")
+    p.add_argument("--layer", type=int, default=None, help="LLM layer whose states are read (default: 8)")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2, help="decoder layers")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
+    p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train_decoder)
 
     p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
     p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit"])

@@ -29,7 +29,7 @@ from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, p
 from posekit.paths import reports_dir
 
 __all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
-           "TEXT_TASKS", "MODELS", "plot_results", "evenly"]
+           "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of"]
 
 EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
 TEXT_TASKS = ("text2pose", "spg")
@@ -47,6 +47,45 @@ class EvalResult:
     """``(N, 24, 3)`` predicted poses."""
     targets: torch.Tensor
     """``(N, 24, 3)`` target poses."""
+
+
+def subset_of(record: Record) -> str:
+    """The test subset a record belongs to: spg's ``test_kind`` (unseen description of a
+    training pose / unseen pose), rpe's ``query_kind``, else ``""``."""
+    return str(record.meta.get("test_kind") or record.meta.get("query_kind") or "")
+
+
+def compare(results: dict[str, EvalResult], reference: str, metrics=("PA-MPJPE", "posecode_F1"),
+            by_subset: bool = True, seed: int = 0) -> pd.DataFrame:
+    """Each model's difference to ``reference`` on the same records, per metric, with its
+    paired-bootstrap 95% interval (:func:`posekit.metrics.paired_bootstrap`); also per subset
+    (spg: unseen description / unseen pose) when the records have one. Lower PA-MPJPE and
+    higher F1 are better: a win is an interval wholly below (PA-MPJPE) or above (F1) zero."""
+    from posekit.metrics import paired_bootstrap
+
+    ref = results[reference].per_sample
+    rows = []
+    for name, result in results.items():
+        if name == reference:
+            continue
+        frame = result.per_sample
+        if list(frame["id"]) != list(ref["id"]):
+            raise ValueError(f"{name} and {reference} were evaluated on different records")
+        subsets = [("all", slice(None))]
+        if by_subset:
+            subsets += [(s, (frame["subset"] == s).to_numpy()) for s in sorted(set(frame["subset"])) if s]
+        for subset, rows_of in subsets:
+            for metric in metrics:
+                d = paired_bootstrap(torch.tensor(frame[metric].to_numpy()[rows_of]),
+                                     torch.tensor(ref[metric].to_numpy()[rows_of]), seed=seed)
+                better = d.high < 0 if metric in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE") else d.low > 0
+                worse = d.low > 0 if metric in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE") else d.high < 0
+                rows.append({"model": name, "reference": reference, "subset": subset, "metric": metric,
+                             "model_value": float(frame[metric].to_numpy()[rows_of].mean()),
+                             "reference_value": float(ref[metric].to_numpy()[rows_of].mean()),
+                             "difference": d.mean, "ci_low": d.low, "ci_high": d.high, "samples": d.samples,
+                             "verdict": "better" if better else "worse" if worse else "within noise"})
+    return pd.DataFrame(rows)
 
 
 def _pose_metrics(body, pred: torch.Tensor, target: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
@@ -82,7 +121,7 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     metrics = _pose_metrics(body, pred, target)
     name = model_name or getattr(model, "name", type(model).__name__)
     per_sample = pd.DataFrame({"id": [r.id for r in records], **{k: v.numpy() for k, v in metrics.items()},
-                               "query": [query_text(r) for r in records]})
+                               "subset": [subset_of(r) for r in records], "query": [query_text(r) for r in records]})
     base = {"task": task, "model": name, **{k: float(v.mean()) for k, v in metrics.items()},
             "spread": float(pose_spread(pred).mean()),
             "samples": len(records), "seed": seed, "seconds": round(seconds, 2)}
@@ -132,6 +171,13 @@ def evaluate_model(name: str, task: str, dataset: str = "default", split: str = 
         from posekit.chatpose import load_chatpose
 
         model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
+    elif name == "decoder":
+        from posekit.pose_decoder import StatePoseModel
+
+        if model is None:
+            if checkpoint is None:
+                raise ValueError("the decoder model needs checkpoint= (a file written by `posekit train-decoder`)")
+            model = StatePoseModel.load(checkpoint)
     else:
         train = load_records(task, "train", root=root)
         if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images

@@ -10,7 +10,9 @@
 - :func:`posecode_agreement`: precision / recall / F1 of the predicted pose's deterministic
   posecodes against the target's: does the generated pose do what the text asked?
 - :func:`pose_spread`: how far a set of poses lies from its own average (degrees): near 0 means
-  a model answers every request with the same pose, whatever its scores.
+  a model answers every request with the same pose, whatever its scores;
+- :func:`paired_bootstrap`: the mean difference of two models' per-sample scores on the same
+  records, with a percentile-bootstrap confidence interval (is a win more than noise?).
 
 Position metrics use the 22 main joints (global + 21 body) unless told otherwise. Every
 function returns per-sample values ``(B,)`` so that spreads can be plotted; average them
@@ -27,7 +29,7 @@ from posekit.rotations import geodesic_angle, mean_rotation, rotvec_to_rotmat
 from posekit.skeleton import MAIN_JOINTS
 
 __all__ = ["mpjpe", "pa_mpjpe", "mpvpe", "mpjre", "pose_spread", "recall_at_k", "RetrievalScores", "posecode_agreement",
-           "PosecodeScores", "procrustes_align"]
+           "PosecodeScores", "procrustes_align", "paired_bootstrap", "Difference"]
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
@@ -178,3 +180,40 @@ def posecode_agreement(pred_joints: torch.Tensor, target_joints: torch.Tensor, p
     recall = both.sum(1) / target_on.sum(1).clamp_min(1)
     f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-9)
     return PosecodeScores(precision.float(), recall.float(), f1.float())
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    """Mean of ``a - b`` over paired samples with its bootstrap confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+    level: float
+    samples: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the whole interval lies on one side of zero."""
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
+
+
+def paired_bootstrap(a: torch.Tensor, b: torch.Tensor, resamples: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> Difference:
+    """Mean of ``a - b`` (per-sample scores ``(N,)`` of two models on the same N records) and its
+    percentile-bootstrap interval: records are resampled with replacement ``resamples`` times."""
+    a, b = torch.as_tensor(a, dtype=torch.float64).flatten(), torch.as_tensor(b, dtype=torch.float64).flatten()
+    if a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"paired_bootstrap needs two equally long, non-empty score vectors, got {len(a)} and {len(b)}")
+    if not 0 < level < 1 or resamples < 1:
+        raise ValueError(f"need 0 < level < 1 and resamples >= 1, got {level}, {resamples}")
+    diff = a - b
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(diff), (resamples, len(diff)), generator=gen)
+    means = diff[idx].mean(1)
+    tail = (1 - level) / 2
+    low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    return Difference(float(diff.mean()), low, high, level, len(diff))

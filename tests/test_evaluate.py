@@ -87,3 +87,27 @@ def test_benchmark_runs_every_applicable_pair(tiny_dataset, body):
     assert pivot.loc["mean", ("spread", "edit")] == 0 and pivot.loc["copy", ("spread", "edit")] > 5
     older = pose_table(table.drop(columns="spread"))  # a table stored before the column existed
     assert "spread" not in older.columns.get_level_values(0) and older.shape[0] == pivot.shape[0]
+
+
+def test_compare_gives_intervals_per_subset():
+    import pandas as pd
+
+    from posekit.evaluate import EvalResult, compare
+
+    gen = torch.Generator().manual_seed(0)
+    ids = [f"r{i}" for i in range(200)]
+    subset = ["unseen pose"] * 100 + ["unseen description"] * 100
+    ref = pd.DataFrame({"id": ids, "PA-MPJPE": (torch.randn(200, generator=gen) * 10 + 150).numpy(),
+                        "posecode_F1": (torch.randn(200, generator=gen) * 5 + 60).numpy(), "subset": subset})
+    better = ref.copy()
+    better["PA-MPJPE"] = ref["PA-MPJPE"] - 8  # 8 mm better everywhere
+    better["posecode_F1"] = ref["posecode_F1"] + torch.randn(200, generator=gen).numpy() * 0.01
+    empty = torch.zeros(0)
+    results = {"mean": EvalResult(pd.DataFrame(), ref, empty, empty),
+               "model": EvalResult(pd.DataFrame(), better, empty, empty)}
+    table = compare(results, "mean")
+    assert set(table["subset"]) == {"all", "unseen pose", "unseen description"}
+    row = table[(table.subset == "all") & (table.metric == "PA-MPJPE")].iloc[0]
+    assert row.verdict == "better" and row.ci_high < 0 and abs(row.difference + 8) < 1e-6
+    f1 = table[(table.subset == "all") & (table.metric == "posecode_F1")].iloc[0]
+    assert f1.verdict == "within noise"

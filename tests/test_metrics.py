@@ -81,3 +81,18 @@ def test_posecode_agreement(body):
     assert torch.allclose(same.f1, torch.ones(3))
     diff = M.posecode_agreement(out.joints[[0]], out.joints[[1]])
     assert diff.f1.item() < 0.95 and diff.recall.item() < 1.0
+
+
+def test_paired_bootstrap_tells_a_shift_from_noise():
+    from posekit.metrics import paired_bootstrap
+
+    gen = torch.Generator().manual_seed(3)
+    base = torch.randn(400, generator=gen) * 20 + 100
+    shifted = base - 5 + torch.randn(400, generator=gen)  # 5 mm better on every record, small noise
+    d = paired_bootstrap(shifted, base)
+    assert d.high < 0 and d.excludes_zero and d.low < d.mean < d.high
+    assert abs(d.mean + 5) < 0.3
+    noise = paired_bootstrap(base + torch.randn(400, generator=gen) * 10, base)
+    assert not noise.excludes_zero  # pure noise: the interval straddles zero
+    with pytest.raises(ValueError, match="equally long"):
+        paired_bootstrap(torch.zeros(3), torch.zeros(4))

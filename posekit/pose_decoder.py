@@ -1,0 +1,359 @@
+"""A pose decoder over frozen LLM token states: the request's states, read directly.
+
+Five sessions of short LoRA runs showed that a 135M LLM trained for an hour routes almost
+nothing of the request into ChatPose's single ``<POSE>`` state; the frozen model's token
+states at a middle layer, however, hold what the request says (README, "reading the
+request"). This decoder reads them directly:
+
+- **memory**: the request's token states at layer ``L`` (:mod:`posekit.states`, standardised
+  and projected to ``width``), plus, for edit requests, the input pose as 24 per-joint tokens
+  (6D rotation + a learned joint embedding), plus, for image requests, the frozen image
+  encoder's 7 x 7 feature tokens (projected, with learned 2D positions):
+  ``(B, T [+ 24] [+ 49], width)`` with padding masked;
+- **queries**: 24 learned joint queries plus a learned embedding of the pose's index in the
+  answer (first, second pose), ``(B, 24, width)``;
+- a pre-norm transformer decoder (self-attention between joints, cross-attention to the memory);
+- **output**: a 6D rotation per joint added to the mean training pose's, from a zero-initialised
+  layer, so that training starts at the mean pose.
+
+Training (:func:`train_pose_decoder`) runs on cached states only, so it takes minutes per
+epoch on 2 CPU cores, and keeps the epoch with the best validation loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posekit.conversations import Record
+from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
+from posekit.skeleton import NUM_JOINTS
+
+__all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
+           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseDecoderConfig:
+    """Architecture of :class:`PoseDecoder` (saved with it)."""
+
+    state_dim: int = 576
+    """Width of the LLM states it reads (SmolLM2-135M: 576)."""
+    width: int = 256
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    max_poses: int = 4
+    """Poses per answer it can tell apart (index embeddings)."""
+    image_dim: int = 1280
+    """Width of the image feature tokens (EfficientNet-lite0: 1280)."""
+    image_tokens: int = 49
+    """Image feature tokens per image (EfficientNet-lite0 at 224 px: 7 x 7)."""
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
+            raise ValueError(f"every size must be >= 1, got {self}")
+
+
+class PoseDecoder(nn.Module):
+    """Request states ``(B, T, D)`` (+ optional input poses ``(B, 24, 3)``) -> 6D poses ``(B, 24, 6)``."""
+
+    def __init__(self, config: PoseDecoderConfig, mean_pose: torch.Tensor | None = None):
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.register_buffer("state_mean", torch.zeros(config.state_dim))
+        self.register_buffer("state_std", torch.ones(config.state_dim))
+        mean_pose = torch.zeros(NUM_JOINTS, 3) if mean_pose is None else mean_pose
+        self.register_buffer("mean_6d", rotvec_to_rot6d(mean_pose.reshape(NUM_JOINTS, 3)).float())  # (24, 6)
+        self.text_proj = nn.Linear(config.state_dim, w)
+        self.pose_in_proj = nn.Linear(6, w)
+        self.joint_embed = nn.Parameter(torch.randn(NUM_JOINTS, w) * 0.02)  # input-pose joint tokens
+        self.type_embed = nn.Parameter(torch.randn(3, w) * 0.02)  # 0: text token, 1: input-pose token, 2: image
+        self.image_norm = nn.LayerNorm(config.image_dim)
+        self.image_proj = nn.Linear(config.image_dim, w)
+        self.image_pos = nn.Parameter(torch.randn(config.image_tokens, w) * 0.02)
+        self.queries = nn.Parameter(torch.randn(NUM_JOINTS, w) * 0.02)
+        self.index_embed = nn.Parameter(torch.zeros(config.max_poses, w))
+        layer = nn.TransformerDecoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(layer, config.layers)
+        self.out_norm = nn.LayerNorm(w)
+        self.out = nn.Linear(w, 6)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-feature mean and std ``(D,)`` of the training states."""
+        self.state_mean.copy_(mean)
+        self.state_std.copy_(std.clamp_min(1e-4))
+
+    def memory(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
+               image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Memory ``(B, M, width)`` and its mask ``(B, M)`` (True: attend)."""
+        parts = [self.text_proj((states - self.state_mean) / self.state_std) + self.type_embed[0]]  # (B, T, w)
+        masks = [mask]
+        if pose_in is not None:
+            parts.append(self.pose_in_proj(rotvec_to_rot6d(pose_in)) + self.joint_embed + self.type_embed[1])  # (B, 24, w)
+            masks.append(torch.ones(mask.shape[0], NUM_JOINTS, dtype=torch.bool, device=mask.device))
+        if image is not None:
+            parts.append(self.image_proj(self.image_norm(image.float())) + self.image_pos + self.type_embed[2])  # (B, 49, w)
+            masks.append(torch.ones(mask.shape[0], image.shape[1], dtype=torch.bool, device=mask.device))
+        return torch.cat(parts, 1), torch.cat(masks, 1)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
+                pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
+        """``states (B, T, D)``, ``mask (B, T)`` bool, ``pose_in (B, 24, 3)`` axis-angle or None,
+        ``pose_index (B,)`` long (0: the answer's first pose), ``image (B, 49, C)`` feature tokens
+        or None -> 6D rotations ``(B, 24, 6)``."""
+        memory, memory_mask = self.memory(states, mask, pose_in, image)
+        index = pose_index if pose_index is not None else torch.zeros(len(states), dtype=torch.long,
+                                                                        device=states.device)
+        queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
+        hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
+        return self.mean_6d + self.out(self.out_norm(hidden))
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderTrainConfig:
+    """How :func:`train_pose_decoder` trains (saved with the model)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    seed: int = 0
+    patience: int = 8
+    """Stop after this many epochs without a better validation loss."""
+
+
+@dataclasses.dataclass
+class _Examples:
+    """One row per target pose: which request it belongs to and which pose of the answer it is."""
+
+    request: torch.Tensor  # (P,) index into the states
+    index: torch.Tensor  # (P,) pose index within the answer
+    target: torch.Tensor  # (P, 24, 3)
+    pose_in: torch.Tensor  # (P, 24, 3)
+    has_input: torch.Tensor  # (P,) bool
+    has_image: torch.Tensor  # (P,) bool
+
+    @property
+    def group(self) -> torch.Tensor:
+        """``(P,)`` which inputs a request has: 0 text, 1 + pose, 2 + image, 3 both (batched apart)."""
+        return self.has_input.long() + 2 * self.has_image.long()
+
+
+def _examples(records: list[Record], max_poses: int) -> _Examples:
+    request, index, target, pose_in, has_input, has_image = [], [], [], [], [], []
+    for i, r in enumerate(records):
+        targets = r.targets()[:max_poses] if r.target_poses else torch.zeros(0, NUM_JOINTS, 3)
+        inputs = r.inputs() if r.input_poses else None
+        for k, t in enumerate(targets):
+            request.append(i)
+            index.append(k)
+            target.append(t)
+            pose_in.append(inputs[0] if inputs is not None else torch.zeros(NUM_JOINTS, 3))
+            has_input.append(inputs is not None)
+            has_image.append(r.image is not None)
+    return _Examples(torch.tensor(request), torch.tensor(index), torch.stack(target).float(),
+                     torch.stack(pose_in).float(), torch.tensor(has_input), torch.tensor(has_image))
+
+
+def _batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Index batches of similar lengths (little padding): shuffled, sorted within chunks of 32 batches."""
+    order = torch.randperm(len(lengths), generator=generator) if generator is not None else torch.arange(len(lengths))
+    out = []
+    chunk = batch_size * 32
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        out += list(part.split(batch_size))
+    if generator is not None:
+        out = [out[i] for i in torch.randperm(len(out), generator=generator)]
+    return out
+
+
+def _run(decoder: PoseDecoder, states, ex: _Examples, rows: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
+    """6D poses ``(b, 24, 6)`` of the examples ``rows`` (one input group per batch)."""
+    if len(set(ex.group[rows].tolist())) != 1:
+        raise ValueError("a batch mixes requests with different inputs (pose, image); batch them apart")
+    text, mask = states.padded(ex.request[rows])
+    pose_in = ex.pose_in[rows] if bool(ex.has_input[rows[0]]) else None
+    image = None
+    if bool(ex.has_image[rows[0]]):
+        if images is None:
+            raise ValueError("image requests need their image tokens (posekit.states.image_tokens)")
+        image = images[ex.request[rows]]
+    return decoder(text, mask, pose_in, ex.index[rows], image)
+
+
+def _group_batches(ex: _Examples, lengths: torch.Tensor, batch_size: int, generator) -> list[torch.Tensor]:
+    """Length-sorted batches that never mix requests with different inputs (text, pose, image)."""
+    out = []
+    for flag in range(4):
+        rows = torch.nonzero(ex.group == flag).flatten()
+        if len(rows):
+            out += [rows[b] for b in _batches(lengths[rows], batch_size, generator)]
+    if generator is not None:
+        out = [out[i] for i in torch.randperm(len(out), generator=generator)]
+    return out
+
+
+def pose_loss(six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between rotation matrices of 6D predictions ``(B, 24, 6)`` and axis-angle targets ``(B, 24, 3)`` (ChatPose's pose loss)."""
+    return F.l1_loss(rot6d_to_rotmat(six_d), rotvec_to_rotmat(target))
+
+
+def train_pose_decoder(train_records: list[Record], train_states, val_records: list[Record], val_states,
+                       config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
+                       progress: bool = True, log=None, train_images: torch.Tensor | None = None,
+                       val_images: torch.Tensor | None = None) -> tuple[PoseDecoder, list[dict]]:
+    """Train a :class:`PoseDecoder` on cached states (:func:`posekit.states.request_states` of the
+    same records, in the same order; ``*_images``: :func:`posekit.states.image_tokens` rows aligned
+    with the records, zeros for records without an image); returns the model at its best
+    validation epoch and the history."""
+    from tqdm.auto import tqdm
+
+    from posekit.baselines import MeanPose
+
+    torch.manual_seed(train.seed)
+    gen = torch.Generator().manual_seed(train.seed)
+    tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
+    decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
+    flat = train_states.flat.float()
+    decoder.set_standardisation(flat.mean(0), flat.std(0))
+    del flat
+    opt = torch.optim.AdamW(decoder.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    steps = train.epochs * len(_group_batches(tr, train_states.lengths[tr.request], train.batch_size, None))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
+    best, best_state, history, waited = math.inf, None, [], 0
+    for epoch in range(train.epochs):
+        start = time.time()
+        decoder.train()
+        total, count = 0.0, 0
+        batches = _group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
+        for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
+            loss = pose_loss(_run(decoder, train_states, tr, rows, train_images), tr.target[rows])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total, count = total + loss.item() * len(rows), count + len(rows)
+        decoder.eval()
+        with torch.no_grad():
+            val = sum(pose_loss(_run(decoder, val_states, va, rows, val_images), va.target[rows]).item() * len(rows)
+                      for rows in _group_batches(va, val_states.lengths[va.request], 256, None)) / max(len(va.target), 1)
+        row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
+        history.append(row)
+        if log is not None:
+            log(row)
+        if val < best:
+            best, waited = val, 0
+            best_state = {k: v.clone() for k, v in decoder.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= train.patience:
+                break
+    if best_state is not None:
+        decoder.load_state_dict(best_state)
+    decoder.eval()
+    return decoder, history
+
+
+class StatePoseModel:
+    """A trained :class:`PoseDecoder` with its state reader, as an evaluation model
+    (``predict(records, root) -> (N, 24, 3)``, the first pose of each answer)."""
+
+    name = "decoder"
+
+    def __init__(self, decoder: PoseDecoder, layer: int, backbone: str, llm=None):
+        self.decoder, self.layer, self.backbone, self.llm = decoder, layer, backbone, llm
+
+    def fit(self, records: list[Record], root: Path | None = None) -> "StatePoseModel":
+        return self  # trained already (train_pose_decoder)
+
+    @torch.no_grad()
+    def predict(self, records: list[Record], root: Path | None = None, progress: bool = False) -> torch.Tensor:
+        from posekit.states import request_states
+
+        states = request_states(records, self.layer, self.backbone, progress=progress, model=self.llm)
+        images = aligned_image_tokens(records, root, progress=progress)
+        ex = _examples([r if r.target_poses else _with_dummy_target(r) for r in records], 1)
+        out = torch.zeros(len(records), NUM_JOINTS, 3)
+        for rows in _group_batches(ex, states.lengths[ex.request], 256, None):
+            out[ex.request[rows]] = rotmat_to_rotvec(rot6d_to_rotmat(_run(self.decoder, states, ex, rows, images)))
+        return out
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        from posekit.files import atomic_path
+
+        payload = {"config": dataclasses.asdict(self.decoder.config), "layer": self.layer, "backbone": self.backbone,
+                   "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in self.decoder.state_dict().items()},
+                   **(extra or {})}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, llm=None) -> "StatePoseModel":
+        payload = torch.load(path, weights_only=True)
+        decoder = PoseDecoder(PoseDecoderConfig(**payload["config"]))
+        decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+        decoder.eval()
+        return cls(decoder, payload["layer"], payload["backbone"], llm)
+
+
+def aligned_image_tokens(records: list[Record], root: Path | None, progress: bool = False) -> torch.Tensor | None:
+    """Image tokens ``(N, 49, C)`` aligned with ``records`` (zeros where a record has no image),
+    or None when none has one."""
+    from posekit.states import image_tokens
+
+    with_image = [i for i, r in enumerate(records) if r.image is not None]
+    if not with_image:
+        return None
+    if root is None:
+        raise ValueError("image records need the dataset folder (root=) to find their images")
+    tokens = image_tokens([records[i] for i in with_image], root, progress=progress)
+    out = torch.zeros(len(records), *tokens.shape[1:], dtype=tokens.dtype)
+    out[with_image] = tokens
+    return out
+
+
+def _with_dummy_target(record: Record) -> Record:
+    return dataclasses.replace(record, target_poses=[[[0.0, 0.0, 0.0]] * NUM_JOINTS])
+
+
+DECODER_TASKS = ("text2pose", "spg", "edit")
+"""Tasks whose requests are text (and, for edit, an input pose): what the decoder trains on."""
+
+
+def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
+                      backbone: str | None = None, config: PoseDecoderConfig | None = None,
+                      train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
+                      progress: bool = True, log=None) -> tuple[StatePoseModel, list[dict]]:
+    """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
+    train and val splits, then train one decoder across the tasks on them."""
+    from posekit.datasets import dataset_dir, load_records
+    from posekit.llm import DEFAULT_BACKBONE, load_backbone
+    from posekit.states import DEFAULT_STATE_LAYER, request_states
+
+    layer = DEFAULT_STATE_LAYER if layer is None else layer
+    backbone = backbone or DEFAULT_BACKBONE
+    root = Path(root) if root is not None else dataset_dir(dataset)
+    llm = load_backbone(backbone)
+    splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
+    states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
+    images = {s: aligned_image_tokens(recs, root, progress=progress) for s, recs in splits.items()}
+    config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
+    decoder, history = train_pose_decoder(splits["train"], states["train"], splits["val"], states["val"], config,
+                                          train, progress=progress, log=log, train_images=images["train"],
+                                          val_images=images["val"])
+    return StatePoseModel(decoder, layer, backbone, llm), history
