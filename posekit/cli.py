@@ -95,7 +95,7 @@ def _train_retrieval(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from posekit.evaluate import EVAL_TASKS, MODELS, benchmark, plot_results
+    from posekit.evaluate import BASELINES, EVAL_TASKS, MODELS, benchmark, compare_to_baselines, plot_results
     from posekit.paths import reports_dir
 
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
@@ -112,6 +112,16 @@ def _eval(args: argparse.Namespace) -> int:
     out = reports_dir() / "eval" / "results.csv"
     table.to_csv(out, index=False)
     print(f"wrote {out}")
+    comparisons = compare_to_baselines(results)
+    if len(comparisons):
+        trained = comparisons[~comparisons.model.isin(BASELINES)]
+        shown = trained if len(trained) else comparisons
+        print("\ndifferences to each baseline on the same records (paired bootstrap, 95% interval):")
+        for row in shown.itertuples():
+            print(f"  {row.task:<10} {row.model:<9} vs {row.reference:<9} {row.subset:<18} {row.metric:<11} "
+                  f"{row.difference:+7.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}]  {row.verdict}")
+        comparisons.to_csv(out.with_name("comparisons.csv"), index=False)
+        print(f"wrote {out.with_name('comparisons.csv')}")
     return 0
 
 
@@ -145,6 +155,14 @@ def _train_decoder(args: argparse.Namespace) -> int:
                      "dataset": args.dataset, "seconds": round(time.time() - start, 1)})
     pd.DataFrame(log_rows).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
+    if args.chatpose_out:
+        from posekit.chatpose import default_checkpoint_dir
+        from posekit.pose_decoder import attach_to_chatpose
+
+        source = args.chatpose_from or default_checkpoint_dir()
+        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {
+            "tasks": list(tasks), "layer": layer, "train": dataclasses.asdict(train), "history": history}})
+        print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
         frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]
         table = pd.concat(frames, ignore_index=True)
@@ -305,13 +323,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
+    p.add_argument("--chatpose-out", default=None, help="also write a ChatPose checkpoint with this decoder as its head")
+    p.add_argument("--chatpose-from", default=None,
+                   help="the ChatPose checkpoint whose language parts (LoRA, token rows) it keeps (default: the shipped one)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_decoder)
 
     p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
     p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit"])
-    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose"])
-    p.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose", "decoder"],
+                   help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="ChatPose checkpoint folder (default: the shipped one), or the decoder file for --model decoder")
     p.add_argument("--dtype", default="float32", choices=INFERENCE_DTYPES,
                    help="ChatPose's inference dtype (the README's numbers: float32)")
     p.add_argument("--dataset", default="default")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 import torch
@@ -29,7 +30,29 @@ from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, p
 from posekit.paths import reports_dir
 
 __all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
-           "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of"]
+           "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of", "PoseModel", "GenerativePoseModel",
+           "TRAINED_MODELS", "BASELINES", "compare_to_baselines"]
+
+@runtime_checkable
+class PoseModel(Protocol):
+    """What :func:`evaluate` needs of a model: the baselines, the decoder and ChatPose all are one."""
+
+    name: str
+
+    def fit(self, records: list[Record], root: Path | None = None) -> "PoseModel":
+        """Learn from training records (trained models return themselves)."""
+
+    def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
+        """``(N, 24, 3)`` axis-angle poses, the first pose of each record's answer."""
+
+
+@runtime_checkable
+class GenerativePoseModel(PoseModel, Protocol):
+    """A model that answers in words and may forget to write a pose (ChatPose): ``missing_poses``
+    counts the answers of the last :meth:`predict` that needed one appended."""
+
+    missing_poses: int
+
 
 EVAL_TASKS = ("text2pose", "spg", "image2pose", "rpe", "edit")
 TEXT_TASKS = ("text2pose", "spg")
@@ -88,6 +111,25 @@ def compare(results: dict[str, EvalResult], reference: str, metrics=("PA-MPJPE",
     return pd.DataFrame(rows)
 
 
+BASELINES = ("mean", "nearest", "regressor", "copy")
+
+
+def compare_to_baselines(results: dict[tuple[str, str], EvalResult], seed: int = 0) -> pd.DataFrame:
+    """For every task of a :func:`benchmark`, each model against each baseline on the same records
+    (:func:`compare`: PA-MPJPE and posecode F1, with paired-bootstrap 95% intervals, per subset)."""
+    frames = []
+    for task in dict.fromkeys(t for t, _ in results):
+        by_model = {name: r for (t, name), r in results.items() if t == task}
+        for reference in (b for b in BASELINES if b in by_model):
+            table = compare(by_model, reference, seed=seed)
+            if len(table):
+                frames.append(table.assign(task=task))
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    return table[["task", *[c for c in table.columns if c != "task"]]]
+
+
 def _pose_metrics(body, pred: torch.Tensor, target: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1")}
     with torch.no_grad():
@@ -119,7 +161,10 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     if pred.shape != target.shape:
         raise ValueError(f"model returned {tuple(pred.shape)}, expected {tuple(target.shape)}")
     metrics = _pose_metrics(body, pred, target)
-    name = model_name or getattr(model, "name", type(model).__name__)
+    if not isinstance(model, PoseModel):
+        raise TypeError(f"{type(model).__name__} is not a pose model: it needs name, fit(records, root) and "
+                        "predict(records, root) -> (N, 24, 3)")
+    name = model_name or model.name
     per_sample = pd.DataFrame({"id": [r.id for r in records], **{k: v.numpy() for k, v in metrics.items()},
                                "subset": [subset_of(r) for r in records], "query": [query_text(r) for r in records]})
     base = {"task": task, "model": name, **{k: float(v.mean()) for k, v in metrics.items()},
@@ -146,6 +191,24 @@ MODELS = ("mean", "nearest", "regressor", "copy", "chatpose")
 """Model names for :func:`evaluate_model` and ``posekit eval``: the baselines and the trained ChatPose."""
 
 
+def _load_chatpose(checkpoint, dtype) -> PoseModel:
+    from posekit.chatpose import load_chatpose
+
+    return load_chatpose(checkpoint, dtype=dtype)
+
+
+def _load_decoder(checkpoint, dtype) -> PoseModel:
+    from posekit.pose_decoder import StatePoseModel
+
+    if checkpoint is None:
+        raise ValueError("the decoder model needs checkpoint= (a file written by `posekit train-decoder`)")
+    return StatePoseModel.load(checkpoint)
+
+
+TRAINED_MODELS = {"chatpose": _load_chatpose, "decoder": _load_decoder}
+"""Models that are loaded from a checkpoint instead of fitted on the training split."""
+
+
 def evenly(records: list[Record], limit: int | None) -> list[Record]:
     """At most ``limit`` records spread evenly over the list (test files are ordered by source pose,
     so the first N would cover few poses)."""
@@ -167,17 +230,8 @@ def evaluate_model(name: str, task: str, dataset: str = "default", split: str = 
 
     root = Path(root) if root is not None else dataset_dir(dataset)
     test = evenly(load_records(task, split, root=root), limit)
-    if name == "chatpose":
-        from posekit.chatpose import load_chatpose
-
-        model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
-    elif name == "decoder":
-        from posekit.pose_decoder import StatePoseModel
-
-        if model is None:
-            if checkpoint is None:
-                raise ValueError("the decoder model needs checkpoint= (a file written by `posekit train-decoder`)")
-            model = StatePoseModel.load(checkpoint)
+    if name in TRAINED_MODELS:
+        model = model if model is not None else TRAINED_MODELS[name](checkpoint, dtype)
     else:
         train = load_records(task, "train", root=root)
         if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
@@ -186,8 +240,8 @@ def evaluate_model(name: str, task: str, dataset: str = "default", split: str = 
     if retrieval == "default":
         retrieval = load_retrieval() if task in TEXT_TASKS else None
     result = evaluate(model, task, test, root, body=body, retrieval=retrieval, model_name=name)
-    if name == "chatpose":
-        result.summary["missing_poses"] = getattr(model, "missing_poses", 0)
+    if isinstance(model, GenerativePoseModel):
+        result.summary["missing_poses"] = model.missing_poses
     if write_csv:
         out = reports_dir() / "eval"
         out.mkdir(parents=True, exist_ok=True)
@@ -213,22 +267,22 @@ def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: 
     """Every applicable (task, model) pair on the same records: ``(table, results)``.
 
     ``table`` stacks the summaries (pose metrics, plus retrieval rows on text tasks); ``results``
-    maps ``(task, model)`` to its :class:`EvalResult`. The ChatPose model is loaded once."""
+    maps ``(task, model)`` to its :class:`EvalResult`. Trained models (ChatPose, a decoder from
+    ``checkpoint``) are loaded once."""
     from posekit.body import load_body_model
 
     body = body or load_body_model()
-    if "chatpose" in models and chatpose is None:
-        from posekit.chatpose import load_chatpose
-
-        chatpose = load_chatpose(checkpoint, dtype=dtype)
+    trained = {name: TRAINED_MODELS[name](checkpoint, dtype) for name in models
+               if name in TRAINED_MODELS and not (name == "chatpose" and chatpose is not None)}
+    if chatpose is not None:
+        trained["chatpose"] = chatpose
     results = {}
     for task in tasks:
         for name in models:
             if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
                 continue
             results[(task, name)] = evaluate_model(name, task, dataset=dataset, split=split, limit=limit, root=root,
-                                                   body=body, write_csv=write_csv,
-                                                   model=chatpose if name == "chatpose" else None)
+                                                   body=body, write_csv=write_csv, model=trained.get(name))
     table = pd.concat([r.summary for r in results.values()], ignore_index=True)
     return table, results
 

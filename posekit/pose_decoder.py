@@ -35,7 +35,7 @@ from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.skeleton import NUM_JOINTS
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
-           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens"]
+           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,11 +286,9 @@ class StatePoseModel:
 
         states = request_states(records, self.layer, self.backbone, progress=progress, model=self.llm)
         images = aligned_image_tokens(records, root, progress=progress)
-        ex = _examples([r if r.target_poses else _with_dummy_target(r) for r in records], 1)
-        out = torch.zeros(len(records), NUM_JOINTS, 3)
-        for rows in _group_batches(ex, states.lengths[ex.request], 256, None):
-            out[ex.request[rows]] = rotmat_to_rotvec(rot6d_to_rotmat(_run(self.decoder, states, ex, rows, images)))
-        return out
+        pose_in = [r.inputs()[-1] if r.input_poses else None for r in records]
+        poses = decode_requests(self.decoder, states, pose_in, images, [1] * len(records))
+        return rotmat_to_rotvec(torch.cat(poses))
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         from posekit.files import atomic_path
@@ -309,6 +307,36 @@ class StatePoseModel:
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
         return cls(decoder, payload["layer"], payload["backbone"], llm)
+
+
+@torch.no_grad()
+def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | None], images: torch.Tensor | None,
+                    counts: list[int], batch_size: int = 256) -> list[torch.Tensor]:
+    """Rotation matrices ``(counts[i], 24, 3, 3)`` for each request ``i``: its first ``counts[i]``
+    poses, from its states (``states[i]``), its input pose ``pose_in[i]`` ``(24, 3)`` or None and
+    its image tokens ``images[i]`` (None or zeros for requests without an image)."""
+    request, index = [], []
+    for i, n in enumerate(counts):
+        request += [i] * n
+        index += list(range(n))
+    if not request:
+        return [torch.zeros(0, NUM_JOINTS, 3, 3) for _ in counts]
+    request_t = torch.tensor(request)
+    zeros = torch.zeros(NUM_JOINTS, 3)
+    has_image = torch.zeros(len(counts), dtype=torch.bool)
+    if images is not None:
+        has_image = images.flatten(1).abs().amax(1) > 0
+    ex = _Examples(request_t, torch.tensor(index).clamp(max=decoder.config.max_poses - 1),
+                   torch.zeros(len(request), NUM_JOINTS, 3),
+                   torch.stack([pose_in[i] if pose_in[i] is not None else zeros for i in request]).float(),
+                   torch.tensor([pose_in[i] is not None for i in request]), has_image[request_t])
+    was_training = decoder.training
+    decoder.eval()
+    out = torch.zeros(len(request), NUM_JOINTS, 3, 3)
+    for rows in _group_batches(ex, states.lengths[ex.request], batch_size, None):
+        out[rows] = rot6d_to_rotmat(_run(decoder, states, ex, rows, images).float())
+    decoder.train(was_training)
+    return list(out.split(counts))
 
 
 def aligned_image_tokens(records: list[Record], root: Path | None, progress: bool = False) -> torch.Tensor | None:
@@ -357,3 +385,24 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                                           train, progress=progress, log=log, train_images=images["train"],
                                           val_images=images["val"])
     return StatePoseModel(decoder, layer, backbone, llm), history
+
+
+def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Path, extra: dict | None = None,
+                       dtype: torch.dtype | None = torch.float16) -> Path:
+    """Ship a trained decoder as a ChatPose checkpoint: the ``source`` checkpoint's language parts
+    (LoRA, token rows, pose encoder, image projector) with this decoder as its pose head
+    (``pose_head="decoder"``, ``head_layer`` = the decoder's layer). Returns ``out``."""
+    from posekit.chatpose import ChatPose, ChatPoseConfig
+
+    meta = ChatPose.read_meta(source)
+    config = ChatPoseConfig.from_dict({**meta["config"], "pose_head": "decoder", "head_layer": model.layer,
+                                       "decoder_width": model.decoder.config.width,
+                                       "decoder_layers": model.decoder.config.layers})
+    if config.backbone != model.backbone:
+        raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
+    chatpose = ChatPose(config)  # its own backbone: get_peft_model changes the model it wraps
+    chatpose.load_trained(source, meta, strict=False)  # the old head's parts do not fit and are left out
+    if chatpose.pose_head.config != model.decoder.config:
+        raise ValueError(f"decoder config {model.decoder.config} does not fit ChatPose's head {chatpose.pose_head.config}")
+    chatpose.pose_head.load_state_dict(model.decoder.state_dict())
+    return chatpose.save(out, extra={**(extra or {}), "language_parts_from": str(source)}, dtype=dtype)

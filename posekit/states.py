@@ -3,7 +3,7 @@
 A request's states are the hidden states at layer ``L`` (the output of decoder layer ``L``;
 0 is the embeddings) of the frozen backbone over the chat-template prompt of the request:
 a short system turn, the user turn(s) up to the first answer that holds a ``<POSE>``, and
-the assistant header. Placeholders (``<pose_in>``, ``<image>``) stay literal text here:
+the assistant header. Placeholders (``<pose_in>``, ``<image>``) are read as plain words here:
 the poses and images themselves reach the pose decoder directly
 (:mod:`posekit.pose_decoder`), so the states are a pure function of the request text and
 can be computed once and reused for every training epoch.
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from posekit.conversations import POSE_TOKEN, Record
+from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.files import atomic_path
 from posekit.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.paths import cache_dir
 
-__all__ = ["RequestStates", "request_states", "request_messages", "image_tokens", "STATE_SYSTEM_PROMPT",
+__all__ = ["RequestStates", "request_states", "request_messages", "image_tokens", "STATE_SYSTEM_PROMPT", "PLACEHOLDER_WORDS",
            "DEFAULT_STATE_LAYER"]
 
 STATE_SYSTEM_PROMPT = "You are ChatPose. You understand 3D human poses."
@@ -74,15 +74,29 @@ class RequestStates:
         return out, mask
 
 
+PLACEHOLDER_WORDS = {POSE_IN_TOKEN: "(the given pose)", IMAGE_TOKEN: "(the image)", POSE_TOKEN: "(a pose)"}
+"""What the LLM reads in place of each placeholder: plain words, so that a tokenizer with or
+without posekit's special tokens (ChatPose adds them) gives the same ids and states."""
+
+
 def request_messages(record: Record, system_prompt: str = STATE_SYSTEM_PROMPT) -> list[dict]:
     """The turns a model reads before it writes the record's first pose: the system turn, then
-    every turn before the first assistant turn that holds ``<POSE>``."""
+    every turn before the first assistant turn that holds ``<POSE>`` (a prompt, i.e. a
+    conversation that ends with the user's turn, is read whole, earlier answers included),
+    placeholders replaced by :data:`PLACEHOLDER_WORDS`."""
     messages = [m for m in record.messages if m["role"] != "system"]
-    cut = next((k for k, m in enumerate(messages) if m["role"] == "assistant" and POSE_TOKEN in m["content"]),
-               None)
-    if cut is None:
-        cut = max((k for k, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-    return [{"role": "system", "content": system_prompt}, *messages[:cut]]
+    if messages and messages[-1]["role"] != "assistant":  # a prompt: everything said so far
+        cut = len(messages)
+    else:
+        cut = next((k for k, m in enumerate(messages) if m["role"] == "assistant" and POSE_TOKEN in m["content"]),
+                   len(messages) - 1)
+    turns = []
+    for m in messages[:cut]:
+        text = m["content"]
+        for token, words in PLACEHOLDER_WORDS.items():
+            text = text.replace(token, words)
+        turns.append({"role": m["role"], "content": text})
+    return [{"role": "system", "content": system_prompt}, *turns]
 
 
 def _token_ids(records: list[Record], tokenizer, system_prompt: str) -> list[list[int]]:

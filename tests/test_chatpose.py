@@ -10,6 +10,7 @@ import torch
 from posekit.chatpose import Answer, ChatPose, ChatPoseConfig, CheckpointError, HalfWeightLinear, load_chatpose
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.datasets import load_records
+from posekit.rotations import rotmat_to_rotvec
 
 
 def tiny_llama(seed: int = 0, hidden: int = 64):
@@ -196,14 +197,14 @@ def test_no_repeat_ngram_breaks_a_looping_answer():
 
 
 def test_ban_repeats_masks_the_tokens_that_would_repeat_an_ngram():
-    from posekit.chatpose import _ban_repeats
+    from posekit.chatpose import ban_repeats
 
     logits = torch.zeros(3, 10)
-    _ban_repeats(logits, [[1, 2, 3, 1, 2], [1, 2, 3, 1, 2], [4, 5]], 3, torch.tensor([False, True, False]))
+    ban_repeats(logits, [[1, 2, 3, 1, 2], [1, 2, 3, 1, 2], [4, 5]], 3, torch.tensor([False, True, False]))
     assert torch.isinf(logits[0]).nonzero().flatten().tolist() == [3]  # "1 2" was followed by 3 before
     assert not torch.isinf(logits[1:]).any()  # finished rows and short answers untouched
     unigram = torch.zeros(1, 10)
-    _ban_repeats(unigram, [[7, 2, 7]], 1, torch.tensor([False]))
+    ban_repeats(unigram, [[7, 2, 7]], 1, torch.tensor([False]))
     assert torch.isinf(unigram[0]).nonzero().flatten().tolist() == [2, 7]
 
 
@@ -360,3 +361,40 @@ def test_unknown_dtype_is_refused(model):
         model.set_dtype("half")
     with pytest.raises(ValueError, match="unsupported dtype"):
         model.set_dtype(torch.float64)
+
+
+def test_decoder_head_reads_the_request_through_the_frozen_llm(tmp_path):
+    from posekit.states import request_states
+
+    model = tiny_chatpose(pose_head="decoder", head_layer=1, decoder_width=32, decoder_layers=1)
+    torch.nn.init.normal_(model.pose_head.out.weight, std=0.1)  # leave the mean-pose start
+    with torch.no_grad():  # make LoRA matter: the head's states must not see it
+        for name, p in model.llm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.5)
+    records = [model.prompt_record(_request("Raise both arms above your head.")),
+               model.prompt_record(_request("Sit down on the floor with crossed legs."))]
+    states = model.request_states(records)
+    base, tokenizer = tiny_llama(0)  # the same weights, no LoRA, no special tokens
+    fresh = request_states(records, 1, model=(base, tokenizer), cache=False, progress=False,
+                           system_prompt=model.config.system_prompt)
+    assert torch.allclose(states.flat.float(), fresh.flat.float(), atol=2e-3)
+    poses = model.decoder_poses(records, None, [1, 2])
+    assert [p.shape for p in poses] == [(1, 24, 3, 3), (2, 24, 3, 3)]
+    assert not torch.allclose(poses[0][0], poses[1][0], atol=1e-3)  # two requests, two poses
+    assert torch.allclose(model.forced_pose(records[:1]), rotmat_to_rotvec(poses[0]), atol=1e-5)
+    answers = model.generate(records, max_new_tokens=4)
+    assert all(a.poses.shape[1:] == (24, 3) for a in answers)
+    # The head's fitted buffers travel with the checkpoint.
+    with torch.no_grad():
+        model.pose_head.state_mean.fill_(0.25)
+    path = model.save(tmp_path / "ckpt")
+    again = ChatPose.load(path, backbone=tiny_llama(0))
+    assert torch.equal(again.pose_head.state_mean, model.pose_head.state_mean)
+    assert torch.allclose(again.decoder_poses(records, None, [1, 1])[1], model.decoder_poses(records, None, [1, 1])[1],
+                          atol=1e-5)
+
+
+def test_decoder_head_needs_a_layer():
+    with pytest.raises(ValueError, match="head_layer >= 0"):
+        ChatPoseConfig(pose_head="decoder")

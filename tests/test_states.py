@@ -38,6 +38,19 @@ def test_request_is_the_turns_before_the_first_pose():
     messages = request_messages(record)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"] == "Now pose"
+    # A prompt (the user spoke last) is read whole; placeholders become words.
+    prompt = Record(id="p", task="chat", split="train", input_poses=[[[0.0] * 3] * 24], messages=[
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": f"{POSE_IN_TOKEN} Raise its arm"}])
+    messages = request_messages(prompt)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert POSE_IN_TOKEN not in messages[-1]["content"] and "Raise its arm" in messages[-1]["content"]
+    # A chat that asks for a second pose reads its whole history, the first answer's pose as words.
+    chat = Record(id="c", task="chat", split="train", messages=[
+        {"role": "user", "content": "Sit"}, {"role": "assistant", "content": f"Here: {POSE_TOKEN}"},
+        {"role": "user", "content": "Now stand"}], target_poses=[[[0.0] * 3] * 24])
+    messages = request_messages(chat)
+    assert [m["content"] for m in messages[1:]] == ["Sit", "Here: (a pose)", "Now stand"]
 
 
 def test_states_equal_a_fresh_full_forward_pass(llm, cache):
