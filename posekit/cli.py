@@ -138,11 +138,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed)
-    log_rows = []
-
+    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight)
     def log(row: dict) -> None:
-        log_rows.append(row)
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
               flush=True)
 
@@ -150,10 +147,10 @@ def _train_decoder(args: argparse.Namespace) -> int:
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
-                                       progress=not args.quiet, log=log)
+                                       progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"))
     model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
                      "dataset": args.dataset, "seconds": round(time.time() - start, 1)})
-    pd.DataFrame(log_rows).to_csv(out.with_suffix(".log.csv"), index=False)
+    pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
         from posekit.chatpose import default_checkpoint_dir
@@ -320,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--layers", type=int, default=2, help="decoder layers")
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--joint-weight", type=float, default=0.0, help="weight of the joint-position L1 (metres)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")

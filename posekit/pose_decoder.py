@@ -35,7 +35,7 @@ from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.skeleton import NUM_JOINTS
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
-           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose"]
+           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +131,14 @@ class DecoderTrainConfig:
     seed: int = 0
     patience: int = 8
     """Stop after this many epochs without a better validation loss."""
+    joint_weight: float = 0.0
+    """Weight of an L1 loss on pelvis-relative joint positions (metres) through the body model's
+    forward kinematics, added to the rotation-matrix L1 (which weighs a wrist like a hip); the
+    validation loss that picks the best epoch is the same sum."""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0:
+            raise ValueError(f"need epochs, batch_size, patience >= 1, lr > 0 and joint_weight >= 0, got {self}")
 
 
 @dataclasses.dataclass
@@ -211,20 +219,40 @@ def pose_loss(six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(rot6d_to_rotmat(six_d), rotvec_to_rotmat(target))
 
 
+def joint_loss(body, six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 (metres) between pelvis-relative joints ``(B, 24, 3)`` of 6D predictions and axis-angle
+    targets, through ``body``'s forward kinematics (joints only)."""
+    pred = rot6d_to_rotmat(six_d)  # (B, 24, 3, 3)
+    joints = body(pred[:, 0], pred[:, 1:], joints_only=True).joints
+    with torch.no_grad():
+        goal = body(target[:, 0], target[:, 1:], joints_only=True).joints
+    return F.l1_loss(joints - joints[:, :1], goal - goal[:, :1])
+
+
 def train_pose_decoder(train_records: list[Record], train_states, val_records: list[Record], val_states,
                        config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
                        progress: bool = True, log=None, train_images: torch.Tensor | None = None,
-                       val_images: torch.Tensor | None = None) -> tuple[PoseDecoder, list[dict]]:
+                       val_images: torch.Tensor | None = None,
+                       checkpoint: str | Path | None = None) -> tuple[PoseDecoder, list[dict]]:
     """Train a :class:`PoseDecoder` on cached states (:func:`posekit.states.request_states` of the
     same records, in the same order; ``*_images``: :func:`posekit.states.image_tokens` rows aligned
     with the records, zeros for records without an image); returns the model at its best
-    validation epoch and the history."""
+    validation epoch and the history.
+
+    ``checkpoint``: a file written atomically after every epoch (model, optimizer, schedule, RNG
+    states, history); a run started again with the same file resumes after its last finished
+    epoch and ends exactly as an uninterrupted run would."""
     from tqdm.auto import tqdm
 
     from posekit.baselines import MeanPose
 
     torch.manual_seed(train.seed)
     gen = torch.Generator().manual_seed(train.seed)
+    body = None
+    if train.joint_weight > 0:
+        from posekit.body import load_body_model
+
+        body = load_body_model()
     tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
     decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
     flat = train_states.flat.float()
@@ -233,14 +261,30 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     opt = torch.optim.AdamW(decoder.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     steps = train.epochs * len(_group_batches(tr, train_states.lengths[tr.request], train.batch_size, None))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
-    best, best_state, history, waited = math.inf, None, [], 0
-    for epoch in range(train.epochs):
+    best, best_state, history, waited, first = math.inf, None, [], 0, 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["config"] != dataclasses.asdict(config) or saved["train"] != dataclasses.asdict(train):
+            raise ValueError(f"{checkpoint} belongs to another run (config differs); delete it or pass another path")
+        decoder.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        gen.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        best, best_state, history, waited = saved["best"], saved["best_state"], saved["history"], saved["waited"]
+        first = len(history)
+    for epoch in range(first, train.epochs):
+        if waited >= train.patience:
+            break
         start = time.time()
         decoder.train()
         total, count = 0.0, 0
         batches = _group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
         for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
-            loss = pose_loss(_run(decoder, train_states, tr, rows, train_images), tr.target[rows])
+            six_d = _run(decoder, train_states, tr, rows, train_images)
+            loss = pose_loss(six_d, tr.target[rows])
+            if body is not None:
+                loss = loss + train.joint_weight * joint_loss(body, six_d, tr.target[rows])
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
@@ -249,8 +293,14 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             total, count = total + loss.item() * len(rows), count + len(rows)
         decoder.eval()
         with torch.no_grad():
-            val = sum(pose_loss(_run(decoder, val_states, va, rows, val_images), va.target[rows]).item() * len(rows)
-                      for rows in _group_batches(va, val_states.lengths[va.request], 256, None)) / max(len(va.target), 1)
+            val = 0.0
+            for rows in _group_batches(va, val_states.lengths[va.request], 256, None):
+                six_d = _run(decoder, val_states, va, rows, val_images)
+                batch_loss = pose_loss(six_d, va.target[rows])
+                if body is not None:
+                    batch_loss = batch_loss + train.joint_weight * joint_loss(body, six_d, va.target[rows])
+                val += batch_loss.item() * len(rows)
+            val /= max(len(va.target), 1)
         row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
         history.append(row)
         if log is not None:
@@ -260,8 +310,14 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             best_state = {k: v.clone() for k, v in decoder.state_dict().items()}
         else:
             waited += 1
-            if waited >= train.patience:
-                break
+        if checkpoint is not None:
+            from posekit.files import atomic_path
+
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
+                            "model": decoder.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "best": best,
+                            "best_state": best_state, "history": history, "waited": waited}, tmp)
     if best_state is not None:
         decoder.load_state_dict(best_state)
     decoder.eval()
@@ -366,9 +422,11 @@ DECODER_TASKS = ("text2pose", "spg", "edit")
 def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
-                      progress: bool = True, log=None) -> tuple[StatePoseModel, list[dict]]:
+                      progress: bool = True, log=None,
+                      checkpoint: str | Path | None = None) -> tuple[StatePoseModel, list[dict]]:
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
-    train and val splits, then train one decoder across the tasks on them."""
+    train and val splits, then train one decoder across the tasks on them (``checkpoint``: see
+    :func:`train_pose_decoder`, a stopped run resumes)."""
     from posekit.datasets import dataset_dir, load_records
     from posekit.llm import DEFAULT_BACKBONE, load_backbone
     from posekit.states import DEFAULT_STATE_LAYER, request_states
@@ -383,7 +441,7 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
     decoder, history = train_pose_decoder(splits["train"], states["train"], splits["val"], states["val"], config,
                                           train, progress=progress, log=log, train_images=images["train"],
-                                          val_images=images["val"])
+                                          val_images=images["val"], checkpoint=checkpoint)
     return StatePoseModel(decoder, layer, backbone, llm), history
 
 

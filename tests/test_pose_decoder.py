@@ -87,3 +87,48 @@ def test_save_and_load_round_trip(tmp_path):
 def test_config_is_checked():
     with pytest.raises(ValueError, match="divisible"):
         dataclasses.replace(CONFIG, width=30)
+
+
+def test_joint_loss_is_zero_on_the_target_and_grows_with_the_error(body):
+    from posekit.pose_decoder import joint_loss
+
+    target = torch.randn(4, 24, 3) * 0.3
+    six_d = rotvec_to_rot6d(target).requires_grad_(True)
+    assert joint_loss(body, six_d, target).item() < 1e-6
+    moved = target.clone()
+    moved[:, 16] += 0.5  # the left shoulder turns: the whole left arm moves
+    far = joint_loss(body, rotvec_to_rot6d(moved), target)
+    assert far.item() > 0.005
+    joint_loss(body, six_d + 0.1, target).backward()
+    assert six_d.grad.abs().sum() > 0  # differentiable through forward kinematics
+
+
+def test_train_config_is_checked():
+    with pytest.raises(ValueError, match="joint_weight"):
+        DecoderTrainConfig(joint_weight=-1.0)
+
+
+def test_a_stopped_run_resumes_exactly(tmp_path):
+    train_records, train_states = _records(96, 0)
+    val_records, val_states = _records(32, 1)
+    settings = DecoderTrainConfig(epochs=4, batch_size=32, patience=10)
+    full, full_history = train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG, settings,
+                                            progress=False)
+    ckpt = tmp_path / "run.pt"
+
+    def stop_after_two(row):  # Ctrl-C in the middle of the run
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG, settings, progress=False,
+                           checkpoint=ckpt, log=stop_after_two)
+    ran = []
+    resumed, history = train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG, settings,
+                                          progress=False, checkpoint=ckpt, log=lambda row: ran.append(row["epoch"]))
+    assert ran == [2, 3, 4]  # it resumed after the last finished epoch, it did not start over
+    assert [h["train_loss"] for h in history] == [h["train_loss"] for h in full_history]
+    for a, b in zip(resumed.state_dict().values(), full.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="another run"):
+        train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG,
+                           dataclasses.replace(settings, lr=1e-3), progress=False, checkpoint=ckpt)
