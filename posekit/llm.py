@@ -12,12 +12,11 @@ A backbone is named in :class:`posekit.chatpose.ChatPoseConfig` by
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
+from posekit.files import atomic_dir
 from posekit.paths import AssetNotFoundError, cache_dir
 
 __all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir"]
@@ -57,13 +56,9 @@ def smollm2_dir(progress: bool = True) -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantised.state_dict(), strict=False)
     plain.tie_weights()
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)  # atomic: a killed conversion leaves no half-written model behind
+    with atomic_dir(out) as tmp:  # a killed conversion leaves no half-written model behind
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from posekit.chatpose import ChatPose, ChatPoseConfig, CheckpointError
+from posekit.files import atomic_path
 from posekit.conversations import Record
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
 
@@ -115,9 +116,8 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 class _Sampler:
@@ -279,9 +279,8 @@ def _save_checkpoint(model: ChatPose, optimizer, scheduler, config: TrainConfig,
     model.save(folder, extra={"train_config": config.to_dict(), "steps": step})
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
              "step": step, "log": log_rows, "eval": eval_rows}
-    tmp = folder / f"training_state.pt.tmp-{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / "training_state.pt")
+    with atomic_path(folder / "training_state.pt") as tmp:
+        torch.save(state, tmp)
     _write_atomic(out_dir / "checkpoints" / "latest", folder.name)
     done = sorted(p for p in folder.parent.glob("step-*") if p.is_dir() and "tmp" not in p.name)
     for old in done[:-config.keep_checkpoints]:
@@ -313,7 +312,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: to
     out_dir.mkdir(parents=True, exist_ok=True)
     state = load_file(run_dir / "model" / "trained.safetensors")
     save_file({k: v.to(dtype) for k, v in state.items()}, out_dir / "trained.safetensors")
-    (out_dir / "config.json").write_text(json.dumps(meta, indent=2))
+    _write_atomic(out_dir / "config.json", json.dumps(meta, indent=2))
     for name in ("train_config.json", "log.csv", "eval.csv"):
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, out_dir / name)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from posekit.chatpose.config import CheckpointError
+from posekit.files import atomic_dir
 from posekit.paths import AssetNotFoundError, data_dir, resolve_file
 
 if TYPE_CHECKING:
@@ -31,20 +31,12 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
     from safetensors.torch import save_file
 
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()}, tmp / WEIGHTS_FILE)
     meta = {"format_version": FORMAT_VERSION, "config": model.config.to_dict(), "backbone": fingerprint(model),
             "token_ids": model.token_ids, **(extra or {})}
-    (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-    if path.exists():
-        old = path.with_name(path.name + f".old-{os.getpid()}")
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, path)
+    with atomic_dir(path) as tmp:
+        save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
+                  tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     return path
 
 
