@@ -393,6 +393,12 @@ def test_decoder_head_reads_the_request_through_the_frozen_llm(tmp_path):
     assert torch.equal(again.pose_head.state_mean, model.pose_head.state_mean)
     assert torch.allclose(again.decoder_poses(records, None, [1, 1])[1], model.decoder_poses(records, None, [1, 1])[1],
                           atol=1e-5)
+    # Half-precision weights for the chat: LoRA stays apart (not merged), so the head still reads
+    # the LLM without it, now through float16 weights.
+    full = again.decoder_poses(records, None, [1, 1])
+    half = again.set_dtype("float16", weights_only=True)
+    assert any(isinstance(m, HalfWeightLinear) for m in half.llm.modules())
+    assert all((a - b).abs().max() < 2e-2 for a, b in zip(half.decoder_poses(records, None, [1, 1]), full))
 
 
 def test_decoder_head_needs_a_layer():
