@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 
 INFERENCE_DTYPES = ("float32", "float16", "bfloat16")  # posekit.chatpose.DTYPES, named here to keep start-up light
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, TypeError,
+               KeyError, json.JSONDecodeError, ImportError, RuntimeError)
+"""Errors a user can cause (a missing file, bad JSON, a bad value, a corrupt checkpoint: posekit's
+CheckpointError and AssetNotFoundError are among them): one line and exit code 2, not a traceback."""
 
 
 def _build_body(args: argparse.Namespace) -> int:
@@ -135,7 +140,14 @@ def _train_decoder(args: argparse.Namespace) -> int:
     from posekit.pose_decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder
     from posekit.states import DEFAULT_STATE_LAYER
 
+    from posekit.evaluate import EVAL_TASKS
+
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = sorted(set(tasks) - set(EVAL_TASKS))
+    if unknown or not tasks:
+        raise ValueError(f"--tasks must name some of {', '.join(EVAL_TASKS)}; got {args.tasks!r}")
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight)
@@ -385,8 +397,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/*.ipynb in order)")
     p.set_defaults(func=_report)
 
+    parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("POSEKIT_DEBUG")),
+                        help="show the full traceback of an error (also: POSEKIT_DEBUG=1)")
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"posekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"posekit {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

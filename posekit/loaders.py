@@ -58,15 +58,21 @@ def load_amass_npz(path: str | os.PathLike, frames: slice | None = None, z_up: b
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"AMASS file {path} does not exist")
-    with np.load(path, allow_pickle=True) as data:
-        if "poses" not in data.files:
-            raise ValueError(f"{path} has no 'poses' array (keys: {data.files}); is it an AMASS motion file?")
-        poses = np.asarray(data["poses"], dtype=np.float32)
-        if poses.ndim != 2 or poses.shape[1] not in (156, 165, 72):
-            raise ValueError(f"{path}: 'poses' must be (T, 156) SMPL-H, (T, 165) SMPL-X or (T, 72) SMPL, got {poses.shape}")
-        betas = np.asarray(data["betas"], dtype=np.float32) if "betas" in data.files else np.zeros(10, np.float32)
-        trans = np.asarray(data["trans"], dtype=np.float32) if "trans" in data.files else None
-        meta = {k: data[k].item() if data[k].ndim == 0 else None for k in ("mocap_framerate", "gender") if k in data.files}
+    try:  # never unpickle a data file: a crafted object array runs code when loaded
+        with np.load(path, allow_pickle=False) as data:
+            if "poses" not in data.files:
+                raise ValueError(f"{path} has no 'poses' array (keys: {data.files}); is it an AMASS motion file?")
+            poses = np.asarray(data["poses"], dtype=np.float32)
+            if poses.ndim != 2 or poses.shape[1] not in (156, 165, 72):
+                raise ValueError(f"{path}: 'poses' must be (T, 156) SMPL-H, (T, 165) SMPL-X or (T, 72) SMPL, got {poses.shape}")
+            betas = np.asarray(data["betas"], dtype=np.float32) if "betas" in data.files else np.zeros(10, np.float32)
+            trans = np.asarray(data["trans"], dtype=np.float32) if "trans" in data.files else None
+            meta = {k: data[k].item() if data[k].ndim == 0 else None for k in ("mocap_framerate", "gender") if k in data.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise ValueError(f"{path} holds pickled Python objects, which posekit never loads from a data file "
+                             "(they can run code): save its arrays as plain numbers and strings") from err
+        raise
     frames = frames or slice(None)
     poses = torch.from_numpy(poses[frames])
     full = torch.zeros(poses.shape[0], NUM_JOINTS, 3)

@@ -1,4 +1,5 @@
 import nbformat
+import pytest
 
 from posekit.cli import main
 from posekit.report import build_report, notebook_paths
@@ -39,3 +40,22 @@ def test_cli_dtype_choices_are_the_models():
     from posekit.cli import INFERENCE_DTYPES
 
     assert set(INFERENCE_DTYPES) == set(DTYPES)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--config", "/nonexistent/train_config.json"],
+    ["train-decoder", "--tasks", "nosuch"],
+    ["train-decoder", "--epochs", "0"],
+    ["eval", "--task", "spg", "--model", "decoder"],
+    ["info", "--model-type", "smpl", "--path", "/nonexistent/SMPL_NEUTRAL.npz"],
+])
+def test_bad_inputs_end_in_one_line_not_a_traceback(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"posekit {argv[0]}: error: "), err
+    assert "Traceback" not in err[0]
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "train", "--config", "/nonexistent/train_config.json"])

@@ -76,3 +76,26 @@ def test_posescript_files(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"1": 3}))
     with pytest.raises(ValueError, match="string"):
         load_posescript_captions(tmp_path / "bad.json")
+
+
+class _Planted:
+    """An object whose unpickling creates a file: what a crafted data file would do."""
+
+    def __init__(self, sentinel):
+        self.sentinel = str(sentinel)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.sentinel,))
+
+
+def test_a_crafted_pickle_in_an_amass_file_never_runs(tmp_path):
+    import numpy as np
+
+    sentinel = tmp_path / "pwned"
+    crafted = tmp_path / "motion.npz"
+    np.savez(crafted, poses=np.zeros((2, 156), np.float32), gender=np.array([_Planted(sentinel)], dtype=object))
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        load_amass_npz(crafted)
+    assert not sentinel.exists()
