@@ -77,12 +77,29 @@ class TrainConfig:
     mixed_precision: str = "no"
     """accelerate's ``"no"``, ``"bf16"`` or ``"fp16"`` (GPUs)."""
 
+    def __post_init__(self) -> None:
+        positive = {name: getattr(self, name) for name in ("steps", "batch_size", "grad_accum", "log_every",
+                                                           "checkpoint_every", "keep_checkpoints")}
+        bad = {k: v for k, v in positive.items() if v < 1}
+        if bad:
+            raise ValueError(f"TrainConfig: {', '.join(f'{k}={v}' for k, v in bad.items())}: each must be >= 1")
+        if min(self.lr, self.head_lr, self.warmup_steps, self.eval_every, self.eval_limit) < 0:
+            raise ValueError(f"TrainConfig: lr, head_lr, warmup_steps, eval_every and eval_limit must be >= 0, got "
+                             f"lr={self.lr}, head_lr={self.head_lr}, warmup_steps={self.warmup_steps}, "
+                             f"eval_every={self.eval_every}, eval_limit={self.eval_limit}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig: mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_dict(values: dict) -> "TrainConfig":
         values = dict(values)
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
         values["model"] = ChatPoseConfig.from_dict(values.get("model", {}))
         for key in ("eval_tasks", "describe_tasks"):
             if key in values:
@@ -307,6 +324,10 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: to
     if not (run_dir / "model").is_dir():
         raise CheckpointError(f"{run_dir} has no model/ folder: the run has not finished (resume it with `posekit train`)")
     meta = ChatPose.read_meta(run_dir / "model")
+    planned = meta.get("train_config", {}).get("steps")
+    if planned is None or meta.get("steps") != planned:
+        raise CheckpointError(f"{run_dir / 'model'} holds {meta.get('steps')} of {planned} planned steps: "
+                              "finish the run (`posekit train` resumes it) before exporting")
     from safetensors.torch import load_file, save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -126,3 +126,15 @@ def test_describe_then_pose_run_trains_on_described_answers(tmp_path, tiny_datas
     assert not any(r.meta.get("described") for r in seen if r.task == "text2pose")
     saved = TrainConfig.from_dict(json.loads((tmp_path / "run" / "train_config.json").read_text()))
     assert saved.describe_tasks == ("spg",)
+
+
+@pytest.mark.parametrize("change,match", [({"steps": -1}, "steps=-1"), ({"batch_size": 0}, "batch_size=0"),
+                                          ({"lr": -1e-4}, "lr"), ({"mixed_precision": "fp8"}, "mixed_precision")])
+def test_bad_configs_are_refused_before_anything_is_written(change, match, tmp_path):
+    from posekit.train import TrainConfig
+
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.quick(**change)
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        TrainConfig.from_dict({"stepz": 3})
+    assert not any(tmp_path.iterdir())
