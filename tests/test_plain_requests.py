@@ -58,7 +58,13 @@ CHECKS = {
     "Cross your arms in front of your chest.":
         lambda j: j[J["left_hand"], 0] < j[J["right_hand"], 0],  # the body's left is +x: crossed hands swap sides
 }
-NOT_YET: dict[str, str] = {}
+NOT_YET: dict[str, str] = {
+    "Bend forward at the waist.":
+        "measured: an upright body with the hands on the hips (torso lean under 30 degrees); the captions say "
+        "'leaning forward', never 'bend at the waist'",
+    "Stand on your right leg and lift your left knee.":
+        "measured: both knees bent at a right angle, as when sitting, the left knee not above the right",
+}
 """Requests the shipped model misses, with what it does instead (filled from measurement)."""
 
 
