@@ -65,11 +65,15 @@ class ChatSession:
 
     def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
-                 dtype: str | None = "float16", no_repeat_ngram_size: int = 0):
+                 dtype: str | None = "float16", no_repeat_ngram_size: int = 0, context_turns: int | None = 0):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
         the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
-        a guard against answers that loop (see :meth:`posekit.chatpose.ChatPose.generate`; 0: off)."""
+        a guard against answers that loop (see :meth:`posekit.chatpose.ChatPose.generate`; 0: off).
+        ``context_turns``: how many earlier exchanges the model reads with each message (None: as
+        many as fit). The default 0 answers each message on its own, earlier poses coming in only
+        through ``pose=``: the shipped model's language side was trained on single-turn requests
+        and loses the ``<POSE>`` in long histories (README, Chat)."""
         from posekit.body import load_body_model
         from posekit.chatpose import check_no_repeat_ngram_size, load_chatpose
 
@@ -78,6 +82,9 @@ class ChatSession:
         self.body = body if body is not None else load_body_model()
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        if context_turns is not None and context_turns < 0:
+            raise ValueError(f"context_turns must be >= 0 or None (all that fit), got {context_turns}")
+        self.context_turns = context_turns
         self.generator = torch.Generator().manual_seed(seed)
         self.reset()
 
@@ -164,7 +171,9 @@ class ChatSession:
                             target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
                             image=image)
             length = self.model.prompt_length(record)
-            if length <= budget or sum(m["role"] == "user" for m in messages) <= 1:
+            earlier = sum(m["role"] == "user" for m in messages) - 1
+            within = self.context_turns is None or earlier <= self.context_turns
+            if (length <= budget and within) or earlier < 1:
                 if length > budget:
                     raise ValueError(f"the message is too long for the model's context ({length} > {budget} tokens)")
                 return record, inputs

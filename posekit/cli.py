@@ -224,7 +224,8 @@ def _chat(args: argparse.Namespace) -> int:
 
         session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
                               seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
-                              no_repeat_ngram_size=args.no_repeat_ngram)
+                              no_repeat_ngram_size=args.no_repeat_ngram,
+                              context_turns=None if args.context_turns < 0 else args.context_turns)
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
         return fail(str(err).splitlines()[0])
     out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
@@ -384,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
     p.add_argument("--dtype", default="float16", choices=INFERENCE_DTYPES,
                    help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
+    p.add_argument("--context-turns", type=int, default=0, metavar="N",
+                   help="earlier exchanges the model reads with each message (0: each message alone, earlier poses "
+                        "only through /pose; -1: all that fit). The shipped model loses its <POSE> in long histories")
     p.set_defaults(func=_chat)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")

@@ -21,7 +21,7 @@ def scripted(vision: bool = False) -> ScriptedChatPose:
 
 @pytest.fixture(scope="module")
 def session(body):
-    return ChatSession(model=scripted(vision=True), body=body)
+    return ChatSession(model=scripted(vision=True), body=body, context_turns=None)  # reads the whole history
 
 
 def test_session_keeps_history_and_poses_across_turns(session, tiny_dataset):
@@ -53,6 +53,21 @@ def test_edit_turn_receives_the_previous_pose(session, monkeypatch):
     assert reply.poses[0].index == 1
     with pytest.raises(ValueError, match="out of range"):
         session.send("And that one?", pose=7)
+
+
+def test_by_default_each_message_is_answered_on_its_own(body, monkeypatch):
+    chat = ChatSession(model=scripted(), body=body)
+    chat.send("Show me a lunge.")
+    seen = []
+    original = chat.model.generate
+    monkeypatch.setattr(chat.model, "generate", lambda records, **kw: seen.append(records[0]) or original(records, **kw))
+    reply = chat.send("Make that pose more relaxed.", pose=-1)
+    record = seen[0]
+    assert [m["role"] for m in record.messages] == ["user"]  # no earlier exchange in the prompt
+    assert torch.allclose(record.inputs()[0], chat.poses[0].pose)  # the earlier pose still comes in
+    assert reply.poses[0].index == 1 and len(chat.poses) == 2 and chat.trimmed_turns == 1
+    with pytest.raises(ValueError, match="context_turns"):
+        ChatSession(model=chat.model, body=body, context_turns=-1)
 
 
 def test_session_passes_its_repetition_guard_to_generation(body, monkeypatch):
