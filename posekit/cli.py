@@ -97,12 +97,48 @@ def _train_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_pose2text(args: argparse.Namespace) -> int:
+    """Descriptions of input poses, ranked by the retrieval model: the model's, the captioner's
+    (the dataset's own answers: the ceiling) and one fixed sentence for every pose (chance)."""
+    import pandas as pd
+
+    from posekit.datasets import dataset_dir, load_records
+    from posekit.evaluate import evaluate_descriptions, evenly
+    from posekit.paths import reports_dir
+    from posekit.retrieval import load_retrieval
+
+    if args.model not in ("chatpose", "all"):
+        raise ValueError("pose2text is measured for --model chatpose (or all): the baselines do not write text")
+    root = Path(args.root) if args.root else dataset_dir(args.dataset)
+    records = evenly(load_records("pose2text", args.split, root=root), args.limit)
+    retrieval = load_retrieval()
+    from posekit.chatpose import load_chatpose
+
+    model = load_chatpose(args.checkpoint, dtype=args.dtype)
+    texts = {"chatpose": model.describe(records, root),
+             "captioner (reference)": [r.messages[-1]["content"] for r in records],
+             "one sentence for all (chance)": ["A person is standing."] * len(records)}
+    table = pd.concat([evaluate_descriptions(t, records, retrieval, name) for name, t in texts.items()],
+                      ignore_index=True)
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 1):
+        print(table.to_string(index=False))
+    for name, t in texts.items():
+        print(f"{name}: e.g. {t[0][:150]!r}")
+    out = reports_dir() / "eval" / "pose2text_results.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from posekit.evaluate import BASELINES, EVAL_TASKS, MODELS, benchmark, compare_to_baselines, plot_results
     from posekit.paths import reports_dir
 
+    if args.task == "pose2text":
+        return _eval_pose2text(args)
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
     models = MODELS if args.model == "all" else (args.model,)
     table, results = benchmark(tasks, models, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root,
@@ -341,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_train_decoder)
 
     p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
-    p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit"])
+    p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit", "pose2text"],
+                   help="pose2text: the model's descriptions of input poses, ranked by the retrieval model")
     p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose", "decoder"],
                    help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
     p.add_argument("--checkpoint", default=None,

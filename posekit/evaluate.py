@@ -30,20 +30,26 @@ from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, p
 from posekit.paths import reports_dir
 
 __all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
-           "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of", "PoseModel", "GenerativePoseModel",
-           "TRAINED_MODELS", "BASELINES", "compare_to_baselines"]
+           "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of", "PoseModel", "PosePredictor", "GenerativePoseModel",
+           "TRAINED_MODELS", "BASELINES", "compare_to_baselines", "evaluate_descriptions"]
 
 @runtime_checkable
-class PoseModel(Protocol):
-    """What :func:`evaluate` needs of a model: the baselines, the decoder and ChatPose all are one."""
+class PosePredictor(Protocol):
+    """What :func:`evaluate` needs of a model: a name and poses for records."""
 
     name: str
 
-    def fit(self, records: list[Record], root: Path | None = None) -> "PoseModel":
-        """Learn from training records (trained models return themselves)."""
-
     def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
         """``(N, 24, 3)`` axis-angle poses, the first pose of each record's answer."""
+
+
+@runtime_checkable
+class PoseModel(PosePredictor, Protocol):
+    """What :func:`evaluate_model` needs: a predictor that can also be fitted on training records
+    (the baselines, the decoder and ChatPose all are one; trained models return themselves)."""
+
+    def fit(self, records: list[Record], root: Path | None = None) -> "PoseModel":
+        """Learn from training records."""
 
 
 @runtime_checkable
@@ -130,6 +136,26 @@ def compare_to_baselines(results: dict[tuple[str, str], EvalResult], seed: int =
     return table[["task", *[c for c in table.columns if c != "task"]]]
 
 
+def evaluate_descriptions(texts: list[str], records: list[Record], retrieval, model_name: str,
+                          seed: int = 0) -> pd.DataFrame:
+    """pose2text: how well descriptions ``texts`` (one per record, e.g. the model's answers)
+    single out the record's input pose. The retrieval model ranks the true pose among 32 (the
+    "pool of 32" protocol, 10 draws) and among all records ("full"): R@1/5/10 text -> pose and
+    pose -> text, mRecall. One row per protocol."""
+    from posekit.text_encoder import get_text_encoder
+
+    if len(texts) != len(records) or len(records) < 32:
+        raise ValueError(f"need one description per record and at least 32 records, got {len(texts)} and {len(records)}")
+    poses = torch.stack([r.inputs()[0] for r in records])
+    with torch.no_grad():
+        text = retrieval.encode_text(get_text_encoder().encode(list(texts)))
+        pose = retrieval.encode_pose(poses)
+    base = {"task": "pose2text", "model": model_name, "samples": len(records), "seed": seed}
+    pool = recall_at_k(text, pose, protocol="pool", generator=torch.Generator().manual_seed(seed))
+    return pd.DataFrame([{**base, "protocol": "retrieval, full", **recall_at_k(text, pose).as_row()},
+                         {**base, "protocol": "retrieval, pool of 32", **pool.as_row()}])
+
+
 def _pose_metrics(body, pred: torch.Tensor, target: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1")}
     with torch.no_grad():
@@ -161,8 +187,8 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     if pred.shape != target.shape:
         raise ValueError(f"model returned {tuple(pred.shape)}, expected {tuple(target.shape)}")
     metrics = _pose_metrics(body, pred, target)
-    if not isinstance(model, PoseModel):
-        raise TypeError(f"{type(model).__name__} is not a pose model: it needs name, fit(records, root) and "
+    if not isinstance(model, PosePredictor):
+        raise TypeError(f"{type(model).__name__} is not a pose model: it needs a name and "
                         "predict(records, root) -> (N, 24, 3)")
     name = model_name or model.name
     per_sample = pd.DataFrame({"id": [r.id for r in records], **{k: v.numpy() for k, v in metrics.items()},

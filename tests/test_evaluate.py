@@ -111,3 +111,32 @@ def test_compare_gives_intervals_per_subset():
     assert row.verdict == "better" and row.ci_high < 0 and abs(row.difference + 8) < 1e-6
     f1 = table[(table.subset == "all") & (table.metric == "posecode_F1")].iloc[0]
     assert f1.verdict == "within noise"
+
+
+def test_pose2text_descriptions_are_ranked_against_their_poses():
+    from posekit.conversations import POSE_IN_TOKEN, Record
+    from posekit.evaluate import evaluate_descriptions
+
+    gen = torch.Generator().manual_seed(0)
+    records = [Record(id=f"p{i}", task="pose2text", split="test", input_poses=[(torch.randn(24, 3, generator=gen) * 0.3).tolist()],
+                      messages=[{"role": "user", "content": f"{POSE_IN_TOKEN} Describe it."},
+                                {"role": "assistant", "content": f"Pose number {i}."}]) for i in range(40)]
+    from posekit.text_encoder import get_text_encoder
+
+    truth = [r.messages[-1]["content"] for r in records]
+
+    class Matching:
+        """A retrieval stub whose pose embedding of record i is the text embedding of its own answer."""
+
+        encode_text = staticmethod(lambda emb: emb)
+        encode_pose = staticmethod(lambda poses: get_text_encoder().encode(truth))
+
+    retrieval = Matching()
+    perfect = evaluate_descriptions(truth, records, retrieval, "captioner").set_index("protocol")
+    assert perfect.loc["retrieval, pool of 32", "t2p_R@1"] == 100.0
+    table = evaluate_descriptions(["A person is standing."] * 40, records, retrieval, "constant")
+    assert list(table["protocol"]) == ["retrieval, full", "retrieval, pool of 32"]
+    assert table.set_index("protocol").loc["retrieval, pool of 32", "t2p_R@1"] < 15  # chance: 1 in 32
+    assert (table["samples"] == 40).all() and (table["task"] == "pose2text").all()
+    with pytest.raises(ValueError, match="at least 32"):
+        evaluate_descriptions(["x"] * 10, records[:10], retrieval, "few")

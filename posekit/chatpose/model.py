@@ -345,6 +345,17 @@ class ChatPose(nn.Module):
                 out[missing] = self.forced_pose([prompts[i] for i in missing], root)
         return out
 
+    def describe(self, records: list[Record], root: Path | None = None, batch_size: int = 16,
+                 max_new_tokens: int = 96) -> list[str]:
+        """The model's answer to each record's request in words (``<POSE>`` tokens removed): what
+        the pose2text evaluation (:func:`posekit.evaluate.evaluate_descriptions`) reads."""
+        prompts = [self.prompt_record(r) for r in records]
+        out = []
+        for start in range(0, len(prompts), batch_size):
+            answers = self.generate(prompts[start:start + batch_size], root, max_new_tokens=max_new_tokens)
+            out += [" ".join(a.text.replace(POSE_TOKEN, " ").split()) for a in answers]
+        return out
+
     # ------------------------------------------------------------------------ save and load
     def save(self, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
         """Write the trained parts and the config to folder ``path`` (:func:`posekit.chatpose.checkpoint.save_checkpoint`)."""
