@@ -96,14 +96,17 @@ class PoseDecoder(nn.Module):
 
     def memory(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Memory ``(B, M, width)`` and its mask ``(B, M)`` (True: attend)."""
-        parts = [self.text_proj((states - self.state_mean) / self.state_std) + self.type_embed[0]]  # (B, T, w)
+        """Memory ``(B, M, width)`` and its mask ``(B, M)`` (True: attend), in the decoder's dtype."""
+        dtype = self.text_proj.weight.dtype
+        states = ((states.to(self.state_mean.dtype) - self.state_mean) / self.state_std).to(dtype)
+        parts = [self.text_proj(states) + self.type_embed[0]]  # (B, T, w)
         masks = [mask]
         if pose_in is not None:
-            parts.append(self.pose_in_proj(rotvec_to_rot6d(pose_in)) + self.joint_embed + self.type_embed[1])  # (B, 24, w)
+            parts.append(self.pose_in_proj(rotvec_to_rot6d(pose_in.float()).to(dtype)) + self.joint_embed
+                         + self.type_embed[1])  # (B, 24, w)
             masks.append(torch.ones(mask.shape[0], NUM_JOINTS, dtype=torch.bool, device=mask.device))
         if image is not None:
-            parts.append(self.image_proj(self.image_norm(image.float())) + self.image_pos + self.type_embed[2])  # (B, 49, w)
+            parts.append(self.image_proj(self.image_norm(image.to(dtype))) + self.image_pos + self.type_embed[2])  # (B, 49, w)
             masks.append(torch.ones(mask.shape[0], image.shape[1], dtype=torch.bool, device=mask.device))
         return torch.cat(parts, 1), torch.cat(masks, 1)
 
@@ -117,7 +120,7 @@ class PoseDecoder(nn.Module):
                                                                         device=states.device)
         queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
         hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
-        return self.mean_6d + self.out(self.out_norm(hidden))
+        return self.mean_6d + self.out(self.out_norm(hidden)).float()  # (B, 24, 6) float32
 
 
 @dataclasses.dataclass(frozen=True)
