@@ -95,10 +95,12 @@ class ChatSession:
         self.image = None
         self.poses: list[ChatPoseResult] = []
         self.trimmed_turns = 0
+        self._answered = 0
 
     @property
     def turns(self) -> int:
-        return sum(m["role"] == "user" for m in self.messages)
+        """Messages answered since the last :meth:`reset` (also those the model no longer reads)."""
+        return self._answered
 
     def _pose_input(self, pose) -> torch.Tensor:
         if isinstance(pose, ChatPoseResult):
@@ -151,6 +153,7 @@ class ChatSession:
                                      no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
         self.input_poses, self.image = inputs, session_image
+        self._answered += 1
         results = [self._result(p, turn=self.turns) for p in answer.poses]
         self.poses += results
         numbered = iter(r.index for r in results)

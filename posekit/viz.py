@@ -25,8 +25,12 @@ CAMERA = dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.9, y=0.35, z=1.9), center=dic
 def setup_notebook() -> None:
     """Render figures both natively in JupyterLab and as self-contained HTML (for reports)."""
     import plotly.io as pio
+    from plotly.offline import init_notebook_mode
 
     pio.renderers.default = "plotly_mimetype+notebook"
+    # plotly.js once, at the top of the page: figures shown first inside a widget's output would
+    # otherwise carry it in the widget's state only, and later figures would not draw in the report.
+    init_notebook_mode(connected=False)
 
 
 def _np(x) -> np.ndarray:

@@ -66,6 +66,7 @@ def test_by_default_each_message_is_answered_on_its_own(body, monkeypatch):
     assert [m["role"] for m in record.messages] == ["user"]  # no earlier exchange in the prompt
     assert torch.allclose(record.inputs()[0], chat.poses[0].pose)  # the earlier pose still comes in
     assert reply.poses[0].index == 1 and len(chat.poses) == 2 and chat.trimmed_turns == 1
+    assert [p.turn for p in chat.poses] == [1, 2] and chat.turns == 2  # turns count every message answered
     with pytest.raises(ValueError, match="context_turns"):
         ChatSession(model=chat.model, body=body, context_turns=-1)
 
@@ -84,10 +85,11 @@ def test_session_passes_its_repetition_guard_to_generation(body, monkeypatch):
 def test_long_conversations_drop_their_oldest_turns(body):
     model = scripted()
     model.config.max_length = 200
-    chat = ChatSession(model=model, body=body, max_new_tokens=16)
+    chat = ChatSession(model=model, body=body, max_new_tokens=16, context_turns=None)  # as much history as fits
     for k in range(8):
         chat.send(f"Pose number {k}: a person standing with the arms relaxed along the body, looking ahead.")
-    assert chat.trimmed_turns > 0 and chat.turns < 8 and len(chat.poses) == 8
+    kept = sum(m["role"] == "user" for m in chat.messages)
+    assert chat.trimmed_turns > 0 and 1 < kept < 8 and chat.turns == 8 and len(chat.poses) == 8
 
 
 def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
