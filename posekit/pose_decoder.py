@@ -256,6 +256,11 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         from posekit.body import load_body_model
 
         body = load_body_model()
+
+    def objective(six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss, also the validation loss that picks the best epoch."""
+        loss = pose_loss(six_d, target)
+        return loss if body is None else loss + train.joint_weight * joint_loss(body, six_d, target)
     tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
     decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
     flat = train_states.flat.float()
@@ -284,10 +289,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         total, count = 0.0, 0
         batches = _group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
         for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
-            six_d = _run(decoder, train_states, tr, rows, train_images)
-            loss = pose_loss(six_d, tr.target[rows])
-            if body is not None:
-                loss = loss + train.joint_weight * joint_loss(body, six_d, tr.target[rows])
+            loss = objective(_run(decoder, train_states, tr, rows, train_images), tr.target[rows])
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
@@ -298,11 +300,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         with torch.no_grad():
             val = 0.0
             for rows in _group_batches(va, val_states.lengths[va.request], 256, None):
-                six_d = _run(decoder, val_states, va, rows, val_images)
-                batch_loss = pose_loss(six_d, va.target[rows])
-                if body is not None:
-                    batch_loss = batch_loss + train.joint_weight * joint_loss(body, six_d, va.target[rows])
-                val += batch_loss.item() * len(rows)
+                val += objective(_run(decoder, val_states, va, rows, val_images), va.target[rows]).item() * len(rows)
             val /= max(len(va.target), 1)
         row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
         history.append(row)
@@ -412,10 +410,6 @@ def aligned_image_tokens(records: list[Record], root: Path | None, progress: boo
     out = torch.zeros(len(records), *tokens.shape[1:], dtype=tokens.dtype)
     out[with_image] = tokens
     return out
-
-
-def _with_dummy_target(record: Record) -> Record:
-    return dataclasses.replace(record, target_poses=[[[0.0, 0.0, 0.0]] * NUM_JOINTS])
 
 
 DECODER_TASKS = ("text2pose", "spg", "edit")

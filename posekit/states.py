@@ -115,14 +115,15 @@ def _cache_key(ids: list[list[int]], layer: int, backbone: str, model) -> str:
     return h.hexdigest()[:24]
 
 
-def _load(path: Path, layer: int, backbone: str) -> RequestStates | None:
+def _read_cache(path: Path, what: str) -> dict[str, torch.Tensor] | None:
+    """The tensors of a cache file, or None (and the file deleted, with a warning) when it cannot
+    be read: a torn or corrupt file is rebuilt, never trusted."""
     from safetensors.torch import load_file
 
     try:
-        data = load_file(path)
-        return RequestStates(data["flat"], data["offsets"], layer, backbone)
-    except Exception as err:  # a torn or corrupt file: rebuild it  # noqa: BLE001
-        warnings.warn(f"state cache {path} could not be read ({type(err).__name__}: {err}); rebuilding it")
+        return load_file(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file means: rebuild it
+        warnings.warn(f"{what} cache {path} could not be read ({type(err).__name__}: {err}); rebuilding it")
         path.unlink(missing_ok=True)
         return None
 
@@ -149,9 +150,9 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
     ids = _token_ids(records, tokenizer, system_prompt)
     path = cache_dir() / "states" / f"{_cache_key(ids, layer, backbone, llm)}.safetensors"
     if cache and path.is_file():
-        loaded = _load(path, layer, backbone)
-        if loaded is not None and len(loaded) == len(records):
-            return loaded
+        data = _read_cache(path, "state")
+        if data is not None and len(data["offsets"]) == len(records) + 1:
+            return RequestStates(data["flat"], data["offsets"], layer, backbone)
     base = llm.get_decoder() if hasattr(llm, "get_decoder") else llm.model
     kept = base.layers
     base.layers = kept[:layer]  # never compute the layers above `layer`
@@ -211,15 +212,9 @@ def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, 
         h.update(f"{p.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     path = cache_dir() / "states" / f"images-{h.hexdigest()[:24]}.safetensors"
     if cache and path.is_file():
-        from safetensors.torch import load_file
-
-        try:
-            tokens = load_file(path)["tokens"]
-            if len(tokens) == len(records):
-                return tokens
-        except Exception as err:  # noqa: BLE001 - a torn or corrupt file: rebuild it
-            warnings.warn(f"image cache {path} could not be read ({type(err).__name__}: {err}); rebuilding it")
-            path.unlink(missing_ok=True)
+        data = _read_cache(path, "image")
+        if data is not None and len(data["tokens"]) == len(records):
+            return data["tokens"]
     encoder = encoder or EfficientNetEncoder()
     out = []
     for start in tqdm(range(0, len(paths), batch_size), desc="image tokens", disable=not progress):

@@ -331,7 +331,6 @@ class ChatPose(nn.Module):
             return self.forced_pose(prompts, root)
         order = sorted(range(len(prompts)), key=lambda i: len(str(prompts[i].messages)))
         out = torch.zeros(len(records), NUM_JOINTS, 3)
-        self.missing_poses = 0
         for start in tqdm(range(0, len(order), batch_size), desc="chatpose", disable=not progress):
             chunk = order[start:start + batch_size]
             answers = self.generate([prompts[i] for i in chunk], root, max_new_tokens=max_new_tokens, max_poses=1,
