@@ -186,7 +186,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight)
+    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight,
+                               caption_draws=args.caption_draws)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
               flush=True)
@@ -361,12 +362,14 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
     p.add_argument("--dataset", default="default")
-    p.add_argument("--tasks", default="text2pose,spg,edit", help="comma-separated tasks to train across")
+    p.add_argument("--tasks", default="text2pose,spg,edit,image2pose,rpe", help="comma-separated tasks to train across")
     p.add_argument("--layer", type=int, default=None, help="LLM layer whose states are read (default: 8)")
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--layers", type=int, default=2, help="decoder layers")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--joint-weight", type=float, default=0.0, help="weight of the joint-position L1 (metres)")
+    p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
+    p.add_argument("--caption-draws", type=int, default=0,
+                   help="extra caption draws per training text2pose pose (augmentation; test splits unchanged)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")

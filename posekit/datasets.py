@@ -37,7 +37,7 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose"]
+           "chat_turns", "describe_then_pose", "recaptioned"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +143,54 @@ def describe_then_pose(records: list[Record], body=None, batch_size: int = 512) 
             messages.append(message)
         out_records.append(dataclasses.replace(record, messages=messages, meta={**record.meta, "described": True}))
     return out_records
+
+
+def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, batch_size: int = 4096) -> list[Record]:
+    """``draws`` new text2pose records for every distinct single target pose of ``records``:
+    the same pose under other caption draws of the captioner, wrapped in the dataset's request
+    and answer templates (PoseScript's several automatic captions per pose, as training
+    augmentation that leaves the dataset, its splits and its test records unchanged).
+
+    Only single-pose text2pose records are used; each new record keeps its source's split and
+    id with ``-draw<k>`` appended. Captions are seeded from ``seed`` (use seeds other than the
+    dataset's own so the draws differ from the stored captions)."""
+    from posekit.body import load_body_model
+
+    if draws < 0:
+        raise ValueError(f"draws must be >= 0, got {draws}")
+    sources = [r for r in records if r.task == "text2pose" and r.target_poses and len(r.target_poses) == 1]
+    unique: dict[bytes, Record] = {}
+    for record in sources:
+        unique.setdefault(np.asarray(record.target_poses[0], dtype=np.float32).tobytes(), record)
+    if not draws or not unique:
+        return []
+    body = body or load_body_model()
+    picked = list(unique.values())
+    poses = torch.cat([r.targets() for r in picked]).float()  # (P, 24, 3)
+    captioner = Captioner()
+    rng = np.random.default_rng(seed)
+    out: list[Record] = []
+    with torch.no_grad():
+        captions = [[] for _ in range(draws)]
+        for start in range(0, len(poses), batch_size):
+            chunk = poses[start:start + batch_size]
+            result = body(chunk[:, 0], chunk[:, 1:], joints_only=True)
+            for k in range(draws):
+                draw_seed = seed * 1000 + k * 7919 + start
+                codes = compute_posecodes(result.joints, result.rotmats,
+                                          generator=torch.Generator().manual_seed(draw_seed))
+                captions[k] += captioner.from_posecodes(codes, draw_seed)
+    for k in range(draws):
+        for record, text in zip(picked, captions[k]):
+            request = TEXT2POSE_REQUESTS[int(rng.integers(len(TEXT2POSE_REQUESTS)))].format(text=text)
+            answer = POSE_ANSWERS[int(rng.integers(len(POSE_ANSWERS)))].format(pose=POSE_TOKEN)
+            out.append(Record(id=f"{record.id}-draw{k}", task="text2pose", split=record.split,
+                              messages=[_system(), {"role": "user", "content": request},
+                                        {"role": "assistant", "content": answer}],
+                              target_poses=record.target_poses,
+                              meta={**{key: record.meta[key] for key in ("source", "kind") if key in record.meta},
+                                    "caption": text, "draw": k}))
+    return out
 
 
 def _system() -> dict:

@@ -138,10 +138,16 @@ class DecoderTrainConfig:
     """Weight of an L1 loss on pelvis-relative joint positions (metres) through the body model's
     forward kinematics, added to the rotation-matrix L1 (which weighs a wrist like a hip); the
     validation loss that picks the best epoch is the same sum."""
+    caption_draws: int = 0
+    """Extra caption draws per training text2pose pose (:func:`posekit.datasets.recaptioned`),
+    added by :func:`fit_state_decoder` to the training split only (validation and test stay the
+    dataset's)."""
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0:
-            raise ValueError(f"need epochs, batch_size, patience >= 1, lr > 0 and joint_weight >= 0, got {self}")
+        if (self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0
+                or self.caption_draws < 0):
+            raise ValueError("need epochs, batch_size, patience >= 1, lr > 0, joint_weight >= 0 and "
+                             f"caption_draws >= 0, got {self}")
 
 
 @dataclasses.dataclass
@@ -412,8 +418,8 @@ def aligned_image_tokens(records: list[Record], root: Path | None, progress: boo
     return out
 
 
-DECODER_TASKS = ("text2pose", "spg", "edit")
-"""Tasks whose requests are text (and, for edit, an input pose): what the decoder trains on."""
+DECODER_TASKS = ("text2pose", "spg", "edit", "image2pose", "rpe")
+"""The tasks the shipped decoder trains across (every pose-producing task)."""
 
 
 def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
@@ -424,7 +430,7 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
     train and val splits, then train one decoder across the tasks on them (``checkpoint``: see
     :func:`train_pose_decoder`, a stopped run resumes)."""
-    from posekit.datasets import dataset_dir, load_records
+    from posekit.datasets import dataset_dir, load_records, recaptioned
     from posekit.llm import DEFAULT_BACKBONE, load_backbone
     from posekit.states import DEFAULT_STATE_LAYER, request_states
 
@@ -433,6 +439,8 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     root = Path(root) if root is not None else dataset_dir(dataset)
     llm = load_backbone(backbone)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
+    if train.caption_draws and "text2pose" in tasks:
+        splits["train"] += recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
     images = {s: aligned_image_tokens(recs, root, progress=progress) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
