@@ -242,6 +242,7 @@ class BodyModel(nn.Module):
         betas: torch.Tensor | None = None,
         transl: torch.Tensor | None = None,
         joints_only: bool = False,
+        validate: bool = True,
     ) -> BodyOutput:
         """Pose the body.
 
@@ -251,6 +252,9 @@ class BodyModel(nn.Module):
             betas: ``(B, S)`` shape coefficients, ``S <= num_betas``; mean shape if None.
             transl: ``(B, 3)`` root translation; zero if None.
             joints_only: skip skinning (fast path for captioning and metrics).
+            validate: check that the rotations are rotations (NaN/inf, non-orthonormal matrices,
+                degenerate 6D raise ``PoseFormatError``); False on hot paths whose rotations are
+                valid by construction (a network's Gram-Schmidt output in a training loss).
         """
         batch = None
         for t in (global_orient, body_pose, betas, transl):
@@ -258,7 +262,7 @@ class BodyModel(nn.Module):
                 batch = t.shape[0]
                 break
         rotmats = full_pose_rotmats(global_orient, body_pose, batch_size=batch if batch is not None else 1,
-                                    dtype=self.dtype, device=self.device).to(self.dtype)  # (B, 24, 3, 3)
+                                    dtype=self.dtype, device=self.device, validate=validate).to(self.dtype)  # (B, 24, 3, 3)
         batch = rotmats.shape[0]
         betas = self._betas(betas, batch)
         if transl is not None:

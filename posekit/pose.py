@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
+from posekit.rotations import RotationError, check_rotations, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
 from posekit.skeleton import MIRROR_PERMUTATION, NUM_BODY_JOINTS, NUM_JOINTS
 
 __all__ = ["PoseFormatError", "SplitPose", "pose_from_degrees", "to_rotmats", "full_pose_rotmats", "remove_yaw", "yaw_angle", "mirror_rotvec"]
@@ -40,15 +40,7 @@ class SplitPose:
         return self.pose[:, 1:]
 
 
-def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not x.is_floating_point():
-        raise PoseFormatError(f"{name} must be a floating-point tensor (float32/float64), got dtype {x.dtype}")
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x)).sum().item()
-        raise PoseFormatError(f"{name} contains {bad} NaN/inf value(s); check the upstream computation")
-
-
-def to_rotmats(x: torch.Tensor, num_joints: int | None, name: str) -> torch.Tensor:
+def to_rotmats(x: torch.Tensor, num_joints: int | None, name: str, validate: bool = True) -> torch.Tensor:
     """Rotations in any posekit format -> rotation matrices.
 
     Args:
@@ -56,22 +48,37 @@ def to_rotmats(x: torch.Tensor, num_joints: int | None, name: str) -> torch.Tens
             e.g. ``global_orient``); ``(B, N, 3)``, ``(B, N, 3, 3)`` or ``(B, N, 6)`` otherwise.
         num_joints: ``N``, or None for a single joint.
         name: argument name used in error messages.
+        validate: check the values (:func:`posekit.rotations.check_rotations`: NaN/inf,
+            matrices that are not rotations, degenerate 6D); False on hot paths whose inputs
+            are valid by construction.
 
     Returns:
         ``(B, 3, 3)`` or ``(B, N, 3, 3)``.
+
+    Raises:
+        PoseFormatError: wrong type, dtype or shape, or (``validate``) invalid values.
     """
     if not isinstance(x, torch.Tensor):
         raise PoseFormatError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    _check_finite(x, name)
+    if not x.is_floating_point():
+        raise PoseFormatError(f"{name} must be a floating-point tensor (float32/float64), got dtype {x.dtype}")
     lead = (x.shape[0],) if num_joints is None else (x.shape[0], num_joints) if x.dim() >= 2 else ()
     core = tuple(x.shape[len(lead):]) if lead and tuple(x.shape[: len(lead)]) == lead else None
     expected_dim = 1 if num_joints is None else 2
-    if core == (3,) and x.dim() == expected_dim + 1:
-        return rotvec_to_rotmat(x)
-    if core == (3, 3) and x.dim() == expected_dim + 2:
-        return x
-    if core == (6,) and x.dim() == expected_dim + 1:
-        return rot6d_to_rotmat(x)
+    kinds = {(3,): ("rotvec", 1), (3, 3): ("rotmat", 2), (6,): ("rot6d", 1)}
+    if core in kinds and x.dim() == expected_dim + kinds[core][1]:
+        kind = kinds[core][0]
+        if validate:
+            try:
+                check_rotations(x, kind, name)
+            except RotationError as error:
+                raise PoseFormatError(str(error)) from None
+        if kind == "rotvec":
+            return rotvec_to_rotmat(x, validate=False)
+        return x if kind == "rotmat" else rot6d_to_rotmat(x, validate=False)
+    if not torch.isfinite(x).all():
+        raise PoseFormatError(f"{name} contains {int((~torch.isfinite(x)).sum())} NaN/inf value(s) and has the "
+                              f"wrong shape {tuple(x.shape)}")
     j = "" if num_joints is None else f"{num_joints}, "
     raise PoseFormatError(
         f"{name} must have shape (B, {j}3) axis-angle, (B, {j}3, 3) rotation matrices or (B, {j}6) 6D; "
@@ -85,16 +92,18 @@ def full_pose_rotmats(
     batch_size: int | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Global orientation and body pose in any format -> ``(B, 24, 3, 3)`` rotation matrices.
 
     A missing part is the identity (rest pose). ``batch_size`` is needed when both are missing.
+    ``validate``: see :func:`to_rotmats`.
     """
     parts = {}
     if global_orient is not None:
-        parts["global_orient"] = to_rotmats(global_orient, None, "global_orient")[:, None]
+        parts["global_orient"] = to_rotmats(global_orient, None, "global_orient", validate)[:, None]
     if body_pose is not None:
-        parts["body_pose"] = to_rotmats(body_pose, NUM_BODY_JOINTS, "body_pose")
+        parts["body_pose"] = to_rotmats(body_pose, NUM_BODY_JOINTS, "body_pose", validate)
     sizes = {k: v.shape[0] for k, v in parts.items()}
     if batch_size is not None:
         sizes["batch_size"] = batch_size

@@ -225,16 +225,16 @@ def _group_batches(ex: _Examples, lengths: torch.Tensor, batch_size: int, genera
 
 def pose_loss(six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between rotation matrices of 6D predictions ``(B, 24, 6)`` and axis-angle targets ``(B, 24, 3)`` (ChatPose's pose loss)."""
-    return F.l1_loss(rot6d_to_rotmat(six_d), rotvec_to_rotmat(target))
+    return F.l1_loss(rot6d_to_rotmat(six_d, validate=False), rotvec_to_rotmat(target, validate=False))
 
 
 def joint_loss(body, six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 (metres) between pelvis-relative joints ``(B, 24, 3)`` of 6D predictions and axis-angle
     targets, through ``body``'s forward kinematics (joints only)."""
-    pred = rot6d_to_rotmat(six_d)  # (B, 24, 3, 3)
-    joints = body(pred[:, 0], pred[:, 1:], joints_only=True).joints
+    pred = rot6d_to_rotmat(six_d, validate=False)  # (B, 24, 3, 3)
+    joints = body(pred[:, 0], pred[:, 1:], joints_only=True, validate=False).joints
     with torch.no_grad():
-        goal = body(target[:, 0], target[:, 1:], joints_only=True).joints
+        goal = body(target[:, 0], target[:, 1:], joints_only=True, validate=False).joints
     return F.l1_loss(joints - joints[:, :1], goal - goal[:, :1])
 
 

@@ -74,3 +74,129 @@ def test_mean_rotation_is_a_rotation_and_symmetric():
     assert R.mean_rotation(pair, dim=1).shape == (2, 3, 3)
     with pytest.raises(ValueError):
         R.mean_rotation(torch.zeros(4, 3))
+
+
+# --- validity at the public boundary (issue 15) -------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from posekit.body import load_body_model  # noqa: E402
+from posekit.pose import PoseFormatError  # noqa: E402
+
+FINITE = st.floats(-10, 10, allow_nan=False, width=32)
+ANY = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.zeros(2, 3, 3), "not a rotation matrix at index \\(0,\\)"),
+    (2 * torch.eye(3).expand(2, 3, 3), "not a rotation matrix"),
+    (torch.diag(torch.tensor([1.0, 1.0, -1.0]))[None], "det = -1"),  # a reflection
+    (torch.full((1, 3, 3), float("nan")), "NaN/inf"),
+])
+def test_invalid_rotation_matrices_raise(bad, match):
+    for fn in (R.rotmat_to_rotvec, R.rotmat_to_rot6d):
+        with pytest.raises(R.RotationError, match=match):
+            fn(bad)
+    with pytest.raises(R.RotationError):
+        R.geodesic_angle(bad, torch.eye(3).expand_as(bad))
+
+
+@pytest.mark.parametrize("bad", [
+    torch.zeros(1, 6),
+    torch.tensor([[1.0, 0, 0, 2.0, 0, 0]]),  # parallel columns
+    torch.tensor([[1.0, 0, 0, 0, 0, 0]]),  # a zero column
+    torch.tensor([[float("inf"), 0, 0, 0, 1, 0]]),
+])
+def test_degenerate_6d_raises_instead_of_nan(bad):
+    with pytest.raises(R.RotationError):
+        R.rot6d_to_rotmat(bad)
+    # the check is what stops it: without it Gram-Schmidt gives NaN or inf
+    assert not torch.isfinite(R.rot6d_to_rotmat(bad, validate=False)).all()
+
+
+def test_nan_rotvec_raises_and_validate_false_skips_the_check():
+    bad = torch.tensor([[0.1, float("nan"), 0.0]])
+    with pytest.raises(R.RotationError, match="NaN"):
+        R.rotvec_to_rotmat(bad)
+    assert torch.isnan(R.rotvec_to_rotmat(bad, validate=False)).any()
+
+
+def test_body_model_refuses_matrices_that_are_not_rotations():
+    body = load_body_model()
+    rest = body(body_pose=torch.zeros(1, 23, 3), joints_only=True).joints
+    doubled = 2 * torch.eye(3).expand(1, 23, 3, 3)
+    with pytest.raises(PoseFormatError, match="body_pose is not a rotation matrix"):
+        body(body_pose=doubled, joints_only=True)
+    with pytest.raises(PoseFormatError, match="global_orient .*6D"):
+        body(global_orient=torch.zeros(1, 6), joints_only=True)
+    # what the check prevents: doubled "rotations" scale the bones
+    scaled = body(body_pose=doubled, joints_only=True, validate=False).joints
+    assert (scaled - scaled[:, :1]).norm(dim=-1).amax() > 1.5 * (rest - rest[:, :1]).norm(dim=-1).amax()
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 4), st.just(3)), elements=FINITE))
+def test_property_rotvec_gives_valid_rotations(rotvec):
+    rotmat = R.rotvec_to_rotmat(torch.from_numpy(rotvec))
+    R.check_rotations(rotmat, "rotmat")  # always a rotation
+    assert torch.allclose(R.rot6d_to_rotmat(R.rotmat_to_rot6d(rotmat)), rotmat, atol=1e-4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 3), st.just(6)), elements=ANY))
+def test_property_6d_is_a_rotation_or_an_error(six):
+    try:
+        out = R.rot6d_to_rotmat(torch.from_numpy(six))
+    except R.RotationError:
+        return
+    assert torch.isfinite(out).all()
+    R.check_rotations(out.double(), "rotmat")
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 3), st.just(3), st.just(3)), elements=ANY))
+def test_property_any_matrix_is_a_rotation_or_an_error(matrix):
+    x = torch.from_numpy(matrix)
+    try:
+        out = R.rotmat_to_rotvec(x)
+    except R.RotationError:
+        return
+    # accepted: it was a rotation, so the round trip returns it
+    assert torch.allclose(R.rotvec_to_rotmat(out), x, atol=5e-2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([(1, 23, 3), (1, 23, 3, 3), (1, 23, 6), (2, 23, 3), (23, 3), (1, 22, 3), (1, 23, 4)]),
+       st.sampled_from(["ok", "nan", "inf", "scaled"]))
+def test_property_body_inputs_are_checked(shape, fault):
+    body = load_body_model()
+    batch = shape[0] if len(shape) > 2 else 1
+    x = R.rotvec_to_rotmat(torch.randn(batch, 23, 3) * 0.5, validate=False)
+    if shape[-1] == 3 and shape[-2:] != (3, 3):
+        x = R.rotmat_to_rotvec(x)
+    elif shape[-1] == 6:
+        x = R.rotmat_to_rot6d(x)
+    valid = shape in [(1, 23, 3), (1, 23, 3, 3), (1, 23, 6), (2, 23, 3)]
+    if not valid:
+        x = torch.zeros(shape)
+    if fault == "nan":
+        x = x.clone().reshape(-1)
+        x[0] = float("nan")
+        x = x.reshape(shape if not valid else x.shape)
+    elif fault == "inf":
+        x = x.clone().reshape(-1)
+        x[-1] = float("inf")
+        x = x.reshape(shape if not valid else x.shape)
+    elif fault == "scaled":
+        x = x * 3.0
+    scale_is_fine = fault == "scaled" and len(shape) == 3  # axis-angle (a larger angle) and 6D (scale-free)
+    if valid and (fault == "ok" or scale_is_fine):
+        out = body(body_pose=x.reshape(shape), joints_only=True)
+        assert torch.isfinite(out.joints).all()
+    else:
+        with pytest.raises(PoseFormatError):
+            body(body_pose=x, joints_only=True)
