@@ -27,6 +27,7 @@ from torch import nn
 
 from posekit.lbs import blend_shapes, forward_kinematics, pose_features, skin
 from posekit.paths import cache_dir, data_dir, resolve_file
+from posekit.files import read_npz
 from posekit.pose import PoseFormatError, full_pose_rotmats
 from posekit.skeleton import NUM_BETAS, NUM_JOINTS, PARENTS
 
@@ -82,12 +83,16 @@ def resolve_body_file(model_type: str = "posekit", gender: str = "neutral", path
 
 
 def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an SMPL-family model file (``.npz`` or ``.pkl``) into plain numpy arrays."""
+    """Read an SMPL-family model file (``.npz`` or ``.pkl``) into plain numpy arrays.
+
+    ``.npz`` files are never unpickled. ``.pkl`` files (the official SMPL downloads, which hold
+    chumpy objects) are Python pickles and can run code when loaded: posekit reads one only
+    from a path the user names as a body model (``load_body_model(path=...)`` or
+    ``POSEKIT_BODY_MODELS``), never from a dataset."""
     path = Path(path)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    if path.suffix == ".pkl":
+        return read_npz(path, "body model file")
+    if path.suffix == ".pkl":  # official SMPL files: a pickle (with chumpy objects) the user named as a body model
         try:
             with open(path, "rb") as fh:
                 raw = pickle.load(fh, encoding="latin1")

@@ -23,7 +23,8 @@ import torch
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.skeleton import NUM_BETAS, NUM_JOINTS
 
-__all__ = ["ChatSession", "ChatPoseResult", "Reply", "save_pose_npz", "load_pose_npz", "save_obj", "save_html"]
+__all__ = ["ChatSession", "ChatPoseResult", "Reply", "save_pose_npz", "load_pose_npz", "save_obj", "save_html",
+           "ChatCommand", "parse_chat_line", "export_or_fallback"]
 
 
 @dataclasses.dataclass
@@ -154,7 +155,7 @@ class ChatSession:
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
         self.input_poses, self.image = inputs, session_image
         self._answered += 1
-        results = [self._result(p, turn=self.turns) for p in answer.poses]
+        results = [self._result(p, self.turns, len(self.poses) + k) for k, p in enumerate(answer.poses)]
         self.poses += results
         numbered = iter(r.index for r in results)
         shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", answer.text)
@@ -189,13 +190,13 @@ class ChatSession:
             self.trimmed_turns += 1
 
     @torch.no_grad()
-    def _result(self, pose: torch.Tensor, turn: int) -> ChatPoseResult:
+    def _result(self, pose: torch.Tensor, turn: int, index: int) -> ChatPoseResult:
         from posekit.language.captioner import Captioner
 
         betas = torch.zeros(NUM_BETAS)
         out = self.body(pose[None, 0], pose[None, 1:], betas[None])
         description = Captioner()(out.joints, out.rotmats, seed=None)[0]
-        return ChatPoseResult(len(self.poses), turn, pose, betas, out.joints[0], out.vertices[0], description)
+        return ChatPoseResult(index, turn, pose, betas, out.joints[0], out.vertices[0], description)
 
     def export(self, pose: int | ChatPoseResult, folder: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
         """Write pose ``pose`` as ``.npz`` (SMPL parameters), ``.obj`` (mesh) and ``.html`` (3D view)."""
@@ -206,6 +207,74 @@ class ChatSession:
         return {"npz": save_pose_npz(folder / f"{stem}.npz", result.pose, result.betas),
                 "obj": save_obj(folder / f"{stem}.obj", result.vertices, self.body.faces),
                 "html": save_html(folder / f"{stem}.html", result, self.body.faces)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatCommand:
+    """One line typed in the interactive chat (:func:`parse_chat_line`)."""
+
+    kind: str
+    """``"message"``, ``"pose"`` (attach an earlier pose), ``"image"``, ``"reset"``, ``"quit"`` or ``"empty"``."""
+    value: str | int | None = None
+    """The message text, the pose index or the image path (None: no image)."""
+
+
+CHAT_HELP = "/pose N attaches pose N (or /pose: the latest) to the next message, /image FILE an image, " \
+            "/reset starts over, /quit ends"
+
+
+def parse_chat_line(line: str, pose_count: int) -> ChatCommand:
+    """A typed line -> a :class:`ChatCommand`; ``ValueError`` saying what is wrong with a bad one
+    (a pose number that is not a number or not in the session's ``pose_count`` poses, an image
+    that cannot be read, an unknown command, text that is not valid UTF-8), so that the
+    interactive chat can say so and keep the conversation."""
+    from posekit.vision import load_image
+
+    text = line.strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the line is not valid UTF-8 text (check the terminal's encoding) and was ignored") from None
+    if not text:
+        return ChatCommand("empty")
+    if not text.startswith("/"):
+        return ChatCommand("message", text)
+    command, _, arg = text.partition(" ")
+    arg = arg.strip()
+    if command in ("/quit", "/exit"):
+        return ChatCommand("quit")
+    if command == "/reset":
+        return ChatCommand("reset")
+    if command == "/pose":
+        if not pose_count:
+            raise ValueError("there is no pose to attach yet: ask for one first")
+        try:
+            index = int(arg) if arg else -1
+        except ValueError:
+            raise ValueError(f"/pose takes a pose number, e.g. /pose 0 (or /pose for the latest), got {arg!r}") from None
+        if not -pose_count <= index < pose_count:
+            raise ValueError(f"there is no pose {index}: this session has poses 0 to {pose_count - 1}")
+        return ChatCommand("pose", index)
+    if command == "/image":
+        if arg:
+            load_image(arg)  # a bad file is refused now, not after the model has answered
+        return ChatCommand("image", arg or None)
+    raise ValueError(f"unknown command {command!r}: {CHAT_HELP}")
+
+
+def export_or_fallback(session: "ChatSession", result: "ChatPoseResult",
+                       folder: str | os.PathLike) -> tuple[dict[str, Path], Path, str | None]:
+    """Write a pose's files into ``folder``; if that fails (a file in the way, no permission, a
+    full disk), into a new temporary folder instead, so an answer is never lost. Returns the
+    files, the folder used and a warning to show (None when ``folder`` worked)."""
+    import tempfile
+
+    try:
+        return session.export(result, folder), Path(folder), None
+    except OSError as err:
+        fallback = Path(tempfile.mkdtemp(prefix="posekit-chat-"))
+        files = session.export(result, fallback)
+        return files, fallback, f"could not write to {folder} ({err.strerror or err}); saved in {fallback} instead"
 
 
 def save_pose_npz(path: str | os.PathLike, pose: torch.Tensor, betas: torch.Tensor | None = None) -> Path:
@@ -220,7 +289,12 @@ def save_pose_npz(path: str | os.PathLike, pose: torch.Tensor, betas: torch.Tens
 
 def load_pose_npz(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pose (24, 3), betas (10,))`` from a file written by :func:`save_pose_npz`."""
-    data = np.load(path)
+    from posekit.files import read_npz
+
+    data = read_npz(path, "pose file")
+    missing = [k for k in ("global_orient", "body_pose", "betas") if k not in data]
+    if missing:
+        raise ValueError(f"pose file {path} lacks {missing}; write it with posekit.chat.save_pose_npz")
     pose = np.concatenate([data["global_orient"].reshape(1, 3), data["body_pose"].reshape(-1, 3)])
     return torch.from_numpy(pose).float(), torch.from_numpy(data["betas"].reshape(-1)).float()
 

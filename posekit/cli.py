@@ -9,9 +9,8 @@ from pathlib import Path
 
 
 INFERENCE_DTYPES = ("float32", "float16", "bfloat16")  # posekit.chatpose.DTYPES, named here to keep start-up light
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, TypeError,
-               KeyError, json.JSONDecodeError, ImportError, RuntimeError)
-"""Errors a user can cause (a missing file, bad JSON, a bad value, a corrupt checkpoint: posekit's
+USER_ERRORS = (OSError, ValueError, TypeError, KeyError, json.JSONDecodeError, ImportError, RuntimeError)
+"""Errors a user can cause (a missing or unwritable file, bad JSON, a bad value, a corrupt checkpoint: posekit's
 CheckpointError and AssetNotFoundError are among them): one line and exit code 2, not a traceback."""
 
 
@@ -58,6 +57,16 @@ def _build_data(args: argparse.Namespace) -> int:
     print(f"wrote {args.out or dataset_dir(config.name)} in {manifest['build_seconds']} s")
     for task, counts in manifest["counts"].items():
         print(f"  {task:<11}" + "  ".join(f"{split} {n:>6}" for split, n in counts.items()))
+    return 0
+
+
+def _verify_data(args: argparse.Namespace) -> int:
+    from posekit.datasets import DatasetError, verify_dataset
+
+    check = verify_dataset(args.name, root=args.out, progress=not args.quiet)
+    if not check.ok:
+        raise DatasetError(check.summary())
+    print(check.summary())
     return 0
 
 
@@ -243,6 +252,7 @@ def _chat(args: argparse.Namespace) -> int:
     """ChatPose's main_chat.py, and a one-shot form. Bad inputs: one line on stderr, exit code 2."""
     import time
 
+    from posekit.chat import CHAT_HELP, parse_chat_line
     from posekit.chatpose import CheckpointError
     from posekit.paths import AssetNotFoundError, reports_dir
 
@@ -263,56 +273,72 @@ def _chat(args: argparse.Namespace) -> int:
                               seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
                               no_repeat_ngram_size=args.no_repeat_ngram,
                               context_turns=None if args.context_turns < 0 else args.context_turns)
-    except (FileNotFoundError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
-        return fail(str(err).splitlines()[0])
+    except (OSError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
+        return fail(" ".join(str(err).split()))
     out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
     image = args.image
-    prompts = [args.prompt] if args.prompt is not None else None
-    if prompts is None:
-        print("posekit chat: type a message; /pose N attaches pose N to the next message, /image FILE an image, "
-              "/reset starts over, /quit ends. Poses are saved to " + str(out))
+    if args.prompt is not None:  # one shot: a bad input ends the command with one line
+        try:
+            reply = session.send(args.prompt, image=image)
+        except (FileNotFoundError, ValueError) as err:
+            return fail(str(err).splitlines()[0])
+        out = _show_reply(session, reply, out)
+        if session.poses:
+            print(f"poses saved in {out}")
+        return 0
+    print(f"posekit chat: type a message; {CHAT_HELP}. Poses are saved to {out}")
     attach = None
     while True:
-        if prompts is not None:
-            if not prompts:
-                break
-            text = prompts.pop()
-        else:
-            try:
-                text = input("you> ").strip()
-            except (EOFError, KeyboardInterrupt):
-                print()
-                break
-            if text in ("/quit", "/exit"):
-                break
-            if text == "/reset":
-                session.reset()
-                image = attach = None
-                continue
-            if text.startswith("/pose"):
-                attach = int(text.split()[1]) if len(text.split()) > 1 else -1
-                continue
-            if text.startswith("/image"):
-                image = text.split(maxsplit=1)[1] if len(text.split()) > 1 else None
-                continue
-            if not text:
-                continue
         try:
-            reply = session.send(text, image=image, pose=attach)
-        except (FileNotFoundError, ValueError) as err:
-            if prompts is not None:
-                return fail(str(err).splitlines()[0])
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            break
+        except UnicodeDecodeError:
+            print("error: the line is not valid UTF-8 text (check the terminal's encoding) and was ignored")
+            continue
+        try:
+            command = parse_chat_line(line, len(session.poses))
+        except (OSError, ValueError) as err:
             print(f"error: {err}")
             continue
-        image = attach = None
-        print(f"chatpose> {reply.text}")
-        for result in reply.poses:
-            files = session.export(result, out)
-            print(f"  [pose {result.index}] {result.description}")
-            print("  saved " + ", ".join(str(p) for p in files.values()))
+        if command.kind == "quit":
+            break
+        if command.kind == "reset":
+            session.reset()
+            image = attach = None
+        elif command.kind == "pose":
+            attach = command.value
+            print(f"(pose {attach} goes with your next message)")
+        elif command.kind == "image":
+            image = command.value
+        elif command.kind == "message":
+            try:
+                reply = session.send(command.value, image=image, pose=attach)
+            except (OSError, ValueError) as err:
+                print(f"error: {err}")
+                continue
+            finally:
+                image = attach = None  # a failed message does not leave them attached to every later one
+            out = _show_reply(session, reply, out)
     if session.poses:
         print(f"poses saved in {out}")
     return 0
+
+
+def _show_reply(session, reply, out: Path) -> Path:
+    """Print a reply and save its poses (elsewhere, with a warning, when ``out`` cannot be written);
+    returns the folder the poses went to."""
+    from posekit.chat import export_or_fallback
+
+    print(f"chatpose> {reply.text}")
+    for result in reply.poses:
+        files, out, warning = export_or_fallback(session, result, out)
+        if warning:
+            print(f"warning: {warning}")
+        print(f"  [pose {result.index}] {result.description}")
+        print("  saved " + ", ".join(str(p) for p in files.values()))
+    return out
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -351,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_build_data)
+
+    p = sub.add_parser("verify-data", help="check a dataset's records and images against its manifest's SHA-256")
+    p.add_argument("--name", default="default", help="dataset name: data/generated/<name>")
+    p.add_argument("--out", default=None, help="the dataset folder, if not data/generated/<name>")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_verify_data)
 
     p = sub.add_parser("train-retrieval", help="train the text<->pose retrieval model on a built dataset")
     p.add_argument("--dataset", default="default")

@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = ["POSE_TOKEN", "POSE_IN_TOKEN", "IMAGE_TOKEN", "SYSTEM_PROMPT", "Record", "write_jsonl", "read_jsonl",
@@ -99,6 +100,19 @@ class Record:
             raise ValueError(f"{self.id}: {in_tokens} {POSE_IN_TOKEN} tokens but {len(self.input_poses)} input poses")
         if (images > 0) != (self.image is not None):
             raise ValueError(f"{self.id}: {images} {IMAGE_TOKEN} tokens but image={self.image!r}")
+        for key in ("target_poses", "input_poses"):
+            poses = getattr(self, key)
+            if not poses:
+                continue
+            try:
+                array = np.asarray(poses, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.id}: {key} must be lists of 24 x 3 numbers") from None
+            if array.shape[1:] != (24, 3):
+                raise ValueError(f"{self.id}: {key} must be (P, 24, 3) axis-angle poses, got shape {array.shape}")
+            if not np.isfinite(array).all():
+                pose, joint = (int(i) for i in np.argwhere(~np.isfinite(array))[0][:2])
+                raise ValueError(f"{self.id}: {key}[{pose}] has NaN/inf values (joint {joint})")
 
     def targets(self) -> torch.Tensor:
         """``(P, 24, 3)`` target poses."""
@@ -131,14 +145,27 @@ def pose_list(pose: torch.Tensor) -> list[list[float]]:
 
 
 def write_jsonl(records: list[Record], path: str | os.PathLike) -> Path:
+    """One record per line, written atomically (:func:`posekit.files.atomic_path`)."""
+    from posekit.files import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for record in records:
             fh.write(record.to_json() + "\n")
     return path
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Record]:
+    """The records of a JSONL file; a line that is not a valid record raises ``ValueError``
+    naming the file and the line."""
+    path = Path(path)
+    records = []
     with open(path, encoding="utf-8") as fh:
-        return [Record.from_json(line) for line in fh if line.strip()]
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(Record.from_json(line))
+            except (ValueError, TypeError, KeyError) as err:
+                raise ValueError(f"{path}, line {number}: not a valid record: {err}") from None
+    return records

@@ -37,7 +37,7 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose", "recaptioned"]
+           "chat_turns", "describe_then_pose", "recaptioned", "verify_dataset", "DatasetCheck", "DatasetError"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +96,88 @@ def load_spg_descriptions() -> dict[str, dict]:
     return {k: v for k, v in json.loads(Path(file).read_text()).items() if not k.startswith("_")}
 
 
-def load_records(task: str, split: str, name: str = "default", root: str | os.PathLike | None = None) -> list[Record]:
-    """Records of one task and split; raises FileNotFoundError saying how to build them."""
+class DatasetError(ValueError):
+    """A dataset folder is incomplete (no manifest: an interrupted build) or differs from its manifest."""
+
+
+def _build_hint(name: str, root: str | os.PathLike | None) -> str:
+    """How to build the dataset ``name`` (or the one in the folder ``root``)."""
     folder = Path(root) if root is not None else dataset_dir(name)
+    named = folder.parent == dataset_dir(name).parent
+    command = f"posekit build-data --name {folder.name}" if named else f"posekit build-data --out {folder}"
+    if folder.name == "quick" and named:
+        command += " --quick"
+    return f"build it with `{command}` (or posekit.datasets.build_dataset)"
+
+
+def load_records(task: str, split: str, name: str = "default", root: str | os.PathLike | None = None) -> list[Record]:
+    """Records of one task and split of a complete dataset (one with its ``manifest.json``).
+
+    Raises ``FileNotFoundError`` (no such dataset or task file) or :class:`DatasetError` (a
+    folder without a manifest: an interrupted build), each saying how to build it."""
+    folder = Path(root) if root is not None else dataset_dir(name)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset {folder} not found: {_build_hint(name, root)}")
+    if not (folder / "manifest.json").is_file():
+        raise DatasetError(f"{folder} has no manifest.json, so its build never finished (or it is not a posekit "
+                           f"dataset); rebuild it: {_build_hint(name, root)}")
     path = folder / task / f"{split}.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build the dataset first with `posekit build-data --name {name}` "
-                                "(or posekit.datasets.build_dataset)")
+        raise FileNotFoundError(f"{path} not found although {folder} has a manifest; {_build_hint(name, root)}")
     return read_jsonl(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetCheck:
+    """What :func:`verify_dataset` found."""
+
+    folder: Path
+    checked: int
+    """Files whose SHA-256 matched the manifest."""
+    missing: list[str]
+    changed: list[str]
+    unverified: list[str]
+    """What the manifest cannot vouch for (e.g. images of a dataset built before image hashes)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.changed
+
+    def summary(self) -> str:
+        if self.ok:
+            extra = f"; not verifiable: {', '.join(self.unverified)}" if self.unverified else ""
+            return f"{self.folder}: {self.checked} files match the manifest{extra}"
+        parts = [f"{len(self.missing)} missing" if self.missing else "", f"{len(self.changed)} changed" if self.changed else ""]
+        first = (self.missing + self.changed)[:3]
+        return (f"{self.folder}: {', '.join(p for p in parts if p)} file(s) (e.g. {', '.join(first)}); "
+                "rebuild the dataset")
+
+
+def verify_dataset(name: str = "default", root: str | os.PathLike | None = None, progress: bool = False) -> DatasetCheck:
+    """Check every file of a dataset against the SHA-256 its manifest records (records and images)."""
+    from tqdm.auto import tqdm
+
+    folder = Path(root) if root is not None else dataset_dir(name)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise DatasetError(f"{folder} has no manifest.json, so its build never finished; rebuild it: "
+                           f"{_build_hint(name, root)}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{manifest_path} is not valid JSON ({err}); rebuild it: {_build_hint(name, root)}") from None
+    expected = {**manifest.get("files", {}), **manifest.get("images", {})}
+    unverified = [] if "images" in manifest else ["images (the manifest predates image hashes)"]
+    missing, changed, checked = [], [], 0
+    for rel, digest in tqdm(sorted(expected.items()), desc="verify", disable=not progress):
+        path = folder / rel
+        if not path.is_file():
+            missing.append(rel)
+        elif _sha256(path) != digest:
+            changed.append(rel)
+        else:
+            checked += 1
+    return DatasetCheck(folder, checked, missing, changed, unverified)
 
 
 def describe_then_pose(records: list[Record], body=None, batch_size: int = 512) -> list[Record]:
@@ -436,14 +510,26 @@ def _sha256(path: Path) -> str:
 
 def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.PathLike | None = None, body=None,
                   progress: bool = True) -> dict:
-    """Build every task dataset; returns the manifest (also written to ``manifest.json``)."""
+    """Build every task dataset; returns the manifest (also written to ``manifest.json``, with the
+    SHA-256 of every record file and image: :func:`verify_dataset`).
+
+    The dataset is built in a temporary folder next to the target and takes its place in one
+    rename at the end: an interrupted build (Ctrl-C, a crash) leaves the previous dataset as it
+    was, or no folder at all."""
+
+    from posekit.files import atomic_dir
+
+    final = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
+    with atomic_dir(final) as tmp:  # an interrupted build leaves the old folder (or none), never half of one
+        return _build_into(config, tmp, body, progress)
+
+
+def _build_into(config: DatasetConfig, out: Path, body, progress: bool) -> dict:
     import posekit
     from posekit.body import load_body_model
 
     start = time.time()
     body = body or load_body_model()
-    out = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     corpus = build_pose_corpus(body, seed=config.seed, sampler=config.sampler, splits=config.splits, progress=progress)
     spg = load_spg_descriptions()
@@ -462,11 +548,12 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
             path = write_jsonl(chosen, out / task / f"{split}.jsonl")
             files[f"{task}/{split}.jsonl"] = _sha256(path)
             counts.setdefault(task, {})[split] = len(chosen)
+    images = {r.image: _sha256(out / r.image) for records in builder.records.values() for r in records if r.image}
     frame = corpus.to_frame()
     manifest = {
         "name": config.name, "config": config.to_dict(), "posekit": posekit.__version__, "torch": torch.__version__,
         "language": LANGUAGE_VERSION,
-        "counts": counts, "files": files,
+        "counts": counts, "files": files, "images": images,
         "corpus": {"poses": len(corpus), "canonical": len(corpus.entries),
                    "split": dict(Counter(corpus.split)), "test_kind": dict(Counter(t for t in corpus.test_kind if t)),
                    "kinds": dict(Counter(frame.kind))},

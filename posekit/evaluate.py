@@ -238,6 +238,8 @@ TRAINED_MODELS = {"chatpose": _load_chatpose, "decoder": _load_decoder}
 def evenly(records: list[Record], limit: int | None) -> list[Record]:
     """At most ``limit`` records spread evenly over the list (test files are ordered by source pose,
     so the first N would cover few poses)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (or None for every record), got {limit}")
     if limit is None or limit >= len(records):
         return list(records)
     step = len(records) / limit

@@ -1,13 +1,39 @@
-"""Writing files so that a reader never sees half of one."""
+"""Files: writing them so that a reader never sees half of one, reading data files safely."""
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_dir"]
+import numpy as np
+
+__all__ = ["atomic_path", "atomic_dir", "read_npz"]
+
+
+def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
+    """All arrays of a ``.npz`` file, never unpickling (a crafted object array would run code).
+
+    Raises ``FileNotFoundError`` / ``IsADirectoryError`` naming ``what`` and the path, and
+    ``ValueError`` for a truncated or corrupt archive or one that holds Python objects."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; pass the .npz file inside it")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ValueError(f"{what} {path} is not a readable .npz archive ({err}); it may be truncated: "
+                         "download or export it again") from None
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise ValueError(f"{what} {path} holds pickled Python objects, which posekit never loads from a data "
+                             "file (they can run code): save its arrays as plain numbers and strings") from None
+        raise ValueError(f"{what} {path} could not be read: {err}") from None
 
 
 @contextlib.contextmanager

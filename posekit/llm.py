@@ -12,6 +12,9 @@ A backbone is named in :class:`posekit.chatpose.ChatPoseConfig` by
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -36,11 +39,27 @@ def _gguf_folder() -> Path:
     return folder
 
 
+_MARKER = "posekit-conversion.json"
+"""Written last into the converted folder: each file's size, so a truncated cache is noticed."""
+
+
+def _complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished conversion whose files still have their sizes."""
+    try:
+        sizes = json.loads((folder / _MARKER).read_text())["sizes"]
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def smollm2_dir(progress: bool = True) -> Path:
-    """The cached float32 SmolLM2-135M-Instruct folder, converted from the packaged GGUF on first use."""
+    """The cached float32 SmolLM2-135M-Instruct folder, converted from the packaged GGUF on first use
+    (and again when the cache is incomplete or a file was truncated)."""
     out = cache_dir() / "llm" / "SmolLM2-135M-Instruct"
-    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+    if _complete(out):
         return out
+    if out.exists() and progress:
+        print(f"posekit: the cached backbone {out} is incomplete or damaged; converting it again")
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     src = _gguf_folder()
@@ -59,6 +78,8 @@ def smollm2_dir(progress: bool = True) -> Path:
     with atomic_dir(out) as tmp:  # a killed conversion leaves no half-written model behind
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        sizes = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
+        (tmp / _MARKER).write_text(json.dumps({"source": _GGUF, "sizes": sizes}, indent=1))
     return out
 
 
@@ -67,7 +88,15 @@ def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = tor
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name_or_path == DEFAULT_BACKBONE:
-        source, local = smollm2_dir(), True
+        source = smollm2_dir()
+        try:
+            return (AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype),
+                    AutoTokenizer.from_pretrained(source, local_files_only=True))
+        except Exception as err:  # a damaged file the size check missed (safetensors, JSON, tokenizer errors)
+            print(f"posekit: the cached backbone {source} could not be loaded ({type(err).__name__}: {err}); "
+                  "converting it again", file=sys.stderr)
+            shutil.rmtree(source, ignore_errors=True)
+            source, local = smollm2_dir(), True
     elif Path(name_or_path).expanduser().is_dir():
         source, local = Path(name_or_path).expanduser(), True
     else:

@@ -365,8 +365,16 @@ class StatePoseModel:
 
     @classmethod
     def load(cls, path: str | Path, llm=None) -> "StatePoseModel":
-        payload = torch.load(path, weights_only=True)
-        decoder = PoseDecoder(PoseDecoderConfig(**payload["config"]))
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"decoder file {path} does not exist (write one with `posekit train-decoder --out FILE`)")
+        try:
+            payload = torch.load(path, weights_only=True)
+            config = PoseDecoderConfig(**payload["config"])
+        except Exception as err:  # truncated, another format, or a file of another program
+            raise ValueError(f"{path} is not a posekit decoder file ({type(err).__name__}); pass the .pt file that "
+                             "`posekit train-decoder --out` wrote") from None
+        decoder = PoseDecoder(config)
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
         return cls(decoder, payload["layer"], payload["backbone"], llm)

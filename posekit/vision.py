@@ -18,21 +18,33 @@ from torch import nn
 __all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder"]
 
 IMAGE_SIZE = 224
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest image :func:`load_image` decodes (its header is read first): a file that declares
+more is refused before memory is spent on it."""
 
 
 def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
     """A file path, PIL image or ``(H, W, 3)`` uint8 array -> ``(3, size, size)`` float in [0, 1].
 
-    Raises ``FileNotFoundError`` / ``ValueError`` with the offending input named."""
+    Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``ValueError`` (unreadable, or more than
+    :data:`MAX_IMAGE_PIXELS`) with the offending input named."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, (str, os.PathLike)):
         path = Path(image).expanduser()
+        if path.is_dir():
+            raise IsADirectoryError(f"image {path} is a folder; pass an image file (PNG, JPEG, ...)")
         if not path.is_file():
             raise FileNotFoundError(f"image {path} does not exist")
         try:
-            image = Image.open(path)
+            image = Image.open(path)  # reads the header only
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image {path} declares {width} x {height} pixels, more than posekit reads "
+                                 f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels): resize it first")
             image.load()
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"image {path} is too large to read safely ({err}): resize it first") from None
         except (UnidentifiedImageError, OSError) as err:
             raise ValueError(f"image {path} could not be read as an image: {err}") from err
     elif isinstance(image, np.ndarray):

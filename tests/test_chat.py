@@ -128,3 +128,62 @@ def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys, args, message
     err = capsys.readouterr().err.strip()
     assert err.startswith("posekit chat: error:") and message in err and "Traceback" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_parse_chat_line_refuses_bad_lines_with_a_reason(tmp_path):
+    from PIL import Image
+
+    from posekit.chat import parse_chat_line
+
+    assert parse_chat_line("  Raise your arm. ", 0).value == "Raise your arm."
+    assert parse_chat_line("/pose", 3).value == -1 and parse_chat_line("/pose 2", 3).value == 2
+    for line, count, reason in [("/pose abc", 2, "takes a pose number"), ("/pose 99", 2, "there is no pose 99"),
+                                ("/pose -3", 2, "there is no pose -3"), ("/pose 0", 0, "no pose to attach yet"),
+                                ("/image " + str(tmp_path), 0, "is a folder"), ("/posse 1", 1, "unknown command"),
+                                ("caf\udce9", 0, "not valid UTF-8")]:
+        with pytest.raises((ValueError, OSError), match=reason):
+            parse_chat_line(line, count)
+    big = tmp_path / "big.png"
+    Image.new("L", (10000, 5000)).save(big)  # 50 megapixels declared in the header
+    with pytest.raises(ValueError, match="10000 x 5000 pixels, more than posekit reads"):
+        parse_chat_line(f"/image {big}", 0)
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 400 megapixels: Pillow itself refuses to open it
+    with pytest.raises(ValueError, match="too large to read safely"):
+        parse_chat_line(f"/image {bomb}", 0)
+
+
+def test_interactive_chat_survives_bad_lines_and_keeps_the_conversation(tmp_path, monkeypatch, capsys):
+    model = scripted()
+    monkeypatch.setattr("posekit.chatpose.load_chatpose", lambda checkpoint=None, device=None, dtype=None: model)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    lines = iter(["/pose 0", "Raise your arm.", "/pose abc", "/pose 99", "/pose 0", "Now lower it.", "caf\udce9",
+                  "/image nowhere.png", "And again.", "/quit"])
+    sent = []
+    real_send = ChatSession.send
+
+    def send(self, text, image=None, pose=None):
+        sent.append((text, pose))
+        return real_send(self, text, image=image, pose=pose)
+
+    monkeypatch.setattr(ChatSession, "send", send)
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert main(["chat", "--out", str(blocker / "sub")]) == 0  # --out lies under a regular file
+    printed = capsys.readouterr().out
+    assert "no pose to attach yet" in printed and "takes a pose number" in printed and "there is no pose 99" in printed
+    assert "not valid UTF-8" in printed
+    assert "does not exist" in printed and "Traceback" not in printed
+    assert [pose for _, pose in sent] == [None, 0, None]  # /pose 0 went with the next message only
+    assert printed.count("could not write to") == 1 and "[pose 2]" in printed  # answers kept, saved elsewhere
+    fallback = printed.split("saved in ")[1].split(" instead")[0]
+    assert sorted(p.name for p in __import__("pathlib").Path(fallback).iterdir())[:3] == \
+        ["pose_00.html", "pose_00.npz", "pose_00.obj"]
+
+
+def test_two_poses_in_one_answer_get_their_own_numbers(body):
+    model = scripted()
+    model.script = (model.token_ids[POSE_TOKEN], model.token_ids[POSE_TOKEN], model.script[-1])
+    chat = ChatSession(model=model, body=body)
+    reply = chat.send("Two poses please.")
+    assert [r.index for r in reply.poses] == [0, 1] and "[pose 0]" in reply.text and "[pose 1]" in reply.text

@@ -7,7 +7,9 @@ from PIL import Image
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.language.captioner import Captioner
-from posekit.datasets import build_dataset, describe_then_pose, load_records, load_spg_descriptions
+from posekit.datasets import (
+    DatasetError, build_dataset, describe_then_pose, load_records, load_spg_descriptions, recaptioned, verify_dataset,
+)
 from posekit.language.posecodes import compute_posecodes
 
 @pytest.fixture(scope="module")
@@ -105,8 +107,31 @@ def test_rpe_queries_single_out_one_person(built):
 
 
 def test_missing_dataset_says_how_to_build_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="build-data"):
+    with pytest.raises(FileNotFoundError, match=f"build-data --out {tmp_path / 'nope'}"):
+        load_records("spg", "train", root=tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="build-data --name mine"):
+        load_records("spg", "train", name="mine")
+    (tmp_path / "spg").mkdir()
+    (tmp_path / "spg" / "train.jsonl").write_text("")
+    with pytest.raises(DatasetError, match="no manifest.json"):  # an interrupted build is never read
         load_records("spg", "train", root=tmp_path)
+
+
+def test_verify_dataset_finds_changed_and_missing_files(tiny_dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["images"] and all((copy / rel).is_file() for rel in manifest["images"])
+    check = verify_dataset(root=copy)
+    assert check.ok and check.checked == len(manifest["files"]) + len(manifest["images"]) and not check.unverified
+    image = copy / next(iter(manifest["images"]))
+    image.write_bytes(image.read_bytes()[:-1] + b"\0")
+    (copy / "spg" / "test.jsonl").unlink()
+    check = verify_dataset(root=copy)
+    assert not check.ok and check.missing == ["spg/test.jsonl"] and check.changed == [str(image.relative_to(copy))]
+    assert "rebuild" in check.summary()
 
 
 def test_chat_answers_follow_the_pose(body):
@@ -161,3 +186,22 @@ def test_describe_then_pose_states_each_target_before_its_pose(built, body):
     assert described[3] is records[3]  # no target pose: unchanged
     assert described[4].messages[-1]["content"] == f"Pose 1: {captions[0]} Pose 2: {captions[1]} {POSE_TOKEN} and {POSE_TOKEN}"
     assert [r.messages for r in describe_then_pose(records, body)] == [r.messages for r in described[:4]]  # deterministic
+
+
+def test_recaptioned_draws_new_captions_for_the_same_training_poses(built, body):
+    root, _ = built
+    records = load_records("text2pose", "train", root=root)
+    singles = [r for r in records if len(r.target_poses) == 1]
+    distinct = {json.dumps(r.target_poses) for r in singles}
+    extra = recaptioned(records, 2, seed=5, body=body)
+    assert len(extra) == 2 * len(distinct)
+    assert {json.dumps(r.target_poses) for r in extra} == distinct  # the same poses, no others
+    assert all(r.split == "train" and r.task == "text2pose" and r.id.rsplit("-draw", 1)[1] in ("0", "1") for r in extra)
+    stored = {r.meta["caption"] for r in singles}
+    assert sum(r.meta["caption"] not in stored for r in extra) > len(extra) // 2  # mostly new wording
+    first, second = extra[:len(distinct)], extra[len(distinct):]
+    assert sum(a.meta["caption"] != b.meta["caption"] for a, b in zip(first, second)) > len(first) // 2
+    for r in extra[:5]:
+        assert r.meta["caption"] in r.messages[1]["content"] and r.messages[2]["content"].count(POSE_TOKEN) == 1
+    assert [r.messages for r in recaptioned(records, 2, seed=5, body=body)] == [r.messages for r in extra]
+    assert recaptioned(records, 0) == []

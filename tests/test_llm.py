@@ -27,3 +27,36 @@ def test_default_backbone_is_a_plain_cached_model():
     model, tokenizer = llm.load_backbone()
     assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30
     assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).count("<|im_start|>") >= 1
+
+
+def _copy_cache(tmp_path, monkeypatch):
+    """A private copy of the converted default backbone under a temporary POSEKIT_CACHE."""
+    import shutil
+
+    real = llm.smollm2_dir(progress=False)
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    copy = tmp_path / "llm" / real.name
+    shutil.copytree(real, copy)
+    assert llm.smollm2_dir(progress=False) == copy  # a complete copy is used as it is
+    return copy
+
+
+def test_a_truncated_cached_backbone_is_converted_again(tmp_path, monkeypatch):
+    copy = _copy_cache(tmp_path, monkeypatch)
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: 1 << 20])  # a conversion cut short
+    monkeypatch.setattr(llm, "_gguf_folder", lambda: (_ for _ in ()).throw(AssetNotFoundError("reconverting")))
+    with pytest.raises(AssetNotFoundError, match="reconverting"):  # not handed out as if it were whole
+        llm.smollm2_dir(progress=False)
+
+
+def test_a_damaged_cached_backbone_is_rebuilt_on_load(tmp_path, monkeypatch, capsys):
+    copy = _copy_cache(tmp_path, monkeypatch)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[:8] = b"\xff" * 8  # same size, unreadable header: only loading notices
+    weights.write_bytes(bytes(data))
+    model, _ = llm.load_backbone()
+    assert model.config.hidden_size == 576
+    assert "could not be loaded" in capsys.readouterr().err
+    assert (copy / "model.safetensors").read_bytes()[:8] != b"\xff" * 8

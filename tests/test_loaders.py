@@ -51,7 +51,7 @@ def test_smpl_param_files_in_every_layout(tmp_path, layout):
                 "betas": np.ones((3, 10)), "transl": np.zeros((3, 3))}
         path = tmp_path / "params.pkl"
         path.write_bytes(pickle.dumps(data))
-    params = load_smpl_params(path)
+    params = load_smpl_params(path, allow_pickle=path.suffix == ".pkl")
     assert params.pose.shape == (3, 24, 3) and params.betas.shape == (3, 10)
     expected = rotvec if layout != "hmr2" else torch.cat([rotvec[:, :21], torch.zeros(3, 2, 3)], 1)
     assert torch.allclose(roma.rotvec_to_rotmat(params.body_pose), roma.rotvec_to_rotmat(expected), atol=1e-5)
@@ -99,3 +99,59 @@ def test_a_crafted_pickle_in_an_amass_file_never_runs(tmp_path):
     with pytest.raises(ValueError, match="pickled Python objects"):
         load_amass_npz(crafted)
     assert not sentinel.exists()
+
+
+def test_pickled_smpl_params_need_an_explicit_yes(tmp_path):
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"global_orient": np.zeros((1, 3)), "body_pose": np.zeros((1, 69))}))
+    with pytest.raises(ValueError, match="allow_pickle=True"):
+        load_smpl_params(path)
+    assert load_smpl_params(path, allow_pickle=True).pose.shape == (1, 24, 3)
+
+
+def _amass(tmp_path, **arrays):
+    data = {"poses": np.zeros((5, 156), np.float32), "betas": np.zeros(16, np.float32), **arrays}
+    np.savez(tmp_path / "m.npz", **{k: v for k, v in data.items() if v is not None})
+    return tmp_path / "m.npz"
+
+
+@pytest.mark.parametrize("arrays, match", [
+    ({"poses": np.where(np.arange(5 * 156).reshape(5, 156) == 3 * 156 + 7, np.nan, 0.0)}, "'poses' has NaN/inf .*row 3"),
+    ({"trans": np.zeros((3, 3))}, "'trans' has shape \\(3, 3\\) but the poses have 5 rows"),
+    ({"trans": np.full((5, 3), np.inf)}, "'trans' has NaN/inf"),
+    ({"betas": np.zeros((2, 16))}, "'betas' has shape \\(2, 16\\)"),
+    ({"betas": np.full(16, np.nan)}, "'betas' has NaN/inf"),
+])
+def test_amass_bad_values_name_file_key_and_row(tmp_path, arrays, match):
+    path = _amass(tmp_path, **arrays)
+    with pytest.raises(ValueError, match=match) as info:
+        load_amass_npz(path)
+    assert str(path) in str(info.value)
+
+
+def test_amass_betas_per_frame_are_kept(tmp_path):
+    betas = np.arange(5 * 16, dtype=np.float32).reshape(5, 16)
+    params = load_amass_npz(_amass(tmp_path, betas=betas), frames=slice(1, 3))
+    assert params.betas.shape == (2, 16) and params.betas[0, 0] == 16
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"global_orient": np.zeros((2, 3)), "body_pose": np.full((2, 69), np.nan)}, "'body_pose' has NaN/inf .*row 0"),
+    ({"global_orient": np.zeros((3, 3)), "body_pose": np.zeros((2, 69))}, "'global_orient' has shape \\(3, 3\\)"),
+    ({"global_orient": np.zeros((2, 3)), "body_pose": np.zeros((2, 69)), "transl": np.zeros((1, 3))}, "'transl'"),
+    ({"global_orient": np.zeros((2, 3)), "body_pose": np.zeros((2, 69)), "betas": np.zeros((2, 3, 10))}, "'betas'"),
+    ({"global_orient": np.zeros((2, 3, 3)), "body_pose": np.zeros((2, 69))}, "not a rotation matrix"),
+])
+def test_smpl_param_bad_values(tmp_path, data, match):
+    np.savez(tmp_path / "p.npz", **data)
+    with pytest.raises(ValueError, match=match):
+        load_smpl_params(tmp_path / "p.npz")
+
+
+def test_truncated_and_misplaced_npz_files_say_what_they_are(tmp_path):
+    path = _amass(tmp_path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated"):
+        load_amass_npz(path)
+    with pytest.raises(IsADirectoryError, match="folder"):
+        load_amass_npz(tmp_path)
