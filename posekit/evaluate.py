@@ -227,7 +227,8 @@ def _load_decoder(checkpoint, dtype) -> PoseModel:
     from posekit.pose_decoder import StatePoseModel
 
     if checkpoint is None:
-        raise ValueError("the decoder model needs checkpoint= (a file written by `posekit train-decoder`)")
+        raise ValueError("the decoder model needs its file: --checkpoint FILE (checkpoint= in Python), written by "
+                         "`posekit train-decoder`")
     return StatePoseModel.load(checkpoint)
 
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["AssetNotFoundError", "repo_root", "data_dir", "cache_dir", "reports_dir", "resolve_file"]
+__all__ = ["AssetNotFoundError", "repo_root", "data_dir", "cache_dir", "reports_dir", "widget_js_dir", "resolve_file"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +36,15 @@ def cache_dir() -> Path:
 def reports_dir() -> Path:
     """Executed notebooks, tables and HTML: ``$POSEKIT_REPORTS`` or ``<repo>/reports``."""
     return Path(os.environ.get("POSEKIT_REPORTS", repo_root() / "reports")).expanduser()
+
+
+def widget_js_dir() -> Path:
+    """The widget renderer's JavaScript for offline report pages (require.js, the Jupyter widget
+    HTML manager; installed at set-up time by :func:`posekit.report.install_widget_js`):
+    ``$POSEKIT_WIDGET_JS`` or ``<python prefix>/share/posekit/widget-js``."""
+    import sys
+
+    return Path(os.environ.get("POSEKIT_WIDGET_JS", Path(sys.prefix) / "share" / "posekit" / "widget-js")).expanduser()
 
 
 def resolve_file(

@@ -445,8 +445,8 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     layer = DEFAULT_STATE_LAYER if layer is None else layer
     backbone = backbone or DEFAULT_BACKBONE
     root = Path(root) if root is not None else dataset_dir(dataset)
-    llm = load_backbone(backbone)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
+    llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
     if train.caption_draws and "text2pose" in tasks:
         splits["train"] += recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}

@@ -1,8 +1,10 @@
 """Execute the numbered notebooks in order and write a reproducible HTML report.
 
 ``posekit report`` (or ``make run``) writes, under :func:`posekit.paths.reports_dir`:
-``notebooks/<name>.ipynb`` (executed), ``<name>.html`` (self-contained, plotly included)
-and ``index.html`` (what ran, how long it took, whether it passed).
+``notebooks/<name>.ipynb`` (executed), ``<name>.html`` (plotly included) and ``index.html``
+(what ran, how long it took, whether it passed), plus ``static/``: the widget renderer's
+JavaScript (require.js, the Jupyter widget HTML manager, anywidget), so that widgets draw from
+the saved state with no network (:func:`install_widget_js` fetches it once at set-up time).
 Quick mode (the default) sets ``POSEKIT_QUICK=1``: notebooks shorten their long steps.
 """
 from __future__ import annotations
@@ -13,9 +15,86 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from posekit.paths import repo_root, reports_dir
+from posekit.paths import repo_root, reports_dir, widget_js_dir
 
-__all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "is_quick"]
+__all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "is_quick", "install_widget_js", "export_html",
+           "PageCheck", "check_page", "find_browser",
+           "WIDGET_JS_PACKAGES"]
+
+WIDGET_JS_PACKAGES = {"@jupyter-widgets/html-manager": "1.0.15", "requirejs": "2.3.7"}
+"""npm packages whose files render saved widget state in a static page (the versions the
+ipywidgets 8 HTML export expects); fetched from the npm registry at set-up time."""
+
+_WIDGET_FILES = {"require.js": ("requirejs", "require.js"),
+                 "embed-amd.js": ("@jupyter-widgets/html-manager", "dist/embed-amd.js")}
+
+
+def install_widget_js(folder: Path | None = None, quiet: bool = False) -> Path | None:
+    """Fetch the widget renderer's JavaScript with ``npm pack`` into ``folder`` (default
+    :func:`posekit.paths.widget_js_dir`) and copy anywidget's from its Python package; returns
+    the folder, or None (with a message) when npm is missing or the registry cannot be reached:
+    the report then loads the renderer from its CDN, which an offline browser cannot reach."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    folder = Path(folder) if folder is not None else widget_js_dir()
+    if all((folder / name).is_file() for name in [*_WIDGET_FILES, "anywidget.js"]):
+        return folder
+    npm = shutil.which("npm")
+    if npm is None:
+        print("posekit: npm not found, so report widgets will need a network to draw (install Node.js/npm and "
+              "run `make env` again)")
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = [f"{name}@{version}" for name, version in WIDGET_JS_PACKAGES.items()]
+        done = subprocess.run([npm, "pack", "--silent", "--pack-destination", tmp, *specs], capture_output=True,
+                              text=True, timeout=300)
+        if done.returncode:
+            print(f"posekit: `npm pack {' '.join(specs)}` failed ({done.stderr.strip()[:200]}); report widgets "
+                  "will need a network to draw")
+            return None
+        for tarball, package in zip(done.stdout.split(), WIDGET_JS_PACKAGES):
+            with tarfile.open(Path(tmp) / tarball) as archive:
+                for name, (owner, member) in _WIDGET_FILES.items():
+                    if owner == package:
+                        data = archive.extractfile(f"package/{member}").read()
+                        (folder / name).write_bytes(data)
+                if package == "@jupyter-widgets/html-manager":  # the icon fonts its CSS refers to
+                    for member in archive.getmembers():
+                        if member.isfile() and member.name.startswith("package/dist/") and \
+                                member.name.rsplit(".", 1)[-1] in ("woff", "woff2", "ttf", "eot", "svg"):
+                            (folder / Path(member.name).name).write_bytes(archive.extractfile(member).read())
+    spec = importlib.util.find_spec("anywidget")
+    if spec is not None and spec.submodule_search_locations:
+        source = Path(list(spec.submodule_search_locations)[0]) / "nbextension" / "index.js"
+        if source.is_file():
+            shutil.copyfile(source, folder / "anywidget.js")
+    if not quiet:
+        print(f"posekit: widget JavaScript for offline reports in {folder}")
+    return folder
+
+
+def _exporter(out_dir: Path):
+    """The HTML exporter: widget JavaScript from ``out_dir/static`` when installed, else the CDN."""
+    import shutil
+
+    from nbconvert import HTMLExporter
+
+    source = widget_js_dir()
+    if not all((source / name).is_file() for name in _WIDGET_FILES):
+        return HTMLExporter(template_name="lab"), False
+    static = out_dir / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        target = static / path.name
+        if path.is_file() and (not target.is_file() or target.stat().st_size != path.stat().st_size):
+            shutil.copyfile(path, target)
+    return HTMLExporter(template_name="lab", require_js_url="static/require.js",
+                        widget_renderer_url="static/embed-amd.js"), True
 
 
 def is_quick() -> bool:
@@ -44,12 +123,23 @@ def notebook_paths(folder: Path | None = None) -> list[Path]:
     return paths
 
 
+def export_html(nb, path: Path) -> Path:
+    """An executed notebook as an HTML page at ``path``; its widgets draw offline from the saved
+    widget state when the widget JavaScript is installed (copied into ``static/`` beside it)."""
+    exporter, local = _exporter(path.parent)
+    body, _ = exporter.from_notebook_node(nb)
+    if local:  # anywidget (plotly's FigureWidget) from beside the page, before the renderer asks the CDN
+        tag = '<script src="static/require.js"></script>'
+        body = body.replace(tag, tag + '\n<script>require.config({paths: {anywidget: "static/anywidget"}});</script>', 1)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
 def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1800) -> NotebookRun:
     """Execute ``path`` (working directory: its folder) and export it to ``out_dir``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
     os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
@@ -64,9 +154,7 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     ipynb_path = out_dir / "notebooks" / path.name
     nbformat.write(nb, ipynb_path)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    html_path = out_dir / f"{path.stem}.html"
-    html_path.write_text(body, encoding="utf-8")
+    html_path = export_html(nb, out_dir / f"{path.stem}.html")
     return NotebookRun(path.stem, seconds, not error, error, html_path, ipynb_path)
 
 
@@ -98,3 +186,68 @@ def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout
     if failed:
         raise RuntimeError(f"notebooks failed: {', '.join(failed)}; see {index}")
     return index
+
+
+@dataclass(frozen=True)
+class PageCheck:
+    """What a headless browser saw on a report page (:func:`check_page`), with no network."""
+
+    path: Path
+    errors: list[str]
+    """JavaScript errors (uncaught exceptions, failed widget models)."""
+    widget_views: int
+    """Widget outputs saved in the page."""
+    widgets_drawn: int
+    figures: int
+    """plotly figures in the page (``plotly-graph-div``)."""
+    figures_drawn: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.widgets_drawn >= self.widget_views and self.figures_drawn >= self.figures
+
+    def summary(self) -> str:
+        parts = [f"{self.path.name}: widgets {self.widgets_drawn}/{self.widget_views} drawn, "
+                 f"figures {self.figures_drawn}/{self.figures} drawn"]
+        parts += [f"JavaScript error: {e}" for e in self.errors[:3]]
+        return "; ".join(parts)
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on this machine (Debian: ``apt-get install chromium``), or None."""
+    import shutil
+
+    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+
+
+def check_page(path: str | os.PathLike, browser: str | None = None, budget_ms: int = 20000) -> PageCheck:
+    """Open a report page in headless Chromium with every host unreachable (as on an offline
+    machine), let its scripts run for ``budget_ms`` of virtual time, and count what drew: each
+    saved widget view must render and each plotly figure must plot, with no JavaScript error.
+    Raises ``FileNotFoundError`` when no browser is installed."""
+    import re
+    import subprocess
+    import tempfile
+
+    path = Path(path).resolve()
+    browser = browser or find_browser()
+    if browser is None:
+        raise FileNotFoundError("no Chromium found: install one (Debian: apt-get install chromium) to check pages")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+             "--host-resolver-rules=MAP * ~NOTFOUND", f"--virtual-time-budget={budget_ms}",
+             "--enable-logging=stderr", "--v=0", "--dump-dom", path.as_uri()],
+            capture_output=True, text=True, timeout=300)
+    dom, log = done.stdout, done.stderr
+    errors = []
+    for line in log.splitlines():
+        message = re.search(r'CONSOLE[^"]*"(.*)", source:', line)
+        if message and re.search(r"Uncaught|Error:|is not defined|not found", message.group(1)):
+            errors.append(message.group(1)[:300])
+    views = dom.count('<script type="application/vnd.jupyter.widget-view+json">')
+    drawn = dom.count('class="widget-subarea"')
+    figures = len(re.findall(r'class="plotly-graph-div', dom))
+    plotted = len(re.findall(r'class="plotly-graph-div[^"]*js-plotly-plot', dom))
+    return PageCheck(path, errors, views, drawn, figures, plotted)

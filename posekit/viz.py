@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from posekit.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
 
 __all__ = ["setup_notebook", "mesh_trace", "skeleton_trace", "ground_trace", "plot_bodies", "plot_body",
-           "PoseEditor", "BODY_COLORS", "image_grid", "image_with_joints"]
+           "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints"]
 
 BODY_COLORS = ("#8fb3d9", "#e3a587", "#9fcf9a", "#d3a6d9", "#e8d27c", "#8fd1cf")
 CAMERA = dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.9, y=0.35, z=1.9), center=dict(x=0, y=-0.05, z=0))
@@ -138,6 +138,32 @@ def plot_body(body, title: str = "", skeleton: bool = True, ground: bool = True,
                        skeleton=skeleton, ground=ground, height=height)
 
 
+class FigureView:
+    """A plotly figure shown in an ipywidgets ``Output`` and redrawn whole on every change.
+
+    A ``FigureWidget`` updated in place saves only its first data in the notebook's widget state,
+    so an exported page cannot redraw it; an ``Output`` saves the figure it shows last, so the
+    report page draws it with no kernel and no network. ``view.widget`` is what to display,
+    ``view.figure`` the figure shown."""
+
+    def __init__(self, figure: go.Figure | None = None):
+        import ipywidgets as widgets
+
+        self.widget = widgets.Output()
+        self.figure: go.Figure | None = None
+        if figure is not None:
+            self.show(figure)
+
+    def show(self, figure: go.Figure) -> None:
+        """Replace the figure shown."""
+        from IPython.display import display
+
+        self.figure = figure
+        with self.widget:
+            self.widget.clear_output(wait=True)
+            display(figure)
+
+
 class PoseEditor:
     """A live pose editor: pick a joint, turn its axis-angle sliders (degrees), the body follows.
 
@@ -154,19 +180,24 @@ class PoseEditor:
                           else torch.zeros(1, NUM_BODY_JOINTS, 3, dtype=model.dtype))
         self.global_orient = (global_orient.detach().clone() if global_orient is not None
                               else torch.zeros(1, 3, dtype=model.dtype))
-        out = self._forward()
-        self.figure = go.FigureWidget(plot_body(out, title="drag the sliders", height=height))
+        self.height = height
+        self.view = FigureView(plot_body(self._forward(), title="drag the sliders", height=height))
         self.joint = widgets.Dropdown(options=list(JOINT_NAMES), value="left_shoulder", description="joint")
         self.sliders = [widgets.FloatSlider(value=0.0, min=-180, max=180, step=1, description=f"{a} (deg)",
-                                            continuous_update=True) for a in "xyz"]
+                                            continuous_update=False) for a in "xyz"]  # one redraw per release
         self.reset = widgets.Button(description="reset pose")
         self._syncing = False
         self.joint.observe(lambda _: self._load_joint(), names="value")
         for slider in self.sliders:
             slider.observe(lambda _: self._apply(), names="value")
         self.reset.on_click(lambda _: self.set_pose(torch.zeros_like(self.body_pose), torch.zeros_like(self.global_orient)))
-        self.widget = widgets.VBox([widgets.HBox([self.joint, self.reset]), *self.sliders, self.figure])
+        self.widget = widgets.VBox([widgets.HBox([self.joint, self.reset]), *self.sliders, self.view.widget])
         self._load_joint()
+
+    @property
+    def figure(self) -> go.Figure:
+        """The figure shown: the posed body with its skeleton."""
+        return self.view.figure
 
     def _forward(self):
         with torch.no_grad():
@@ -198,13 +229,7 @@ class PoseEditor:
         self.redraw()
 
     def redraw(self) -> None:
-        out = self._forward()
-        v, j = out.vertices[0].numpy(), out.joints[0].numpy()
-        with self.figure.batch_update():
-            self.figure.data[0].update(x=v[:, 0], y=v[:, 1], z=v[:, 2])
-            lines, markers = skeleton_trace(j)
-            self.figure.data[1].update(x=lines.x, y=lines.y, z=lines.z)
-            self.figure.data[2].update(x=markers.x, y=markers.y, z=markers.z)
+        self.view.show(plot_body(self._forward(), title=f"{self.joint.value} edited", height=self.height))
 
 
 def image_grid(images, titles: Sequence[str] | None = None, cols: int = 8, tile: int = 150) -> go.Figure:

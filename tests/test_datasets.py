@@ -205,3 +205,41 @@ def test_recaptioned_draws_new_captions_for_the_same_training_poses(built, body)
         assert r.meta["caption"] in r.messages[1]["content"] and r.messages[2]["content"].count(POSE_TOKEN) == 1
     assert [r.messages for r in recaptioned(records, 2, seed=5, body=body)] == [r.messages for r in extra]
     assert recaptioned(records, 0) == []
+
+
+def test_an_interrupted_rebuild_leaves_the_old_dataset_whole(tiny_dataset, tmp_path):
+    """Ctrl-C while a seed-1 rebuild writes its images over a seed-0 dataset: the seed-0 dataset
+    stays as it was (verified against its manifest) and no half-built folder is left to load."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "data"
+    shutil.copytree(tiny_dataset[0], target)
+    code = (
+        "import dataclasses\n"
+        "from posekit.datasets import DatasetConfig, build_dataset\n"
+        "from posekit.sampler import SamplerConfig\n"
+        "config = dataclasses.replace(DatasetConfig.quick(name='tiny', seed=1), scale=0.03,\n"
+        "                             sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))\n"
+        f"build_dataset(config, out_dir={str(target)!r}, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        images = list(tmp_path.glob(".data.tmp-*/images/rpe/*.png"))
+        if images:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    assert images, "the rebuild never reached its images"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    assert proc.returncode != 0
+    assert verify_dataset(root=target).ok  # every record and image is the seed-0 build's
+    assert json.loads((target / "manifest.json").read_text())["config"]["seed"] == 0
+    assert not list(tmp_path.glob(".data.tmp-*"))  # the partial build was removed

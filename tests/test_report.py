@@ -1,0 +1,54 @@
+"""Report pages as a browser sees them: widgets and figures draw offline, no JavaScript errors."""
+import nbformat
+import pytest
+
+from posekit.paths import reports_dir, widget_js_dir
+from posekit.report import check_page, export_html, find_browser
+
+BROWSER = find_browser()
+needs_browser = pytest.mark.skipif(
+    BROWSER is None, reason="no Chromium: install one (Debian: apt-get install chromium) to test report pages")
+needs_widget_js = pytest.mark.skipif(
+    not (widget_js_dir() / "embed-amd.js").is_file(),
+    reason="widget JavaScript not installed: run `make env` (needs npm) or posekit.report.install_widget_js()")
+
+SETUP = "from posekit.viz import setup_notebook\nsetup_notebook()\nimport ipywidgets as w\nimport plotly.graph_objects as go"
+
+
+def _executed(cells):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [SETUP, *cells]])
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    return nb
+
+
+@needs_browser
+@needs_widget_js
+def test_widgets_and_figures_draw_offline_and_the_check_can_fail(tmp_path, monkeypatch):
+    nb = _executed([
+        "from posekit.viz import FigureView\n"
+        "view = FigureView(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])))\n"
+        "view.show(go.Figure(go.Scatter(x=[0, 1, 2], y=[2, 1, 3])))  # redrawn: the page shows this one\n"
+        "w.VBox([w.HTML('<b>panel</b>'), view.widget, w.IntSlider(3)])",
+        "go.Figure(go.Bar(x=['a', 'b'], y=[1, 2]))",
+    ])
+    check = check_page(export_html(nb, tmp_path / "good.html"), BROWSER)
+    assert check.ok, check.summary()
+    assert check.widget_views == 1 and check.figures == 2, check.summary()
+    assert (tmp_path / "static" / "embed-amd.js").is_file()  # shipped beside the page
+    # without the local renderer the page asks a CDN, which an offline browser cannot reach
+    monkeypatch.setenv("POSEKIT_WIDGET_JS", str(tmp_path / "none"))
+    offline = tmp_path / "cdn"
+    offline.mkdir()
+    check = check_page(export_html(nb, offline / "page.html"), BROWSER)
+    assert not check.ok and check.widgets_drawn == 0, check.summary()
+
+
+@needs_browser
+def test_the_pages_of_the_last_report_draw():
+    pages = sorted(reports_dir().glob("[0-9][0-9]_*.html"))
+    if not pages:
+        pytest.skip(f"no report pages in {reports_dir()}: run `make run` first")
+    problems = [check.summary() for check in map(check_page, pages) if not check.ok]
+    assert not problems, problems
