@@ -11,6 +11,7 @@ A backbone is named in :class:`posekit.chatpose.ChatPoseConfig` by
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -83,8 +84,27 @@ def smollm2_dir(progress: bool = True) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _quiet_loading():
+    """No weight-loading progress bar from transformers (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
     """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
+    with _quiet_loading():
+        return _load_backbone(name_or_path, dtype)
+
+
+def _load_backbone(name_or_path: str, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name_or_path == DEFAULT_BACKBONE:

