@@ -310,10 +310,11 @@ def save_obj(path: str | os.PathLike, vertices: torch.Tensor, faces) -> Path:
 
 def save_html(path: str | os.PathLike, result: ChatPoseResult, faces) -> Path:
     """A self-contained interactive 3D view (plotly.js embedded: opens offline)."""
-    from posekit.viz import plot_bodies
+    from posekit.viz import plot_bodies, wrap_title
 
     fig = plot_bodies([(result.vertices, faces, result.joints)], titles=[f"pose {result.index}"], cols=1,
-                      height=600)
-    fig.update_layout(title=result.description[:120])
+                      height=640)
+    fig.update_layout(title=dict(text=wrap_title(result.description, 100, lines=4), font=dict(size=13)),
+                      margin=dict(l=0, r=40, t=110, b=0), modebar=dict(orientation="v"))
     fig.write_html(path, include_plotlyjs=True, full_html=True)
     return Path(path)

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from posekit.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
 
 __all__ = ["setup_notebook", "mesh_trace", "skeleton_trace", "ground_trace", "plot_bodies", "plot_body",
-           "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints"]
+           "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints", "wrap_title"]
 
 BODY_COLORS = ("#8fb3d9", "#e3a587", "#9fcf9a", "#d3a6d9", "#e8d27c", "#8fd1cf")
 CAMERA = dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.9, y=0.35, z=1.9), center=dict(x=0, y=-0.05, z=0))
@@ -127,7 +127,8 @@ def plot_bodies(bodies, titles: Sequence[str] | None = None, cols: int = 4, skel
             aspectmode="cube", camera=CAMERA,
         )
         fig.update_layout(**{f"scene{'' if k == 0 else k + 1}": scene})
-    fig.update_layout(height=height * rows, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_layout(height=height * rows, margin=dict(l=0, r=0, t=30, b=0), showlegend=False,
+                      modebar=dict(orientation="v"))  # the toolbar at the side, not over the titles
     return fig
 
 
@@ -239,12 +240,14 @@ def image_grid(images, titles: Sequence[str] | None = None, cols: int = 8, tile:
     imgs = _np(images)
     fig = px.imshow(imgs, facet_col=0, facet_col_wrap=cols, facet_col_spacing=0.005, facet_row_spacing=0.03)
     names = list(titles) if titles is not None else [str(i) for i in range(len(imgs))]
+    width = max(12, int(tile / 5.5))  # characters of 9 px text that fit a tile
     for annotation in fig.layout.annotations:
         k = int(annotation.text.split("=")[-1])
-        annotation.update(text=names[k][:24], font=dict(size=9))
+        annotation.update(text=wrap_title(names[k], width), font=dict(size=9), hovertext=names[k])
     rows = (len(imgs) + cols - 1) // cols
     fig.update_xaxes(visible=False).update_yaxes(visible=False)
-    fig.update_layout(height=tile * rows + 40, margin=dict(l=0, r=0, t=30, b=0), coloraxis_showscale=False)
+    fig.update_layout(height=(tile + 12) * rows + 40, margin=dict(l=0, r=0, t=30, b=0), coloraxis_showscale=False,
+                      modebar=dict(orientation="v"))
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     return fig
 
@@ -264,5 +267,19 @@ def image_with_joints(image, joints_2d, title: str = "", parents: Sequence[int] 
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line=dict(color=colors[p % 4], width=2),
                                  marker=dict(size=3), name=f"person {p}", hoverinfo="skip"))
     fig.update_xaxes(visible=False).update_yaxes(visible=False)
-    fig.update_layout(title=title, height=380, width=380, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_layout(title=dict(text=wrap_title(title, 48), font=dict(size=13)), height=400, width=420,
+                      margin=dict(l=0, r=40, t=50, b=0), showlegend=False,
+                      modebar=dict(orientation="v"))  # the toolbar on the right, not over the title
     return fig
+
+
+def wrap_title(text: str, width: int = 40, lines: int = 2) -> str:
+    """``text`` broken into at most ``lines`` lines of ``width`` characters (plotly ``<br>``),
+    the last ending in "..." when the text is longer."""
+    import textwrap
+
+    parts = textwrap.wrap(str(text), width) or [""]
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: max(width - 3, 1)].rstrip() + "..."
+    return "<br>".join(parts)
