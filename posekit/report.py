@@ -17,7 +17,7 @@ from pathlib import Path
 
 from posekit.paths import repo_root, reports_dir, widget_js_dir
 
-__all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "is_quick", "install_widget_js", "export_html",
+__all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "prepare_datasets", "is_quick", "install_widget_js", "export_html",
            "PageCheck", "check_page", "find_browser",
            "WIDGET_JS_PACKAGES"]
 
@@ -169,11 +169,30 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     return NotebookRun(path.stem, seconds, not error, error, html_path, ipynb_path)
 
 
+def prepare_datasets() -> None:
+    """Build the datasets the notebooks read (quick and default) before they run, with progress
+    in the terminal: notebook 03 would otherwise spend minutes in one silent cell. Datasets that
+    are already built (same config and caption rules) are reused at once."""
+    from posekit.datasets import DatasetConfig, dataset_dir, ensure_dataset
+
+    for config, note in ((DatasetConfig.quick(), "seconds"), (DatasetConfig(), "about 4 min on 2 cores")):
+        manifest = dataset_dir(config.name) / "manifest.json"
+        fresh = not manifest.is_file()
+        if fresh:
+            print(f"building the {config.name} dataset ({note}, once) ...", flush=True)
+        start = time.time()
+        ensure_dataset(config, progress=True)
+        if fresh or time.time() - start > 5:
+            print(f"  {config.name} dataset ready in {time.time() - start:.0f} s", flush=True)
+
+
 def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout: int = 1800) -> Path:
     """Run the notebooks in order, write the report; raises RuntimeError if any notebook failed."""
     out_dir = reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks else notebook_paths()
+    if not notebooks:
+        prepare_datasets()
     runs = []
     for path in paths:
         print(f"running {path.name} ...", flush=True)
