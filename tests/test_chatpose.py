@@ -404,3 +404,18 @@ def test_decoder_head_reads_the_request_through_the_frozen_llm(tmp_path):
 def test_decoder_head_needs_a_layer():
     with pytest.raises(ValueError, match="head_layer >= 0"):
         ChatPoseConfig(pose_head="decoder")
+
+
+def test_config_typos_and_file_paths_get_specific_messages(tmp_path):
+    from posekit.chatpose import CheckpointError, ChatPoseConfig, default_checkpoint_dir
+
+    with pytest.raises(CheckpointError, match="'lora_rnak' \\(did you mean 'lora_rank'\\?\\)"):
+        ChatPoseConfig.from_dict({"lora_rnak": 4})
+    with pytest.raises(CheckpointError, match="another posekit version"):
+        ChatPoseConfig.from_dict({"zzz_unrelated": 1})
+    shipped = default_checkpoint_dir()
+    assert default_checkpoint_dir(shipped / "trained.safetensors") == shipped  # a file stands for its folder
+    stray = tmp_path / "model.bin"
+    stray.write_bytes(b"0")
+    with pytest.raises(CheckpointError, match="is a file; pass the ChatPose checkpoint folder"):
+        default_checkpoint_dir(stray)

@@ -95,7 +95,14 @@ def load_trained(model, path: str | os.PathLike, meta: dict | None = None, stric
 
 
 def default_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
-    """The ChatPose checkpoint folder: ``path`` > ``$POSEKIT_CHECKPOINTS/chatpose`` > ``data/checkpoints/chatpose``."""
+    """The ChatPose checkpoint folder: ``path`` > ``$POSEKIT_CHECKPOINTS/chatpose`` > ``data/checkpoints/chatpose``.
+    A file inside a checkpoint (its ``config.json`` or weights) stands for its folder."""
+    if path is not None and Path(path).expanduser().is_file():
+        file = Path(path).expanduser()
+        if (file.parent / CONFIG_FILE).is_file():
+            return file.parent
+        raise CheckpointError(f"{file} is a file; pass the ChatPose checkpoint folder (holding {CONFIG_FILE} and "
+                              "trained.safetensors)")
     config = resolve_file(CONFIG_FILE, path=path, env_var="POSEKIT_CHECKPOINTS",
                           defaults=(data_dir() / "checkpoints",), subdirs=("chatpose", ""), what="ChatPose checkpoint",
                           hint="Train one with `posekit train` or point to a folder holding config.json and trained.safetensors.")

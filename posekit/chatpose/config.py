@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
 import torch
 
@@ -66,7 +67,12 @@ class ChatPoseConfig:
         known = {f.name for f in dataclasses.fields(ChatPoseConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise CheckpointError(f"unknown ChatPoseConfig fields {unknown}: the checkpoint is from a newer posekit")
+            hints = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
+            typos = [f"{name!r} (did you mean {close[0]!r}?)" for name, close in hints.items() if close]
+            if typos:
+                raise CheckpointError(f"unknown ChatPoseConfig fields: {', '.join(typos)}; fix the config.json")
+            raise CheckpointError(f"unknown ChatPoseConfig fields {unknown}: a config from another posekit version, "
+                                  f"or misspelt; the fields are {sorted(known)}")
         values = dict(values)
         if "lora_targets" in values:
             values["lora_targets"] = tuple(values["lora_targets"])
