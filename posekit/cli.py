@@ -47,13 +47,14 @@ def _info(args: argparse.Namespace) -> int:
 def _build_data(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from posekit.datasets import DatasetConfig, build_dataset, dataset_dir
+    from posekit.datasets import DatasetConfig, build_dataset, dataset_dir, default_workers
 
     config = DatasetConfig.quick(name=args.name or "quick", seed=args.seed) if args.quick else \
         DatasetConfig(name=args.name or "default", seed=args.seed)
     if args.scale is not None:
         config = dataclasses.replace(config, scale=args.scale)
-    manifest = build_dataset(config, out_dir=args.out, progress=not args.quiet)
+    manifest = build_dataset(config, out_dir=args.out, progress=not args.quiet,
+                             workers=default_workers() if args.workers is None else args.workers)
     print(f"wrote {args.out or dataset_dir(config.name)} in {manifest['build_seconds']} s")
     for task, counts in manifest["counts"].items():
         print(f"  {task:<11}" + "  ".join(f"{split} {n:>6}" for split, n in counts.items()))
@@ -375,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=None, help="multiply every count (GPU users: 5-20)")
     p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
+    p.add_argument("--workers", type=int, default=None, help="processes rendering images (default: one per core, <= 4)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_build_data)
 

@@ -37,7 +37,8 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose", "recaptioned", "verify_dataset", "DatasetCheck", "DatasetError"]
+           "chat_turns", "describe_then_pose", "recaptioned", "verify_dataset", "DatasetCheck", "DatasetError",
+           "default_workers", "SceneRenderer"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,9 +280,10 @@ def _normalised(pose: torch.Tensor) -> torch.Tensor:
 
 
 class _Builder:
-    def __init__(self, config: DatasetConfig, body, out_dir: Path, progress: bool):
-        self.config, self.body, self.out, self.progress = config, body, out_dir, progress
+    def __init__(self, config: DatasetConfig, body, out_dir: Path, progress: bool, workers: int = 1):
+        self.config, self.body, self.out, self.progress, self.workers = config, body, out_dir, progress, workers
         self.rng = np.random.default_rng(config.seed)
+        self._pending = Counter()  # images drawn but not yet recorded, per task (record ids count them)
         self.records: dict[str, list[Record]] = {t: [] for t in TASKS}
         self.captioner = Captioner()
 
@@ -402,54 +404,147 @@ class _Builder:
 
     # --- image tasks ------------------------------------------------------------------------
     def images(self, corpus: PoseCorpus, spg: dict[str, dict]) -> None:
-        from PIL import Image
+        """image2pose and rpe: scenes (and every random choice) drawn in order, rendered by
+        blocks in :func:`render_scenes` (several processes), records completed in order."""
         from tqdm.auto import tqdm
 
         cfg = self.config
         frame = corpus.to_frame()
-        for task, total in (("image2pose", cfg.count(cfg.image2pose_count)), ("rpe", cfg.count(cfg.rpe_scenes))):
-            folder = self.out / "images" / task
-            folder.mkdir(parents=True, exist_ok=True)
-            for k in tqdm(range(total), desc=task, disable=not self.progress):
-                split = str(self.rng.choice(SPLITS, p=[0.7, 0.1, 0.2]))
-                pool = self.pool(corpus, split)
-                if task == "image2pose":
-                    rows = [int(self.rng.choice(pool))]
-                else:
-                    count = int(self.rng.integers(2, 5))
-                    categories = list(dict.fromkeys(frame.category[pool]))
-                    chosen_cats = list(self.rng.choice(categories, size=min(count, len(categories)), replace=False))
-                    rows = [int(self.rng.choice([r for r in pool if frame.category[r] == c])) for c in chosen_cats]
-                sources = [corpus.poses.source[r] for r in rows]
-                scene = build_scene(self.body, corpus.poses.pose[rows], sources, [frame.category[r] for r in rows],
-                                    [spg[s]["who"] for s in sources], self.rng, size=cfg.image_size)
-                result = render_scene(scene)
-                record_id = f"{task}-{split}-{len(self.records[task]):06d}"
-                image_path = Path("images") / task / f"{record_id}.png"
-                Image.fromarray(result.image.numpy()).save(self.out / image_path, optimize=False, compress_level=1)
-                if task == "image2pose":
-                    target = camera_frame_pose(scene.people[0].pose, scene.camera)
-                    request = self.pick(IMAGE_REQUESTS).format(image=IMAGE_TOKEN)
-                    self.add(task, split, messages=[_system(), {"role": "user", "content": request},
-                                                    {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
-                             target_poses=[pose_list(target)], image=str(image_path),
-                             meta={"source": sources[0], "betas": [round(float(b), 4) for b in scene.people[0].betas],
-                                   "joints_2d": [[round(float(v), 2) for v in p] for p in result.joints_2d[0]],
-                                   "color": scene.people[0].color})
-                    continue
-                target = int(self.rng.integers(len(rows)))
-                queries = make_queries(scene, target, spg[sources[target]]["descriptions"], self.rng)
-                query = queries[int(self.rng.integers(len(queries)))]
-                request = self.pick(RPE_REQUESTS).format(image=IMAGE_TOKEN, query=query.text)
-                self.add(task, split, messages=[_system(), {"role": "user", "content": request},
-                                                {"role": "assistant", "content": self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)}],
-                         target_poses=[pose_list(camera_frame_pose(scene.people[target].pose, scene.camera))],
-                         image=str(image_path),
-                         meta={"query": query.text, "query_kind": query.kind, "attributes": query.attributes,
-                               "target_index": target, "people": [
-                                   {"source": p.source, "color": p.color, "who": p.who, "height": round(p.height, 3),
-                                    "joints_2d": [[round(float(v), 2) for v in q] for q in result.joints_2d[k]]}
-                                   for k, p in enumerate(scene.people)]})
+        with SceneRenderer(self.body.faces, self.out, self.workers) as renderer:
+            for task, total in (("image2pose", cfg.count(cfg.image2pose_count)), ("rpe", cfg.count(cfg.rpe_scenes))):
+                (self.out / "images" / task).mkdir(parents=True, exist_ok=True)
+                bar = tqdm(total=total, desc=task, disable=not self.progress)
+                for block in range(0, total, IMAGE_BLOCK):
+                    jobs = [self._scene_job(task, corpus, frame, spg) for _ in range(block, min(block + IMAGE_BLOCK, total))]
+                    for job, joints_2d in zip(jobs, renderer.render([(j["scene"], j["image"]) for j in jobs])):
+                        self._image_record(task, job, joints_2d)
+                    bar.update(len(jobs))
+                bar.close()
+
+    def _scene_job(self, task: str, corpus: PoseCorpus, frame, spg: dict[str, dict]) -> dict:
+        """One image's scene and every random choice of its record, drawn in the dataset's order."""
+        split = str(self.rng.choice(SPLITS, p=[0.7, 0.1, 0.2]))
+        pool = self.pool(corpus, split)
+        if task == "image2pose":
+            rows = [int(self.rng.choice(pool))]
+        else:
+            count = int(self.rng.integers(2, 5))
+            categories = list(dict.fromkeys(frame.category[pool]))
+            chosen_cats = list(self.rng.choice(categories, size=min(count, len(categories)), replace=False))
+            rows = [int(self.rng.choice([r for r in pool if frame.category[r] == c])) for c in chosen_cats]
+        sources = [corpus.poses.source[r] for r in rows]
+        scene = build_scene(self.body, corpus.poses.pose[rows], sources, [frame.category[r] for r in rows],
+                            [spg[s]["who"] for s in sources], self.rng, size=self.config.image_size)
+        record_id = f"{task}-{split}-{len(self.records[task]) + self._pending[task]:06d}"
+        self._pending[task] += 1
+        job = {"split": split, "scene": scene, "sources": sources, "image": Path("images") / task / f"{record_id}.png"}
+        if task == "image2pose":
+            job["request"] = self.pick(IMAGE_REQUESTS).format(image=IMAGE_TOKEN)
+            job["answer"] = self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)
+            return job
+        target = int(self.rng.integers(len(rows)))
+        queries = make_queries(scene, target, spg[sources[target]]["descriptions"], self.rng)
+        job["query"] = queries[int(self.rng.integers(len(queries)))]
+        job["target"] = target
+        job["request"] = self.pick(RPE_REQUESTS).format(image=IMAGE_TOKEN, query=job["query"].text)
+        job["answer"] = self.pick(POSE_ANSWERS).format(pose=POSE_TOKEN)
+        return job
+
+    def _image_record(self, task: str, job: dict, joints_2d: torch.Tensor) -> None:
+        self._pending[task] -= 1
+        scene, split = job["scene"], job["split"]
+        messages = [_system(), {"role": "user", "content": job["request"]}, {"role": "assistant", "content": job["answer"]}]
+        if task == "image2pose":
+            person = scene.people[0]
+            self.add(task, split, messages=messages, target_poses=[pose_list(camera_frame_pose(person.pose, scene.camera))],
+                     image=str(job["image"]),
+                     meta={"source": job["sources"][0], "betas": [round(float(b), 4) for b in person.betas],
+                           "joints_2d": [[round(float(v), 2) for v in p] for p in joints_2d[0]], "color": person.color})
+            return
+        query, target = job["query"], job["target"]
+        self.add(task, split, messages=messages,
+                 target_poses=[pose_list(camera_frame_pose(scene.people[target].pose, scene.camera))],
+                 image=str(job["image"]),
+                 meta={"query": query.text, "query_kind": query.kind, "attributes": query.attributes,
+                       "target_index": target, "people": [
+                           {"source": p.source, "color": p.color, "who": p.who, "height": round(p.height, 3),
+                            "joints_2d": [[round(float(v), 2) for v in q] for q in joints_2d[k]]}
+                           for k, p in enumerate(scene.people)]})
+
+
+IMAGE_BLOCK = 256
+"""Scenes drawn, then rendered together (bounds the memory the scenes of one block take)."""
+
+_WORKER_FACES: torch.Tensor | None = None
+
+
+def _start_render_worker(faces: torch.Tensor) -> None:
+    global _WORKER_FACES
+    torch.set_num_threads(1)  # one process per core
+    _WORKER_FACES = faces
+
+
+def _render_to_file(job: tuple) -> torch.Tensor:
+    """Render one scene (sent without its faces: the worker holds them) and write its PNG;
+    returns the people's 2D joints ``(P, 24, 2)``."""
+    from PIL import Image
+
+    scene, path = job
+    if scene.faces is None:
+        scene = dataclasses.replace(scene, faces=_WORKER_FACES)
+    result = render_scene(scene)
+    Image.fromarray(result.image.numpy()).save(path, optimize=False, compress_level=1)
+    return result.joints_2d
+
+
+class SceneRenderer:
+    """Renders scenes to PNG files, in ``workers`` processes (in this one when ``workers <= 1``).
+    Each image is rendered with one thread, so the bytes do not depend on the worker count."""
+
+    def __init__(self, faces: torch.Tensor, root: Path, workers: int):
+        self.faces, self.root, self.workers, self.pool = faces, Path(root), workers, None
+
+    def __enter__(self) -> "SceneRenderer":
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_render_worker, initargs=(self.faces,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+
+    def render(self, jobs: list[tuple]) -> list[torch.Tensor]:
+        """``[(scene, relative image path), ...]`` -> each scene's 2D joints, in order."""
+        if self.pool is None:
+            threads = torch.get_num_threads()
+            _start_render_worker(self.faces)
+            try:
+                return [_render_to_file((scene, self.root / path)) for scene, path in jobs]
+            finally:
+                torch.set_num_threads(threads)
+        from concurrent.futures.process import BrokenProcessPool
+
+        light = [(dataclasses.replace(scene, faces=None), self.root / path) for scene, path in jobs]
+        try:
+            return list(self.pool.map(_render_to_file, light, chunksize=8))
+        except BrokenProcessPool:  # e.g. a script without an `if __name__ == "__main__":` guard
+            import warnings
+
+            warnings.warn("render workers could not start (does the calling script guard its entry point with "
+                          "`if __name__ == \"__main__\":`?); rendering in this process instead", RuntimeWarning,
+                          stacklevel=2)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            return self.render(jobs)
+
+
+def default_workers() -> int:
+    """Render processes for a dataset build: one per CPU core, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _bend(category: str) -> str:
@@ -509,22 +604,25 @@ def _sha256(path: Path) -> str:
 
 
 def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.PathLike | None = None, body=None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, workers: int = 1) -> dict:
     """Build every task dataset; returns the manifest (also written to ``manifest.json``, with the
     SHA-256 of every record file and image: :func:`verify_dataset`).
 
     The dataset is built in a temporary folder next to the target and takes its place in one
     rename at the end: an interrupted build (Ctrl-C, a crash) leaves the previous dataset as it
-    was, or no folder at all."""
+    was, or no folder at all. ``workers``: processes that render the images (the dataset's bytes
+    do not depend on it; :func:`default_workers` is one per core). More than one needs the
+    calling script to guard its entry point (``if __name__ == "__main__":``), as every
+    ``multiprocessing`` "spawn" start does; without it rendering falls back to this process."""
 
     from posekit.files import atomic_dir
 
     final = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
     with atomic_dir(final) as tmp:  # an interrupted build leaves the old folder (or none), never half of one
-        return _build_into(config, tmp, body, progress)
+        return _build_into(config, tmp, body, progress, workers)
 
 
-def _build_into(config: DatasetConfig, out: Path, body, progress: bool) -> dict:
+def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers: int) -> dict:
     import posekit
     from posekit.body import load_body_model
 
@@ -536,7 +634,7 @@ def _build_into(config: DatasetConfig, out: Path, body, progress: bool) -> dict:
     missing = set(corpus.entries) - set(spg)
     if missing:
         raise ValueError(f"canonical poses without SPG descriptions: {sorted(missing)}; add them to data/spg/descriptions.json")
-    builder = _Builder(config, body, out, progress)
+    builder = _Builder(config, body, out, progress, workers)
     with torch.no_grad():
         builder.text_tasks(corpus)
         builder.spg(corpus, spg)
@@ -563,7 +661,7 @@ def _build_into(config: DatasetConfig, out: Path, body, progress: bool) -> dict:
     return manifest
 
 
-def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False) -> Path:
+def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False, workers: int = 1) -> Path:
     """The folder of ``config``'s dataset, built first unless a manifest with the same config
     and the same caption rules (:data:`posekit.language.LANGUAGE_VERSION`) is there."""
     root = dataset_dir(config.name)
@@ -573,5 +671,5 @@ def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False) -> 
         if (stored.get("config") == json.loads(json.dumps(config.to_dict()))
                 and stored.get("language") == LANGUAGE_VERSION):
             return root
-    build_dataset(config, out_dir=root, body=body, progress=progress)
+    build_dataset(config, out_dir=root, body=body, progress=progress, workers=workers)
     return root

@@ -173,7 +173,7 @@ def prepare_datasets() -> None:
     """Build the datasets the notebooks read (quick and default) before they run, with progress
     in the terminal: notebook 03 would otherwise spend minutes in one silent cell. Datasets that
     are already built (same config and caption rules) are reused at once."""
-    from posekit.datasets import DatasetConfig, dataset_dir, ensure_dataset
+    from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
 
     for config, note in ((DatasetConfig.quick(), "seconds"), (DatasetConfig(), "about 4 min on 2 cores")):
         manifest = dataset_dir(config.name) / "manifest.json"
@@ -181,7 +181,7 @@ def prepare_datasets() -> None:
         if fresh:
             print(f"building the {config.name} dataset ({note}, once) ...", flush=True)
         start = time.time()
-        ensure_dataset(config, progress=True)
+        ensure_dataset(config, progress=True, workers=default_workers())
         if fresh or time.time() - start > 5:
             print(f"  {config.name} dataset ready in {time.time() - start:.0f} s", flush=True)
 

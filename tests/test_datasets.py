@@ -243,3 +243,9 @@ def test_an_interrupted_rebuild_leaves_the_old_dataset_whole(tiny_dataset, tmp_p
     assert verify_dataset(root=target).ok  # every record and image is the seed-0 build's
     assert json.loads((target / "manifest.json").read_text())["config"]["seed"] == 0
     assert not list(tmp_path.glob(".data.tmp-*"))  # the partial build was removed
+
+
+def test_rendering_in_worker_processes_gives_the_same_bytes(tiny_dataset, tmp_path, body):
+    _, manifest, config = tiny_dataset
+    parallel = build_dataset(config, out_dir=tmp_path / "parallel", body=body, progress=False, workers=2)
+    assert parallel["files"] == manifest["files"] and parallel["images"] == manifest["images"]
