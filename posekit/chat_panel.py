@@ -81,6 +81,7 @@ class ChatPanel:
         result = self.session.poses[index]
         fig = plot_bodies([(result.vertices, self.session.body.faces, result.joints)], titles=[f"pose {result.index}"],
                           cols=1, height=self.height)
+        fig.update_layout(width=self.height)  # a fixed size that fits the panel's right half
         self.view.show(fig)
 
     def show_comparison(self):
@@ -129,5 +130,6 @@ class ChatPanel:
 
     def _empty_figure(self) -> go.Figure:
         fig = go.Figure()
-        fig.update_layout(height=self.height, margin=dict(l=0, r=0, t=30, b=0), title="the latest pose appears here")
+        fig.update_layout(height=self.height, width=self.height, margin=dict(l=0, r=0, t=30, b=0),
+                          title="the latest pose appears here")
         return fig

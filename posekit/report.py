@@ -141,16 +141,16 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     import shutil
     import tempfile
 
-    from jupyter_client import KernelManager
     from nbclient import NotebookClient
+    from traitlets.config import Config
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
     os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
     # a local socket, not TCP: no "running over TCP without encryption" warning, nothing listening on the network
     sockets = tempfile.mkdtemp(prefix="posekit-kernel-")
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+    local = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=local,
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.time(), ""
     try:
@@ -158,8 +158,6 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
     finally:
-        if km.has_kernel:
-            km.shutdown_kernel(now=False)
         shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.time() - start
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
