@@ -414,12 +414,21 @@ class _Builder:
             for task, total in (("image2pose", cfg.count(cfg.image2pose_count)), ("rpe", cfg.count(cfg.rpe_scenes))):
                 (self.out / "images" / task).mkdir(parents=True, exist_ok=True)
                 bar = tqdm(total=total, desc=task, disable=not self.progress)
+                in_flight = None  # the block being rendered while the next one's scenes are drawn
                 for block in range(0, total, IMAGE_BLOCK):
                     jobs = [self._scene_job(task, corpus, frame, spg) for _ in range(block, min(block + IMAGE_BLOCK, total))]
-                    for job, joints_2d in zip(jobs, renderer.render([(j["scene"], j["image"]) for j in jobs])):
-                        self._image_record(task, job, joints_2d)
-                    bar.update(len(jobs))
+                    rendering = renderer.submit([(j["scene"], j["image"]) for j in jobs])
+                    if in_flight is not None:
+                        self._finish_block(task, *in_flight, bar)
+                    in_flight = (jobs, rendering)
+                if in_flight is not None:
+                    self._finish_block(task, *in_flight, bar)
                 bar.close()
+
+    def _finish_block(self, task: str, jobs: list[dict], rendering, bar) -> None:
+        for job, joints_2d in zip(jobs, rendering()):
+            self._image_record(task, job, joints_2d)
+        bar.update(len(jobs))
 
     def _scene_job(self, task: str, corpus: PoseCorpus, frame, spg: dict[str, dict]) -> dict:
         """One image's scene and every random choice of its record, drawn in the dataset's order."""
@@ -517,6 +526,34 @@ class SceneRenderer:
         if self.pool is not None:
             self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
 
+    def submit(self, jobs: list[tuple]):
+        """Start rendering ``jobs`` (see :meth:`render`); returns a function that waits for them
+        and gives their 2D joints. In worker processes the caller can draw the next scenes meanwhile."""
+        if self.pool is None:
+            done = self.render(jobs)
+            return lambda: done
+        light = [(dataclasses.replace(scene, faces=None), self.root / path) for scene, path in jobs]
+        futures = [self.pool.submit(_render_to_file, job) for job in light]
+
+        def wait() -> list[torch.Tensor]:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return [future.result() for future in futures]
+            except BrokenProcessPool:
+                self._fall_back()
+                return self.render(jobs)
+        return wait
+
+    def _fall_back(self) -> None:
+        import warnings
+
+        warnings.warn("render workers could not start (does the calling script guard its entry point with "
+                      "`if __name__ == \"__main__\":`?); rendering in this process instead", RuntimeWarning,
+                      stacklevel=3)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
+
     def render(self, jobs: list[tuple]) -> list[torch.Tensor]:
         """``[(scene, relative image path), ...]`` -> each scene's 2D joints, in order."""
         if self.pool is None:
@@ -532,13 +569,7 @@ class SceneRenderer:
         try:
             return list(self.pool.map(_render_to_file, light, chunksize=8))
         except BrokenProcessPool:  # e.g. a script without an `if __name__ == "__main__":` guard
-            import warnings
-
-            warnings.warn("render workers could not start (does the calling script guard its entry point with "
-                          "`if __name__ == \"__main__\":`?); rendering in this process instead", RuntimeWarning,
-                          stacklevel=2)
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+            self._fall_back()
             return self.render(jobs)
 
 
