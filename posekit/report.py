@@ -138,27 +138,18 @@ def export_html(nb, path: Path) -> Path:
 def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1800) -> NotebookRun:
     """Execute ``path`` (working directory: its folder) and export it to ``out_dir``."""
     import nbformat
-    import shutil
-    import tempfile
-
     from nbclient import NotebookClient
-    from traitlets.config import Config
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
     os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
-    # a local socket, not TCP: no "running over TCP without encryption" warning, nothing listening on the network
-    sockets = tempfile.mkdtemp(prefix="posekit-kernel-")
-    local = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=local,
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.time(), ""
     try:
         client.execute()
     except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.time() - start
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     ipynb_path = out_dir / "notebooks" / path.name

@@ -156,13 +156,13 @@ class FigureView:
             self.show(figure)
 
     def show(self, figure: go.Figure) -> None:
-        """Replace the figure shown."""
-        from IPython.display import display
+        """Replace the figure shown (the ``Output``'s outputs are set directly: no output capture,
+        so it works from any thread and outside a cell's execution)."""
+        from IPython.core.formatters import format_display_data
 
         self.figure = figure
-        with self.widget:
-            self.widget.clear_output(wait=True)
-            display(figure)
+        data, metadata = format_display_data(figure)
+        self.widget.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
 
 class PoseEditor:
