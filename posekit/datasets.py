@@ -555,22 +555,14 @@ class SceneRenderer:
         self.pool = None
 
     def render(self, jobs: list[tuple]) -> list[torch.Tensor]:
-        """``[(scene, relative image path), ...]`` -> each scene's 2D joints, in order."""
-        if self.pool is None:
-            threads = torch.get_num_threads()
-            _start_render_worker(self.faces)
-            try:
-                return [_render_to_file((scene, self.root / path)) for scene, path in jobs]
-            finally:
-                torch.set_num_threads(threads)
-        from concurrent.futures.process import BrokenProcessPool
-
-        light = [(dataclasses.replace(scene, faces=None), self.root / path) for scene, path in jobs]
+        """``[(scene, relative image path), ...]`` -> each scene's 2D joints, in order, rendered in
+        this process (:meth:`submit` sends them to the workers)."""
+        threads = torch.get_num_threads()
+        _start_render_worker(self.faces)
         try:
-            return list(self.pool.map(_render_to_file, light, chunksize=8))
-        except BrokenProcessPool:  # e.g. a script without an `if __name__ == "__main__":` guard
-            self._fall_back()
-            return self.render(jobs)
+            return [_render_to_file((scene, self.root / path)) for scene, path in jobs]
+        finally:
+            torch.set_num_threads(threads)
 
 
 def default_workers() -> int:
