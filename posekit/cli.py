@@ -206,7 +206,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
-                                       progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"))
+                                       progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
+                                       vision=args.vision)
     model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
                      "dataset": args.dataset, "seconds": round(time.time() - start, 1)})
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
@@ -404,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
     p.add_argument("--caption-draws", type=int, default=0,
                    help="extra caption draws per training text2pose pose (augmentation; test splits unchanged)")
+    p.add_argument("--vision", default="efficientnet-lite0",
+                   help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
+                        "colour and mid-level 14 x 14 cells) or a local CLIP folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")

@@ -54,12 +54,17 @@ class PoseDecoderConfig:
     """Width of the image feature tokens (EfficientNet-lite0: 1280)."""
     image_tokens: int = 49
     """Image feature tokens per image (EfficientNet-lite0 at 224 px: 7 x 7)."""
+    image_detail_dim: int = 0
+    """Width of the detail features appended to each image token (``efficientnet-lite0-detail``:
+    its 2 x 2 sub-cells of 155 values, read as 4 more memory tokens per image token); 0: none."""
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
             raise ValueError(f"every size must be >= 1, got {self}")
+        if self.image_detail_dim % 4:
+            raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
 
 class PoseDecoder(nn.Module):
@@ -80,6 +85,10 @@ class PoseDecoder(nn.Module):
         self.image_norm = nn.LayerNorm(config.image_dim)
         self.image_proj = nn.Linear(config.image_dim, w)
         self.image_pos = nn.Parameter(torch.randn(config.image_tokens, w) * 0.02)
+        if config.image_detail_dim:
+            self.detail_norm = nn.LayerNorm(config.image_detail_dim // 4)
+            self.detail_proj = nn.Linear(config.image_detail_dim // 4, w)
+            self.detail_pos = nn.Parameter(torch.randn(4 * config.image_tokens, w) * 0.02)
         self.queries = nn.Parameter(torch.randn(NUM_JOINTS, w) * 0.02)
         self.index_embed = nn.Parameter(torch.zeros(config.max_poses, w))
         layer = nn.TransformerDecoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
@@ -100,15 +109,24 @@ class PoseDecoder(nn.Module):
         dtype = self.text_proj.weight.dtype
         states = ((states.to(self.state_mean.dtype) - self.state_mean) / self.state_std).to(dtype)
         parts = [self.text_proj(states) + self.type_embed[0]]  # (B, T, w)
-        masks = [mask]
         if pose_in is not None:
             parts.append(self.pose_in_proj(rotvec_to_rot6d(pose_in.float()).to(dtype)) + self.joint_embed
                          + self.type_embed[1])  # (B, 24, w)
-            masks.append(torch.ones(mask.shape[0], NUM_JOINTS, dtype=torch.bool, device=mask.device))
         if image is not None:
-            parts.append(self.image_proj(self.image_norm(image.to(dtype))) + self.image_pos + self.type_embed[2])  # (B, 49, w)
-            masks.append(torch.ones(mask.shape[0], image.shape[1], dtype=torch.bool, device=mask.device))
-        return torch.cat(parts, 1), torch.cat(masks, 1)
+            coarse_dim = self.config.image_dim
+            if image.shape[-1] != coarse_dim + self.config.image_detail_dim:
+                raise ValueError(f"image tokens have {image.shape[-1]} values, the decoder reads {coarse_dim} + "
+                                 f"{self.config.image_detail_dim} detail: features of another vision encoder?")
+            image = image.to(dtype)
+            parts.append(self.image_proj(self.image_norm(image[..., :coarse_dim])) + self.image_pos
+                         + self.type_embed[2])  # (B, 49, w)
+            if self.config.image_detail_dim:
+                b, n = image.shape[:2]
+                detail = image[..., coarse_dim:].reshape(b, n, 4, -1).flatten(1, 2)  # (B, 4 * 49, 155)
+                parts.append(self.detail_proj(self.detail_norm(detail)) + self.detail_pos + self.type_embed[2])
+        memory = torch.cat(parts, 1)
+        seen = torch.ones(len(memory), memory.shape[1] - mask.shape[1], dtype=torch.bool, device=mask.device)
+        return memory, torch.cat([mask, seen], 1)  # pose and image tokens are never padding
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                 pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
@@ -337,8 +355,8 @@ class StatePoseModel:
 
     name = "decoder"
 
-    def __init__(self, decoder: PoseDecoder, layer: int, backbone: str, llm=None):
-        self.decoder, self.layer, self.backbone, self.llm = decoder, layer, backbone, llm
+    def __init__(self, decoder: PoseDecoder, layer: int, backbone: str, llm=None, vision: str = "efficientnet-lite0"):
+        self.decoder, self.layer, self.backbone, self.llm, self.vision = decoder, layer, backbone, llm, vision
 
     def fit(self, records: list[Record], root: Path | None = None) -> "StatePoseModel":
         return self  # trained already (train_pose_decoder)
@@ -348,7 +366,7 @@ class StatePoseModel:
         from posekit.states import request_states
 
         states = request_states(records, self.layer, self.backbone, progress=progress, model=self.llm)
-        images = aligned_image_tokens(records, root, progress=progress)
+        images = aligned_image_tokens(records, root, progress=progress, vision=self.vision)
         pose_in = [r.inputs()[-1] if r.input_poses else None for r in records]
         poses = decode_requests(self.decoder, states, pose_in, images, [1] * len(records))
         return rotmat_to_rotvec(torch.cat(poses))
@@ -357,6 +375,7 @@ class StatePoseModel:
         from posekit.files import atomic_path
 
         payload = {"config": dataclasses.asdict(self.decoder.config), "layer": self.layer, "backbone": self.backbone,
+                   "vision": self.vision,
                    "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in self.decoder.state_dict().items()},
                    **(extra or {})}
         with atomic_path(path) as tmp:
@@ -377,7 +396,7 @@ class StatePoseModel:
         decoder = PoseDecoder(config)
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
-        return cls(decoder, payload["layer"], payload["backbone"], llm)
+        return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", "efficientnet-lite0"))
 
 
 @torch.no_grad()
@@ -410,9 +429,10 @@ def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | N
     return list(out.split(counts))
 
 
-def aligned_image_tokens(records: list[Record], root: Path | None, progress: bool = False) -> torch.Tensor | None:
-    """Image tokens ``(N, 49, C)`` aligned with ``records`` (zeros where a record has no image),
-    or None when none has one."""
+def aligned_image_tokens(records: list[Record], root: Path | None, progress: bool = False,
+                         vision: str = "efficientnet-lite0") -> torch.Tensor | None:
+    """Image tokens ``(N, 49, C)`` of the encoder ``vision`` aligned with ``records`` (zeros where
+    a record has no image), or None when none has one."""
     from posekit.states import image_tokens
 
     with_image = [i for i, r in enumerate(records) if r.image is not None]
@@ -420,7 +440,7 @@ def aligned_image_tokens(records: list[Record], root: Path | None, progress: boo
         return None
     if root is None:
         raise ValueError("image records need the dataset folder (root=) to find their images")
-    tokens = image_tokens([records[i] for i in with_image], root, progress=progress)
+    tokens = image_tokens([records[i] for i in with_image], root, progress=progress, vision=vision)
     out = torch.zeros(len(records), *tokens.shape[1:], dtype=tokens.dtype)
     out[with_image] = tokens
     return out
@@ -433,11 +453,11 @@ DECODER_TASKS = ("text2pose", "spg", "edit", "image2pose", "rpe")
 def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
-                      progress: bool = True, log=None,
-                      checkpoint: str | Path | None = None) -> tuple[StatePoseModel, list[dict]]:
+                      progress: bool = True, log=None, checkpoint: str | Path | None = None,
+                      vision: str = "efficientnet-lite0") -> tuple[StatePoseModel, list[dict]]:
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
-    train and val splits, then train one decoder across the tasks on them (``checkpoint``: see
-    :func:`train_pose_decoder`, a stopped run resumes)."""
+    train and val splits (and the image tokens of the encoder ``vision``), then train one decoder
+    across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes)."""
     from posekit.datasets import dataset_dir, load_records, recaptioned
     from posekit.llm import DEFAULT_BACKBONE, load_backbone
     from posekit.states import DEFAULT_STATE_LAYER, request_states
@@ -450,12 +470,18 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     if train.caption_draws and "text2pose" in tasks:
         splits["train"] += recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
-    images = {s: aligned_image_tokens(recs, root, progress=progress) for s, recs in splits.items()}
+    images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
+    if images["train"] is not None:
+        from posekit.vision import make_vision_encoder
+
+        encoder = make_vision_encoder(vision)
+        config = dataclasses.replace(config, image_dim=encoder.dim, image_tokens=encoder.tokens,
+                                     image_detail_dim=encoder.detail_dim)
     decoder, history = train_pose_decoder(splits["train"], states["train"], splits["val"], states["val"], config,
                                           train, progress=progress, log=log, train_images=images["train"],
                                           val_images=images["val"], checkpoint=checkpoint)
-    return StatePoseModel(decoder, layer, backbone, llm), history
+    return StatePoseModel(decoder, layer, backbone, llm, vision), history
 
 
 def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Path, extra: dict | None = None,
@@ -467,6 +493,7 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
 
     meta = ChatPose.read_meta(source)
     config = ChatPoseConfig.from_dict({**meta["config"], "pose_head": "decoder", "head_layer": model.layer,
+                                       "vision_encoder": model.vision,
                                        "decoder_width": model.decoder.config.width,
                                        "decoder_layers": model.decoder.config.layers})
     if config.backbone != model.backbone:

