@@ -135,6 +135,15 @@ def export_html(nb, path: Path) -> Path:
     return path
 
 
+def _kernel_config():
+    """Kernel manager settings for the report's kernels: CurveZMQ-encrypted local sockets where
+    pyzmq has them (the kernel then does not warn "running over TCP without encryption")."""
+    import zmq
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
+
+
 def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1800) -> NotebookRun:
     """Execute ``path`` (working directory: its folder) and export it to ``out_dir``."""
     import nbformat
@@ -143,7 +152,7 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
 
     nb = nbformat.read(path, as_version=4)
     os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.time(), ""
     try:

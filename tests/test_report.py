@@ -3,7 +3,7 @@ import nbformat
 import pytest
 
 from posekit.paths import reports_dir, widget_js_dir
-from posekit.report import check_page, export_html, find_browser
+from posekit.report import check_page, export_html, find_browser, run_notebook
 
 BROWSER = find_browser()
 needs_browser = pytest.mark.skipif(
@@ -52,3 +52,13 @@ def test_the_pages_of_the_last_report_draw():
         pytest.skip(f"no report pages in {reports_dir()}: run `make run` first")
     problems = [check.summary() for check in map(check_page, pages) if not check.ok]
     assert not problems, problems
+
+
+def test_report_kernels_run_without_the_unencrypted_transport_warning(tmp_path, capfd):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    run = run_notebook(tmp_path / "t.ipynb", tmp_path / "out")
+    assert run.ok, run
+    executed = nbformat.read(run.ipynb_path, as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err

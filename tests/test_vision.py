@@ -46,3 +46,16 @@ def test_a_clip_tower_plugs_in_by_folder(tmp_path):
     encoder = make_vision_encoder(str(tmp_path / "clip"))
     assert isinstance(encoder, CLIPEncoder) and encoder.tokens == 16 and encoder.dim == 32
     assert encoder(torch.rand(2, 3, 224, 224)).shape == (2, 16, 32)
+
+
+def test_detail_features_keep_the_coarse_tokens_and_add_colour_cells():
+    plain, detail = EfficientNetEncoder(), make_vision_encoder("efficientnet-lite0-detail")
+    images = torch.rand(2, 3, 224, 224)
+    images[1, :, 32:48, 160:176] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]  # a red 16 px cell: 14 x 14 cell (2, 10)
+    tokens = detail(images)
+    assert detail.dim == 1280 and detail.detail_dim == 4 * 155 and tokens.shape == (2, 49, 1280 + 620)
+    assert torch.allclose(tokens[..., :1280], plain(images), atol=1e-5)  # what the LLM's image projector reads
+    cell = tokens[1, 1 * 7 + 5, 1280:].reshape(4, 155)[0 * 2 + 0]  # token (1, 5), its top-left sub-cell (2, 10)
+    assert torch.allclose(cell[:3], torch.tensor([1.0, 0.0, 0.0]))
+    other = tokens[0, 1 * 7 + 5, 1280:].reshape(4, 155)[0]
+    assert not torch.allclose(other[:3], torch.tensor([1.0, 0.0, 0.0]), atol=0.1)
