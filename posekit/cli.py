@@ -197,7 +197,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight,
-                               caption_draws=args.caption_draws)
+                               caption_draws=args.caption_draws, brief_draws=args.brief_draws,
+                               brief_facts=args.brief_facts)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
               flush=True)
@@ -405,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
     p.add_argument("--caption-draws", type=int, default=0,
                    help="extra caption draws per training text2pose pose (augmentation; test splits unchanged)")
+    p.add_argument("--brief-draws", type=int, default=0,
+                   help="extra short caption draws (at most --brief-facts facts, picked at random) per training pose")
+    p.add_argument("--brief-facts", type=int, default=2)
     p.add_argument("--vision", default="efficientnet-lite0",
                    help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
                         "colour and mid-level 14 x 14 cells) or a local CLIP folder")

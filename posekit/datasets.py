@@ -220,7 +220,8 @@ def describe_then_pose(records: list[Record], body=None, batch_size: int = 512) 
     return out_records
 
 
-def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, batch_size: int = 4096) -> list[Record]:
+def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, batch_size: int = 4096,
+                max_facts: int | None = None) -> list[Record]:
     """``draws`` new text2pose records for every distinct single target pose of ``records``:
     the same pose under other caption draws of the captioner, wrapped in the dataset's request
     and answer templates (PoseScript's several automatic captions per pose, as training
@@ -228,7 +229,11 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
 
     Only single-pose text2pose records are used; each new record keeps its source's split and
     id with ``-draw<k>`` appended. Captions are seeded from ``seed`` (use seeds other than the
-    dataset's own so the draws differ from the stored captions)."""
+    dataset's own so the draws differ from the stored captions). ``max_facts``: short captions
+    that state at most this many facts, picked at random (essential ones first), closer to what
+    a person types ("kneel", "raise your left arm") than the full descriptions."""
+    from posekit.language.captioner import CaptionConfig
+
     from posekit.body import load_body_model
 
     if draws < 0:
@@ -242,7 +247,7 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
     body = body or load_body_model()
     picked = list(unique.values())
     poses = torch.cat([r.targets() for r in picked]).float()  # (P, 24, 3)
-    captioner = Captioner()
+    captioner = Captioner() if max_facts is None else Captioner(CaptionConfig(max_facts=max_facts, shuffle_facts=True))
     rng = np.random.default_rng(seed)
     out: list[Record] = []
     with torch.no_grad():
@@ -259,7 +264,8 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
         for record, text in zip(picked, captions[k]):
             request = TEXT2POSE_REQUESTS[int(rng.integers(len(TEXT2POSE_REQUESTS)))].format(text=text)
             answer = POSE_ANSWERS[int(rng.integers(len(POSE_ANSWERS)))].format(pose=POSE_TOKEN)
-            out.append(Record(id=f"{record.id}-draw{k}", task="text2pose", split=record.split,
+            tag = f"draw{k}" if max_facts is None else f"brief{max_facts}-draw{k}"
+            out.append(Record(id=f"{record.id}-{tag}", task="text2pose", split=record.split,
                               messages=[_system(), {"role": "user", "content": request},
                                         {"role": "assistant", "content": answer}],
                               target_poses=record.target_poses,

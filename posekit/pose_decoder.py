@@ -160,12 +160,16 @@ class DecoderTrainConfig:
     """Extra caption draws per training text2pose pose (:func:`posekit.datasets.recaptioned`),
     added by :func:`fit_state_decoder` to the training split only (validation and test stay the
     dataset's)."""
+    brief_draws: int = 0
+    """Extra *short* caption draws per training text2pose pose (at most :attr:`brief_facts` facts
+    each, picked at random), added like :attr:`caption_draws`."""
+    brief_facts: int = 2
 
     def __post_init__(self) -> None:
         if (self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0
-                or self.caption_draws < 0):
-            raise ValueError("need epochs, batch_size, patience >= 1, lr > 0, joint_weight >= 0 and "
-                             f"caption_draws >= 0, got {self}")
+                or self.caption_draws < 0 or self.brief_draws < 0 or self.brief_facts < 1):
+            raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0 and "
+                             f"caption_draws, brief_draws >= 0, got {self}")
 
 
 @dataclasses.dataclass
@@ -467,8 +471,11 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     root = Path(root) if root is not None else dataset_dir(dataset)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
     llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
-    if train.caption_draws and "text2pose" in tasks:
-        splits["train"] += recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
+    if "text2pose" in tasks:
+        extra = recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1) if train.caption_draws else []
+        if train.brief_draws:
+            extra += recaptioned(splits["train"], train.brief_draws, seed=train.seed + 2, max_facts=train.brief_facts)
+        splits["train"] += extra
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
     images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])

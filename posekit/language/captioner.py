@@ -45,6 +45,9 @@ class CaptionConfig:
     """Chance to join two clauses into one sentence."""
     max_facts: int = 12
     """Most facts kept per caption (essential ones first)."""
+    shuffle_facts: bool = False
+    """Random mode: shuffle the non-essential facts before :attr:`max_facts` cuts them, so that a
+    short caption says a random few things (False: body-part order, the datasets' captions)."""
 
     def __post_init__(self) -> None:
         for name in ("skip_probability", "aggregate_probability", "pair_probability"):
@@ -159,6 +162,8 @@ def select_facts(facts: list[Fact], rng: np.random.Generator | None, config: Cap
         keep = [f for f in informative if f.essential or rng.random() >= config.skip_probability]
         informative = keep or informative[:1]
     informative = merge_twins(informative)  # before the cap, so that twins are kept or cut together
+    if rng is not None and config.shuffle_facts:
+        informative = [informative[i] for i in rng.permutation(len(informative))]
     informative.sort(key=lambda f: not f.essential)
     return informative[: config.max_facts]
 
