@@ -145,3 +145,21 @@ def test_upside_down_and_lying_bodies_do_not_lean(deterministic):
     for name in ("headstand", "bent over upside down", "lying on the left side", "lying on the back"):
         assert "leaning" not in deterministic[name], (name, deterministic[name])
     assert "leaning forward" in deterministic["leaning forward"]
+
+
+def test_shuffled_short_captions_state_a_random_few_facts(joints_rot):
+    joints, rotmats = joints_rot
+    codes = compute_posecodes(joints, rotmats)
+    brief = Captioner(CaptionConfig(max_facts=2, shuffle_facts=True))
+    ordered = Captioner(CaptionConfig(max_facts=2))
+    said = {name: set() for name in ("brief", "ordered")}
+    for seed in range(12):
+        for name, captioner in (("brief", brief), ("ordered", ordered)):
+            _, facts = captioner.with_facts(codes, seed)
+            said[name].update((b, tuple(sorted(f))) for b, f in enumerate(facts))
+        stated = [len(f) for f in brief.with_facts(codes, seed)[1]]  # twins and groups state several codes
+        assert np.mean(stated) < 0.5 * np.mean([len(f) for f in Captioner().with_facts(codes, seed)[1]])
+    # shuffling before the cut says other facts on other seeds; body-part order says the same ones
+    assert len(said["brief"]) > 1.5 * len(said["ordered"])
+    # without shuffle_facts the captions are the datasets' (the option draws nothing extra)
+    assert Captioner()(joints, rotmats, seed=3) == Captioner(CaptionConfig(shuffle_facts=False))(joints, rotmats, seed=3)

@@ -249,3 +249,14 @@ def test_rendering_in_worker_processes_gives_the_same_bytes(tiny_dataset, tmp_pa
     _, manifest, config = tiny_dataset
     parallel = build_dataset(config, out_dir=tmp_path / "parallel", body=body, progress=False, workers=2)
     assert parallel["files"] == manifest["files"] and parallel["images"] == manifest["images"]
+
+
+def test_brief_recaptions_are_short_and_tagged(built, body):
+    root, _ = built
+    records = load_records("text2pose", "train", root=root)
+    full = recaptioned(records, 1, seed=5, body=body)
+    brief = recaptioned(records, 1, seed=5, body=body, max_facts=1)
+    assert len(brief) == len(full) and all("-brief1-draw0" in r.id for r in brief)
+    assert [r.target_poses for r in brief] == [r.target_poses for r in full]
+    words = lambda rs: sum(len(r.meta["caption"].split()) for r in rs) / len(rs)  # noqa: E731
+    assert words(brief) < 0.6 * words(full)
