@@ -132,3 +132,30 @@ def test_a_stopped_run_resumes_exactly(tmp_path):
     with pytest.raises(ValueError, match="another run"):
         train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG,
                            dataclasses.replace(settings, lr=1e-3), progress=False, checkpoint=ckpt)
+
+
+def test_image_detail_tokens_are_read_and_their_width_checked(tmp_path):
+    torch.manual_seed(0)
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4, image_detail_dim=8)
+    decoder = PoseDecoder(config).eval()
+    torch.nn.init.normal_(decoder.out.weight, std=0.1)
+    states, mask = _states(1).padded([0])
+    image = torch.randn(1, 4, 16 + 8)
+    memory, memory_mask = decoder.memory(states, mask, image=image)
+    assert memory.shape[1] == states.shape[1] + 4 + 4 * 4 and memory_mask.all()  # 4 tokens + 2 x 2 cells each
+    changed = image.clone()
+    changed[..., 16:] = torch.randn(1, 4, 8)  # only the detail cells differ (a shift alone would be layer-normed away)
+    assert not torch.allclose(decoder(states, mask, image=image), decoder(states, mask, image=changed), atol=1e-4)
+    with pytest.raises(ValueError, match="another vision encoder"):
+        decoder(states, mask, image=image[..., :16])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        dataclasses.replace(CONFIG, image_detail_dim=6)
+    path = StatePoseModel(decoder, 1, "tiny", vision="efficientnet-lite0-detail").save(tmp_path / "d.pt")
+    assert StatePoseModel.load(path).vision == "efficientnet-lite0-detail"
+
+
+def test_train_config_checks_the_caption_draws():
+    with pytest.raises(ValueError, match="brief"):
+        DecoderTrainConfig(brief_draws=-1)
+    with pytest.raises(ValueError, match="brief_facts"):
+        DecoderTrainConfig(brief_facts=0)
