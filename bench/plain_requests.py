@@ -1,17 +1,42 @@
-"""Plain requests against a checkpoint: which CHECKS pass, with the joints' key numbers."""
+"""The twelve plain requests of ``tests/test_plain_requests.py`` against any ChatPose checkpoint:
+which ones it follows, with the joint measurements the checks read.
+
+    python bench/plain_requests.py [CHECKPOINT]     # default: the shipped checkpoint
+"""
+from __future__ import annotations
+
+import argparse
 import sys
-sys.path.insert(0, "/work/main/tests")
-from test_plain_requests import CHECKS, _knee, _lean, J
-from posekit.chat import ChatSession
-session = ChatSession(checkpoint=sys.argv[1] if len(sys.argv) > 1 else None)
-ok = 0
-for text, check in CHECKS.items():
-    session.reset()
-    reply = session.send(text)
-    if not reply.poses:
-        print("NO POSE", text, reply.text); continue
-    j = reply.poses[0].joints
-    passed = bool(check(j)); ok += passed
-    print(f"{'PASS' if passed else 'FAIL'} {text:<55} knees {_knee(j,'left'):.0f}/{_knee(j,'right'):.0f} lean {_lean(j):.0f} "
-          f"hands-apart {(j[J['left_hand']]-j[J['right_hand']]).norm():.2f} lhand-y-head {float(j[J['left_hand'],1]-j[J['head'],1]):+.2f}")
-print(f"{ok}/{len(CHECKS)}")
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from test_plain_requests import CHECKS, J, _knee, _lean  # noqa: E402
+
+from posekit.chat import ChatSession  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", nargs="?", default=None, help="ChatPose checkpoint folder (default: shipped)")
+    args = parser.parse_args()
+    session = ChatSession(checkpoint=args.checkpoint)
+    followed = 0
+    for text, check in CHECKS.items():
+        session.reset()
+        reply = session.send(text)
+        if not reply.poses:
+            print(f"NO POSE {text}: {reply.text!r}")
+            continue
+        j = reply.poses[0].joints
+        ok = bool(check(j))
+        followed += ok
+        print(f"{'follows' if ok else 'misses '}  {text:<54} knees {_knee(j, 'left'):.0f}/{_knee(j, 'right'):.0f} deg, "
+              f"torso lean {_lean(j):.0f} deg, hands {float((j[J['left_hand']] - j[J['right_hand']]).norm()):.2f} m apart, "
+              f"left hand {float(j[J['left_hand'], 1] - j[J['head'], 1]):+.2f} m above the head")
+    print(f"{followed} of {len(CHECKS)} followed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
