@@ -173,7 +173,7 @@ def prepare_datasets() -> None:
     are already built (same config and caption rules) are reused at once."""
     from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
 
-    for config, note in ((DatasetConfig.quick(), "seconds"), (DatasetConfig(), "about 4 min on 2 cores")):
+    for config, note in ((DatasetConfig.quick(), "seconds"), (DatasetConfig(), "about 2 min on 2 cores")):
         manifest = dataset_dir(config.name) / "manifest.json"
         fresh = not manifest.is_file()
         if fresh:
