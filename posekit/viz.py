@@ -183,12 +183,17 @@ class FigureView:
 
     def show(self, figure: go.Figure) -> None:
         """Replace the figure shown (the ``Output``'s outputs are set directly: no output capture,
-        so it works from any thread and outside a cell's execution)."""
-        from IPython.core.formatters import format_display_data
+        so it works from any thread and outside a cell's execution). The MIME bundle is built here:
+        IPython's formatter would call the figure's ``_ipython_display_``, which *displays* it in
+        the running cell and returns nothing, and plotly's own bundle re-displays plotly.js on
+        every call. JupyterLab draws the plotly JSON; an exported page draws the HTML with the
+        page's one plotly.js (:func:`setup_notebook`)."""
+        import json
 
         self.figure = figure
-        data, metadata = format_display_data(figure)
-        self.widget.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+        data = {"application/vnd.plotly.v1+json": {**json.loads(figure.to_json()), "config": {}},
+                "text/html": figure.to_html(full_html=False, include_plotlyjs=False)}
+        self.widget.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
 
 class PoseEditor:
