@@ -419,3 +419,15 @@ def test_config_typos_and_file_paths_get_specific_messages(tmp_path):
     stray.write_bytes(b"0")
     with pytest.raises(CheckpointError, match="is a file; pass the ChatPose checkpoint folder"):
         default_checkpoint_dir(stray)
+
+
+def test_detail_image_features_reach_the_decoder_head_and_not_the_llm(tiny_dataset):
+    root = tiny_dataset[0]
+    config = ChatPoseConfig(vision_encoder="efficientnet-lite0-detail", pose_head="decoder", head_layer=1, lora_dropout=0.0)
+    model = ChatPose(config, backbone=tiny_llama())
+    assert model.image_projector[0].in_features == 1280 and model.pose_head.config.image_detail_dim == 4 * 155
+    record = load_records("image2pose", "train", root=root)[0]
+    model(model.collate([record], root))["loss"].backward()  # the LLM's image tokens: the coarse 1280 values only
+    assert model.image_projector[0].weight.grad.abs().sum() > 0
+    poses = model.decoder_poses([record], root, [1])
+    assert poses[0].shape == (1, 24, 3, 3) and torch.isfinite(poses[0]).all()
