@@ -232,9 +232,8 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
     dataset's own so the draws differ from the stored captions). ``max_facts``: short captions
     that state at most this many facts, picked at random (essential ones first), closer to what
     a person types ("kneel", "raise your left arm") than the full descriptions."""
-    from posekit.language.captioner import CaptionConfig
-
     from posekit.body import load_body_model
+    from posekit.language import CaptionConfig
 
     if draws < 0:
         raise ValueError(f"draws must be >= 0, got {draws}")

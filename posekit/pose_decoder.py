@@ -33,6 +33,7 @@ from torch import nn
 from posekit.conversations import Record
 from posekit.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.skeleton import NUM_JOINTS
+from posekit.vision import DEFAULT_VISION
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
@@ -359,7 +360,7 @@ class StatePoseModel:
 
     name = "decoder"
 
-    def __init__(self, decoder: PoseDecoder, layer: int, backbone: str, llm=None, vision: str = "efficientnet-lite0"):
+    def __init__(self, decoder: PoseDecoder, layer: int, backbone: str, llm=None, vision: str = DEFAULT_VISION):
         self.decoder, self.layer, self.backbone, self.llm, self.vision = decoder, layer, backbone, llm, vision
 
     def fit(self, records: list[Record], root: Path | None = None) -> "StatePoseModel":
@@ -400,7 +401,7 @@ class StatePoseModel:
         decoder = PoseDecoder(config)
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
-        return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", "efficientnet-lite0"))
+        return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", DEFAULT_VISION))
 
 
 @torch.no_grad()
@@ -434,7 +435,7 @@ def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | N
 
 
 def aligned_image_tokens(records: list[Record], root: Path | None, progress: bool = False,
-                         vision: str = "efficientnet-lite0") -> torch.Tensor | None:
+                         vision: str = DEFAULT_VISION) -> torch.Tensor | None:
     """Image tokens ``(N, 49, C)`` of the encoder ``vision`` aligned with ``records`` (zeros where
     a record has no image), or None when none has one."""
     from posekit.states import image_tokens
@@ -458,7 +459,7 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
                       progress: bool = True, log=None, checkpoint: str | Path | None = None,
-                      vision: str = "efficientnet-lite0") -> tuple[StatePoseModel, list[dict]]:
+                      vision: str = DEFAULT_VISION) -> tuple[StatePoseModel, list[dict]]:
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
     train and val splits (and the image tokens of the encoder ``vision``), then train one decoder
     across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes)."""
@@ -471,11 +472,10 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     root = Path(root) if root is not None else dataset_dir(dataset)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
     llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
-    if "text2pose" in tasks:
-        extra = recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1) if train.caption_draws else []
-        if train.brief_draws:
-            extra += recaptioned(splits["train"], train.brief_draws, seed=train.seed + 2, max_facts=train.brief_facts)
-        splits["train"] += extra
+    if "text2pose" in tasks:  # recaptioned gives [] for 0 draws
+        splits["train"] += (recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
+                            + recaptioned(splits["train"], train.brief_draws, seed=train.seed + 2,
+                                          max_facts=train.brief_facts))
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
     images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])

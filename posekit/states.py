@@ -30,6 +30,7 @@ from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.files import atomic_path
 from posekit.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.paths import cache_dir
+from posekit.vision import DEFAULT_VISION
 
 __all__ = ["RequestStates", "request_states", "request_messages", "image_tokens", "STATE_SYSTEM_PROMPT", "PLACEHOLDER_WORDS",
            "DEFAULT_STATE_LAYER"]
@@ -193,7 +194,7 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
 
 @torch.no_grad()
 def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, progress: bool = True,
-                 cache: bool = True, encoder=None, vision: str = "efficientnet-lite0") -> torch.Tensor:
+                 cache: bool = True, encoder=None, vision: str = DEFAULT_VISION) -> torch.Tensor:
     """Frozen image feature tokens ``(N, tokens, dim + detail_dim)`` float16 of the records' images
     from the encoder ``vision`` names (:func:`posekit.vision.make_vision_encoder`; the default's is
     EfficientNet-lite0's 7 x 7 grid, row by row, ``(N, 49, 1280)``), cached under
@@ -208,7 +209,8 @@ def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, 
     if missing:
         raise FileNotFoundError(f"{len(missing)} image(s) missing, e.g. {missing[0]}: rebuild the dataset "
                                 "(`posekit build-data`)")
-    h = hashlib.sha256(b"efficientnet-lite0|49" if vision == "efficientnet-lite0" else f"{vision}|v1".encode())
+    # the default encoder keeps the key it had before encoders were named, so existing caches stay valid
+    h = hashlib.sha256(b"efficientnet-lite0|49" if vision == DEFAULT_VISION else f"{vision}|v1".encode())
     for p in paths:
         stat = p.stat()
         h.update(f"{p.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())

