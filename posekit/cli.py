@@ -201,14 +201,15 @@ def _train_decoder(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
-                               brief_facts=args.brief_facts)
+                               brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
+                               grounding_weight=args.grounding_weight)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
               flush=True)
 
     start = time.time()
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
-    config = PoseDecoderConfig(width=args.width, layers=args.layers)
+    config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision)
@@ -412,6 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brief-draws", type=int, default=0,
                    help="extra short caption draws (at most --brief-facts facts, picked at random) per training pose")
     p.add_argument("--brief-facts", type=int, default=2)
+    p.add_argument("--instruction-draws", type=int, default=0,
+                   help="extra instruction-style requests per training text2pose pose ('Kneel down, then lean forward.')")
+    p.add_argument("--grounding-weight", type=float, default=0.0,
+                   help="ground image requests in the image (a map of where the asked-for person is), trained "
+                        "with this weight against the person's 2D joints")
     p.add_argument("--vision", default="efficientnet-lite0",
                    help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
                         "colour and mid-level 14 x 14 cells) or a local CLIP folder")

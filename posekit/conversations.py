@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 __all__ = ["POSE_TOKEN", "POSE_IN_TOKEN", "IMAGE_TOKEN", "SYSTEM_PROMPT", "Record", "write_jsonl", "read_jsonl",
-           "TEXT2POSE_REQUESTS", "POSE_ANSWERS", "IMAGE_REQUESTS", "POSE2TEXT_REQUESTS", "SPG_REQUESTS",
+           "TEXT2POSE_REQUESTS", "INSTRUCTION_REQUESTS", "POSE_ANSWERS", "IMAGE_REQUESTS", "POSE2TEXT_REQUESTS", "SPG_REQUESTS",
            "RPE_REQUESTS", "EDIT_REQUESTS"]
 
 POSE_TOKEN = "<POSE>"
@@ -37,6 +37,15 @@ TEXT2POSE_REQUESTS = (
     "Generate the 3D body pose that matches this description. {text}",
     "{text} What is the SMPL pose?",
 )
+INSTRUCTION_REQUESTS = (
+    "{text}",
+    "{text}",
+    "{text}",
+    "{text} Show me the pose.",
+    "Can you do this pose? {text}",
+)
+"""Wrappers of instruction-style text2pose requests (:func:`posekit.datasets.recaptioned`):
+mostly the bare instruction, as a person types it into the chat."""
 SPG_REQUESTS = (
     "{text} Give the SMPL pose.",
     "How would this person stand or move? {text} Please give the SMPL pose.",

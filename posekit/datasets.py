@@ -27,7 +27,8 @@ import torch
 
 from posekit.conversations import (
     EDIT_REQUESTS, IMAGE_REQUESTS, IMAGE_TOKEN, POSE2TEXT_REQUESTS, POSE_ANSWERS, POSE_IN_TOKEN, POSE_TOKEN,
-    RPE_REQUESTS, SPG_REQUESTS, SYSTEM_PROMPT, TASKS, TEXT2POSE_REQUESTS, Record, pose_list, read_jsonl, write_jsonl,
+    INSTRUCTION_REQUESTS, RPE_REQUESTS, SPG_REQUESTS, SYSTEM_PROMPT, TASKS, TEXT2POSE_REQUESTS, Record, pose_list,
+    read_jsonl, write_jsonl,
 )
 from posekit.corpus import SPLITS, PoseCorpus, SplitConfig, build_pose_corpus
 from posekit.language import LANGUAGE_VERSION, PREDICATES, Captioner, compute_posecodes, instruct
@@ -37,7 +38,7 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose", "recaptioned", "verify_dataset", "DatasetCheck", "DatasetError",
+           "chat_turns", "describe_then_pose", "recaptioned", "RECAPTION_STYLES", "INSTRUCTION_START", "verify_dataset", "DatasetCheck", "DatasetError",
            "default_workers", "SceneRenderer"]
 
 
@@ -220,8 +221,13 @@ def describe_then_pose(records: list[Record], body=None, batch_size: int = 512) 
     return out_records
 
 
+RECAPTION_STYLES = ("caption", "instruction")
+"""How :func:`recaptioned` words a pose: the captioner's description, or the instruction that
+takes a person there from standing (:func:`posekit.language.pose_instructions`)."""
+
+
 def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, batch_size: int = 4096,
-                max_facts: int | None = None) -> list[Record]:
+                max_facts: int | None = None, style: str = "caption") -> list[Record]:
     """``draws`` new text2pose records for every distinct single target pose of ``records``:
     the same pose under other caption draws of the captioner, wrapped in the dataset's request
     and answer templates (PoseScript's several automatic captions per pose, as training
@@ -230,13 +236,23 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
     Only single-pose text2pose records are used; each new record keeps its source's split and
     id with ``-draw<k>`` appended. Captions are seeded from ``seed`` (use seeds other than the
     dataset's own so the draws differ from the stored captions). ``max_facts``: short captions
-    that state at most this many facts, picked at random (essential ones first), closer to what
-    a person types ("kneel", "raise your left arm") than the full descriptions."""
+    that state at most this many facts, picked at random (essential ones first).
+
+    ``style="instruction"``: instead of a description, the short imperative that takes a
+    person from standing into the pose, with 1 to 4 changes ("Kneel down on both knees, then
+    lean forward."), wrapped in :data:`~posekit.conversations.INSTRUCTION_REQUESTS` (mostly
+    bare, as a person types it): what people type to the chat, which the captioner never
+    writes (:func:`posekit.language.pose_instructions`)."""
     from posekit.body import load_body_model
-    from posekit.language import CaptionConfig
+    from posekit.language import CaptionConfig, InstructionConfig, pose_instructions
+    from posekit.poselib import library_params, load_pose_library
 
     if draws < 0:
         raise ValueError(f"draws must be >= 0, got {draws}")
+    if style not in RECAPTION_STYLES:
+        raise ValueError(f"style must be one of {RECAPTION_STYLES}, got {style!r}")
+    if style == "instruction" and max_facts is not None:
+        raise ValueError("max_facts shortens captions; instructions have 1 to 4 changes already")
     sources = [r for r in records if r.task == "text2pose" and r.target_poses and len(r.target_poses) == 1]
     unique: dict[bytes, Record] = {}
     for record in sources:
@@ -248,6 +264,9 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
     poses = torch.cat([r.targets() for r in picked]).float()  # (P, 24, 3)
     captioner = Captioner() if max_facts is None else Captioner(CaptionConfig(max_facts=max_facts, shuffle_facts=True))
     rng = np.random.default_rng(seed)
+    if style == "instruction":
+        standing = body(*library_params([INSTRUCTION_START], load_pose_library("canonical")), joints_only=True)
+        changes = rng.integers(1, 5, size=(draws, len(picked)))  # (draws, P) changes said per instruction
     out: list[Record] = []
     with torch.no_grad():
         captions = [[] for _ in range(draws)]
@@ -256,21 +275,34 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
             result = body(chunk[:, 0], chunk[:, 1:], joints_only=True)
             for k in range(draws):
                 draw_seed = seed * 1000 + k * 7919 + start
+                if style == "instruction":
+                    said = changes[k, start:start + len(chunk)]
+                    texts = {n: pose_instructions(standing.joints[0], result.joints, standing.rotmats[0], result.rotmats,
+                                                  draw_seed, InstructionConfig(max_changes=n)) for n in set(said.tolist())}
+                    captions[k] += [texts[n][i] for i, n in enumerate(said.tolist())]
+                    continue
                 codes = compute_posecodes(result.joints, result.rotmats,
                                           generator=torch.Generator().manual_seed(draw_seed))
                 captions[k] += captioner.from_posecodes(codes, draw_seed)
+    templates = INSTRUCTION_REQUESTS if style == "instruction" else TEXT2POSE_REQUESTS
     for k in range(draws):
         for record, text in zip(picked, captions[k]):
-            request = TEXT2POSE_REQUESTS[int(rng.integers(len(TEXT2POSE_REQUESTS)))].format(text=text)
+            request = templates[int(rng.integers(len(templates)))].format(text=text)
             answer = POSE_ANSWERS[int(rng.integers(len(POSE_ANSWERS)))].format(pose=POSE_TOKEN)
-            tag = f"draw{k}" if max_facts is None else f"brief{max_facts}-draw{k}"
+            tag = {"instruction": f"instruction-draw{k}"}.get(style, f"draw{k}" if max_facts is None
+                                                               else f"brief{max_facts}-draw{k}")
             out.append(Record(id=f"{record.id}-{tag}", task="text2pose", split=record.split,
                               messages=[_system(), {"role": "user", "content": request},
                                         {"role": "assistant", "content": answer}],
                               target_poses=record.target_poses,
                               meta={**{key: record.meta[key] for key in ("source", "kind") if key in record.meta},
-                                    "caption": text, "draw": k}))
+                                    "caption": text, "draw": k, **({"style": style} if style != "caption" else {})}))
     return out
+
+
+INSTRUCTION_START = "standing"
+"""The canonical pose (``data/poses/canonical.json``) that instruction-style requests start
+from: standing, arms relaxed by the sides, no posecode but the feet on the ground."""
 
 
 def _system() -> dict:

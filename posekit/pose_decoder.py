@@ -36,7 +36,7 @@ from posekit.skeleton import NUM_JOINTS
 from posekit.vision import DEFAULT_VISION
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
-           "fit_state_decoder", "DECODER_TASKS", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
+           "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,12 @@ class PoseDecoderConfig:
     image_detail_dim: int = 0
     """Width of the detail features appended to each image token (``efficientnet-lite0-detail``:
     its 2 x 2 sub-cells of 155 values, read as 4 more memory tokens per image token); 0: none."""
+    grounding: bool = False
+    """Ground the request in the image before decoding: an attention-pooling of the request's
+    states scores every image token (:meth:`PoseDecoder.grounding`), and each token gets a
+    learned "asked for" embedding in proportion to its score, so that the joint queries can
+    tell the asked-for person's tokens from everyone else's. Trained against where that
+    person's joints lie (:attr:`DecoderTrainConfig.grounding_weight`)."""
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -90,6 +96,11 @@ class PoseDecoder(nn.Module):
             self.detail_norm = nn.LayerNorm(config.image_detail_dim // 4)
             self.detail_proj = nn.Linear(config.image_detail_dim // 4, w)
             self.detail_pos = nn.Parameter(torch.randn(4 * config.image_tokens, w) * 0.02)
+        if config.grounding:
+            self.ground_pool = nn.Linear(w, 1)  # which request tokens say who is asked for
+            self.ground_query = nn.Linear(w, w)
+            self.ground_key = nn.Linear(w, w)
+            self.asked_embed = nn.Parameter(torch.randn(w) * 0.02)
         self.queries = nn.Parameter(torch.randn(NUM_JOINTS, w) * 0.02)
         self.index_embed = nn.Parameter(torch.zeros(config.max_poses, w))
         layer = nn.TransformerDecoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
@@ -104,12 +115,22 @@ class PoseDecoder(nn.Module):
         self.state_mean.copy_(mean)
         self.state_std.copy_(std.clamp_min(1e-4))
 
+    def grounding(self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``(B, N)`` that each image token shows the asked-for person, from
+        the projected request tokens ``(B, T, width)`` (``mask (B, T)``) and image tokens ``(B, N, width)``."""
+        weights = self.ground_pool(text).squeeze(-1).float().masked_fill(~mask, float("-inf")).softmax(-1)  # (B, T)
+        pooled = (weights.to(text.dtype)[..., None] * text).sum(1)  # (B, w)
+        scores = (self.ground_key(image) @ self.ground_query(pooled)[..., None]).squeeze(-1)  # (B, N)
+        return (scores.float() / math.sqrt(self.config.width)).log_softmax(-1)
+
     def memory(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
-               image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Memory ``(B, M, width)`` and its mask ``(B, M)`` (True: attend), in the decoder's dtype."""
+               image: torch.Tensor | None = None, return_grounding: bool = False):
+        """Memory ``(B, M, width)`` and its mask ``(B, M)`` (True: attend), in the decoder's dtype;
+        with ``return_grounding``, also :meth:`grounding`'s ``(B, N)`` (None without an image)."""
         dtype = self.text_proj.weight.dtype
         states = ((states.to(self.state_mean.dtype) - self.state_mean) / self.state_std).to(dtype)
-        parts = [self.text_proj(states) + self.type_embed[0]]  # (B, T, w)
+        text = self.text_proj(states) + self.type_embed[0]  # (B, T, w)
+        parts, grounding = [text], None
         if pose_in is not None:
             parts.append(self.pose_in_proj(rotvec_to_rot6d(pose_in.float()).to(dtype)) + self.joint_embed
                          + self.type_embed[1])  # (B, 24, w)
@@ -119,27 +140,42 @@ class PoseDecoder(nn.Module):
                 raise ValueError(f"image tokens have {image.shape[-1]} values, the decoder reads {coarse_dim} + "
                                  f"{self.config.image_detail_dim} detail: features of another vision encoder?")
             image = image.to(dtype)
-            parts.append(self.image_proj(self.image_norm(image[..., :coarse_dim])) + self.image_pos
-                         + self.type_embed[2])  # (B, 49, w)
+            tokens = self.image_proj(self.image_norm(image[..., :coarse_dim])) + self.image_pos + self.type_embed[2]
+            if self.config.grounding:
+                grounding = self.grounding(text, mask, tokens)  # (B, 49)
+                tokens = tokens + (grounding.exp() * tokens.shape[1]).to(dtype)[..., None] * self.asked_embed
+            parts.append(tokens)  # (B, 49, w)
             if self.config.image_detail_dim:
                 b, n = image.shape[:2]
                 detail = image[..., coarse_dim:].reshape(b, n, 4, -1).flatten(1, 2)  # (B, 4 * 49, 155)
                 parts.append(self.detail_proj(self.detail_norm(detail)) + self.detail_pos + self.type_embed[2])
         memory = torch.cat(parts, 1)
         seen = torch.ones(len(memory), memory.shape[1] - mask.shape[1], dtype=torch.bool, device=mask.device)
-        return memory, torch.cat([mask, seen], 1)  # pose and image tokens are never padding
+        memory_mask = torch.cat([mask, seen], 1)  # pose and image tokens are never padding
+        return (memory, memory_mask, grounding) if return_grounding else (memory, memory_mask)
+
+    def joint_features(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
+                       pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
+                       return_grounding: bool = False):
+        """The decoder's output per joint query ``(B, 24, width)`` (inputs as :meth:`forward`);
+        with ``return_grounding``, also :meth:`grounding`'s ``(B, N)`` or None."""
+        memory, memory_mask, grounding = self.memory(states, mask, pose_in, image, return_grounding=True)
+        index = pose_index if pose_index is not None else torch.zeros(len(states), dtype=torch.long,
+                                                                        device=states.device)
+        queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
+        hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
+        return (hidden, grounding) if return_grounding else hidden
+
+    def rotations(self, features: torch.Tensor) -> torch.Tensor:
+        """Joint features ``(B, 24, width)`` -> 6D rotations ``(B, 24, 6)`` float32."""
+        return self.mean_6d + self.out(self.out_norm(features)).float()
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                 pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
         """``states (B, T, D)``, ``mask (B, T)`` bool, ``pose_in (B, 24, 3)`` axis-angle or None,
         ``pose_index (B,)`` long (0: the answer's first pose), ``image (B, 49, C)`` feature tokens
         or None -> 6D rotations ``(B, 24, 6)``."""
-        memory, memory_mask = self.memory(states, mask, pose_in, image)
-        index = pose_index if pose_index is not None else torch.zeros(len(states), dtype=torch.long,
-                                                                        device=states.device)
-        queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
-        hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
-        return self.mean_6d + self.out(self.out_norm(hidden)).float()  # (B, 24, 6) float32
+        return self.rotations(self.joint_features(states, mask, pose_in, pose_index, image))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,12 +201,23 @@ class DecoderTrainConfig:
     """Extra *short* caption draws per training text2pose pose (at most :attr:`brief_facts` facts
     each, picked at random), added like :attr:`caption_draws`."""
     brief_facts: int = 2
+    instruction_draws: int = 0
+    """Extra *instruction-style* requests per training text2pose pose: the imperative that takes
+    a person from standing into the pose ("Kneel down on both knees, then lean forward.",
+    :func:`posekit.datasets.recaptioned` with ``style="instruction"``), added like
+    :attr:`caption_draws`."""
+    grounding_weight: float = 0.0
+    """Weight of an auxiliary cross-entropy between the decoder's grounding map
+    (:attr:`PoseDecoderConfig.grounding`) and the image cells that hold the asked-for person's
+    2D joints (the renderer's, in the image records' meta); 0: none. The validation loss that
+    picks the best epoch stays the pose loss alone."""
 
     def __post_init__(self) -> None:
         if (self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0
-                or self.caption_draws < 0 or self.brief_draws < 0 or self.brief_facts < 1):
+                or self.caption_draws < 0 or self.brief_draws < 0 or self.brief_facts < 1 or self.grounding_weight < 0
+                or self.instruction_draws < 0):
             raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0, "
-                             f"caption_draws >= 0 and brief_draws >= 0, got {self}")
+                             f"grounding_weight >= 0, caption_draws, brief_draws and instruction_draws >= 0, got {self}")
 
 
 @dataclasses.dataclass
@@ -183,6 +230,7 @@ class _Examples:
     pose_in: torch.Tensor  # (P, 24, 3)
     has_input: torch.Tensor  # (P,) bool
     has_image: torch.Tensor  # (P,) bool
+    keypoints: torch.Tensor | None = None  # (P, 24, 2) pixels, NaN where unknown
 
     @property
     def group(self) -> torch.Tensor:
@@ -190,11 +238,39 @@ class _Examples:
         return self.has_input.long() + 2 * self.has_image.long()
 
 
+def target_keypoints(record: Record) -> torch.Tensor | None:
+    """The 2D joints ``(24, 2)`` (pixels) of the person an image record asks for: image2pose's
+    only person, rpe's target; None for a record without them."""
+    meta = record.meta or {}
+    if "joints_2d" in meta:
+        points = meta["joints_2d"]
+    elif "people" in meta and "target_index" in meta:
+        points = meta["people"][meta["target_index"]].get("joints_2d")
+    else:
+        return None
+    return None if points is None else torch.tensor(points, dtype=torch.float32).reshape(NUM_JOINTS, 2)
+
+
+def grounding_target(keypoints: torch.Tensor, image_size: int, tokens: int) -> torch.Tensor:
+    """Where a person is, as a distribution ``(B, N)`` over an image's ``N`` feature tokens (a
+    square grid, row-major): the share of the person's 2D joints ``(B, 24, 2)`` (pixels of an
+    ``image_size`` square image) in each token's cell."""
+    grid = math.isqrt(tokens)
+    if grid * grid != tokens:
+        raise ValueError(f"grounding needs a square grid of image tokens, got {tokens}")
+    cells = (keypoints / image_size).clamp(0, 1 - 1e-6).mul(grid).floor().long()  # (B, 24, 2) column, row
+    index = cells[..., 1] * grid + cells[..., 0]  # (B, 24)
+    out = torch.zeros(len(keypoints), tokens)
+    return out.scatter_add_(1, index, torch.full(index.shape, 1.0 / index.shape[1]))
+
+
 def _examples(records: list[Record], max_poses: int) -> _Examples:
-    request, index, target, pose_in, has_input, has_image = [], [], [], [], [], []
+    request, index, target, pose_in, has_input, has_image, keypoints = [], [], [], [], [], [], []
+    unknown = torch.full((NUM_JOINTS, 2), float("nan"))
     for i, r in enumerate(records):
         targets = r.targets()[:max_poses] if r.target_poses else torch.zeros(0, NUM_JOINTS, 3)
         inputs = r.inputs() if r.input_poses else None
+        points = target_keypoints(r) if r.image is not None and len(targets) == 1 else None
         for k, t in enumerate(targets):
             request.append(i)
             index.append(k)
@@ -202,8 +278,10 @@ def _examples(records: list[Record], max_poses: int) -> _Examples:
             pose_in.append(inputs[0] if inputs is not None else torch.zeros(NUM_JOINTS, 3))
             has_input.append(inputs is not None)
             has_image.append(r.image is not None)
+            keypoints.append(points if points is not None else unknown)
     return _Examples(torch.tensor(request), torch.tensor(index), torch.stack(target).float(),
-                     torch.stack(pose_in).float(), torch.tensor(has_input), torch.tensor(has_image))
+                     torch.stack(pose_in).float(), torch.tensor(has_input), torch.tensor(has_image),
+                     torch.stack(keypoints))
 
 
 def _batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
@@ -220,8 +298,11 @@ def _batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator 
     return out
 
 
-def _run(decoder: PoseDecoder, states, ex: _Examples, rows: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
-    """6D poses ``(b, 24, 6)`` of the examples ``rows`` (one input group per batch)."""
+def _run(decoder: PoseDecoder, states, ex: _Examples, rows: torch.Tensor, images: torch.Tensor | None,
+         features: bool = False):
+    """6D poses ``(b, 24, 6)`` of the examples ``rows`` (one input group per batch); with
+    ``features``, the joint queries' outputs ``(b, 24, width)`` and the grounding map
+    ``(b, N)`` (or None) instead."""
     if len(set(ex.group[rows].tolist())) != 1:
         raise ValueError("a batch mixes requests with different inputs (pose, image); batch them apart")
     text, mask = states.padded(ex.request[rows])
@@ -231,6 +312,8 @@ def _run(decoder: PoseDecoder, states, ex: _Examples, rows: torch.Tensor, images
         if images is None:
             raise ValueError("image requests need their image tokens (posekit.states.image_tokens)")
         image = images[ex.request[rows]]
+    if features:
+        return decoder.joint_features(text, mask, pose_in, ex.index[rows], image, return_grounding=True)
     return decoder(text, mask, pose_in, ex.index[rows], image)
 
 
@@ -264,12 +347,13 @@ def joint_loss(body, six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def train_pose_decoder(train_records: list[Record], train_states, val_records: list[Record], val_states,
                        config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
                        progress: bool = True, log=None, train_images: torch.Tensor | None = None,
-                       val_images: torch.Tensor | None = None,
-                       checkpoint: str | Path | None = None) -> tuple[PoseDecoder, list[dict]]:
+                       val_images: torch.Tensor | None = None, checkpoint: str | Path | None = None,
+                       image_size: int = 224) -> tuple[PoseDecoder, list[dict]]:
     """Train a :class:`PoseDecoder` on cached states (:func:`posekit.states.request_states` of the
     same records, in the same order; ``*_images``: :func:`posekit.states.image_tokens` rows aligned
     with the records, zeros for records without an image); returns the model at its best
-    validation epoch and the history.
+    validation epoch and the history. ``image_size``: the images' side in pixels (where the 2D
+    joints of :attr:`DecoderTrainConfig.grounding_weight` lie).
 
     ``checkpoint``: a file written atomically after every epoch (model, optimizer, schedule, RNG
     states, history); a run started again with the same file resumes after its last finished
@@ -295,6 +379,21 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     flat = train_states.flat.float()
     decoder.set_standardisation(flat.mean(0), flat.std(0))
     del flat
+    if train.grounding_weight > 0 and not config.grounding:
+        raise ValueError("grounding_weight trains the grounding map: use PoseDecoderConfig(grounding=True)")
+
+    def train_loss(rows: torch.Tensor) -> torch.Tensor:
+        """The objective, plus the grounding loss on the batch's examples with known 2D joints."""
+        if train.grounding_weight == 0:
+            return objective(_run(decoder, train_states, tr, rows, train_images), tr.target[rows])
+        features, grounding = _run(decoder, train_states, tr, rows, train_images, features=True)
+        loss = objective(decoder.rotations(features), tr.target[rows])
+        points = tr.keypoints[rows]  # (b, 24, 2) pixels, NaN: unknown
+        known = ~points.isnan().any(-1).any(-1)
+        if grounding is not None and known.any():
+            goal = grounding_target(points[known], image_size, grounding.shape[1])
+            loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
+        return loss
     opt = torch.optim.AdamW(decoder.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     steps = train.epochs * len(_group_batches(tr, train_states.lengths[tr.request], train.batch_size, None))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -318,7 +417,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         total, count = 0.0, 0
         batches = _group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
         for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
-            loss = objective(_run(decoder, train_states, tr, rows, train_images), tr.target[rows])
+            loss = train_loss(rows)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
@@ -475,7 +574,9 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     if "text2pose" in tasks:  # recaptioned gives [] for 0 draws
         splits["train"] += (recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
                             + recaptioned(splits["train"], train.brief_draws, seed=train.seed + 2,
-                                          max_facts=train.brief_facts))
+                                          max_facts=train.brief_facts)
+                            + recaptioned(splits["train"], train.instruction_draws, seed=train.seed + 3,
+                                          style="instruction"))
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
     images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
@@ -485,9 +586,16 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
         encoder = make_vision_encoder(vision)
         config = dataclasses.replace(config, image_dim=encoder.dim, image_tokens=encoder.tokens,
                                      image_detail_dim=encoder.detail_dim)
+    image_size = 224
+    with_image = next((r for r in splits["train"] if r.image is not None), None)
+    if with_image is not None:
+        from PIL import Image
+
+        with Image.open(root / with_image.image) as image:
+            image_size = image.width
     decoder, history = train_pose_decoder(splits["train"], states["train"], splits["val"], states["val"], config,
                                           train, progress=progress, log=log, train_images=images["train"],
-                                          val_images=images["val"], checkpoint=checkpoint)
+                                          val_images=images["val"], checkpoint=checkpoint, image_size=image_size)
     return StatePoseModel(decoder, layer, backbone, llm, vision), history
 
 
@@ -502,7 +610,8 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
     config = ChatPoseConfig.from_dict({**meta["config"], "pose_head": "decoder", "head_layer": model.layer,
                                        "vision_encoder": model.vision,
                                        "decoder_width": model.decoder.config.width,
-                                       "decoder_layers": model.decoder.config.layers})
+                                       "decoder_layers": model.decoder.config.layers,
+                                       "decoder_grounding": model.decoder.config.grounding})
     if config.backbone != model.backbone:
         raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
     chatpose = ChatPose(config)  # its own backbone: get_peft_model changes the model it wraps

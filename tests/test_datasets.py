@@ -260,3 +260,29 @@ def test_brief_recaptions_are_short_and_tagged(built, body):
     assert [r.target_poses for r in brief] == [r.target_poses for r in full]
     words = lambda rs: sum(len(r.meta["caption"].split()) for r in rs) / len(rs)  # noqa: E731
     assert words(brief) < 0.6 * words(full)
+
+
+def test_instruction_recaptions_are_imperatives_a_person_types(built, body):
+    from posekit.conversations import INSTRUCTION_REQUESTS
+
+    root, _ = built
+    records = load_records("text2pose", "train", root=root)
+    full = recaptioned(records, 1, seed=5, body=body)
+    told = recaptioned(records, 2, seed=5, body=body, style="instruction")
+    assert len(told) == 2 * len(full) and all("-instruction-draw" in r.id for r in told)
+    assert [r.target_poses for r in told[:len(full)]] == [r.target_poses for r in full]
+    assert all(r.meta["style"] == "instruction" and "style" not in f.meta for r, f in zip(told, full))
+    first_words = {r.meta["caption"].split()[0].lower() for r in told}
+    assert first_words & {"raise", "lift", "bend", "lean", "kneel", "squat", "spread", "bring", "move", "stand"}
+    assert not first_words & {"the", "their", "in", "here,", "this", "someone", "they"}  # no descriptions
+    bare = sum(r.messages[1]["content"] == r.meta["caption"] for r in told)
+    assert bare > len(told) // 3  # mostly typed as is (INSTRUCTION_REQUESTS: 3 of 5 bare)
+    assert all(any(t.format(text=r.meta["caption"]) == r.messages[1]["content"] for t in INSTRUCTION_REQUESTS)
+               for r in told)
+    counts = [r.meta["caption"].count(",") + r.meta["caption"].count(" and ") + 1 for r in told]
+    assert min(counts) == 1 and max(counts) >= 3  # 1 to 4 changes each
+    assert [r.messages for r in recaptioned(records, 2, seed=5, body=body, style="instruction")] == [r.messages for r in told]
+    with pytest.raises(ValueError, match="style"):
+        recaptioned(records, 1, style="poem")
+    with pytest.raises(ValueError, match="max_facts"):
+        recaptioned(records, 1, style="instruction", max_facts=2)

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -159,3 +160,111 @@ def test_train_config_checks_the_caption_draws():
         DecoderTrainConfig(brief_draws=-1)
     with pytest.raises(ValueError, match="brief_facts"):
         DecoderTrainConfig(brief_facts=0)
+
+
+def _image_records(n: int, seed: int, keypoints: bool = True) -> tuple[list[Record], RequestStates, torch.Tensor]:
+    """Image requests whose target and 2D joints follow their image tokens ``(n, 4, 16)``."""
+    records, states = _records(n, seed)
+    gen = torch.Generator().manual_seed(seed + 50)
+    images = torch.randn(n, 4, 16, generator=gen)
+    out = []
+    for r, image in zip(records, images):
+        points = 112 + 100 * torch.tanh(image[:, :12].reshape(-1)[:48].reshape(24, 2))
+        meta = {"joints_2d": points.tolist()} if keypoints else {}
+        messages = [{"role": "user", "content": "<image>\nx"}, r.messages[1]]
+        out.append(dataclasses.replace(r, task="image2pose", image="images/x.png", meta=meta, messages=messages))
+    return out, states, images
+
+
+def test_target_keypoints_are_the_asked_for_persons():
+    from posekit.pose_decoder import target_keypoints
+
+    one = [[float(i), float(-i)] for i in range(24)]
+    other = [[float(2 * i), 1.0] for i in range(24)]
+    base = Record(id="a", task="rpe", split="train",
+                  messages=[{"role": "user", "content": "<image>\nx"}, {"role": "assistant", "content": POSE_TOKEN}],
+                  target_poses=[[[0.0] * 3] * 24], image="x.png",
+                  meta={"target_index": 1, "people": [{"joints_2d": one}, {"joints_2d": other}]})
+    assert torch.equal(target_keypoints(base), torch.tensor(other))
+    assert torch.equal(target_keypoints(dataclasses.replace(base, meta={"joints_2d": one})), torch.tensor(one))
+    assert target_keypoints(dataclasses.replace(base, meta={})) is None
+
+
+def test_the_grounding_loss_trains_the_decoder_and_resumes_exactly(tmp_path):
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4, grounding=True)
+    train_records, train_states, train_images = _image_records(64, 0)
+    val_records, val_states, val_images = _image_records(32, 1)
+    args = (train_records, train_states, val_records, val_states, config)
+    kw = dict(progress=False, train_images=train_images, val_images=val_images)
+    plain, plain_history = train_pose_decoder(*args, DecoderTrainConfig(epochs=3, batch_size=16, patience=10), **kw)
+    settings = DecoderTrainConfig(epochs=3, batch_size=16, patience=10, grounding_weight=1.0)
+    grounded, history = train_pose_decoder(*args, settings, **kw)
+    assert not torch.allclose(grounded.ground_query.weight, plain.ground_query.weight)  # the loss reaches the map
+    assert history[0]["train_loss"] > plain_history[0]["train_loss"] + 0.5  # part of the training loss (~log 4) ...
+    assert abs(history[0]["val_loss"] - plain_history[0]["val_loss"]) < 0.5  # ... and not of the validation loss
+    # Records without 2D joints (NaN targets) add nothing, and no NaN.
+    unknown, _, _ = _image_records(64, 0, keypoints=False)
+    _, blind = train_pose_decoder(unknown, train_states, val_records, val_states, config, settings, **kw)
+    assert [h["train_loss"] for h in blind] == [h["train_loss"] for h in plain_history]
+    ckpt = tmp_path / "run.pt"
+
+    def stop_after_one(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_pose_decoder(*args, settings, checkpoint=ckpt, log=stop_after_one, **kw)
+    resumed, resumed_history = train_pose_decoder(*args, settings, checkpoint=ckpt, **kw)
+    assert [h["train_loss"] for h in resumed_history] == [h["train_loss"] for h in history]
+    for a, b in zip(resumed.state_dict().values(), grounded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_train_config_checks_the_grounding_weight_and_instruction_draws():
+    with pytest.raises(ValueError, match="grounding_weight"):
+        DecoderTrainConfig(grounding_weight=-0.5)
+    with pytest.raises(ValueError, match="instruction_draws"):
+        DecoderTrainConfig(instruction_draws=-1)
+
+
+def test_grounding_target_is_where_the_joints_are():
+    from posekit.pose_decoder import grounding_target
+
+    points = torch.zeros(2, 24, 2)
+    points[0] = 10.0  # every joint in the top-left cell
+    points[1, :12] = torch.tensor([5.0, 200.0])  # half in the bottom-left cell (row 6, column 0) ...
+    points[1, 12:] = torch.tensor([223.0, 100.0])  # ... half at the right edge (row 3, column 6)
+    target = grounding_target(points, 224, 49)
+    assert target.shape == (2, 49) and torch.allclose(target.sum(1), torch.ones(2))
+    assert target[0, 0] == pytest.approx(1.0)
+    assert target[1, 6 * 7 + 0] == pytest.approx(0.5) and target[1, 3 * 7 + 6] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="square"):
+        grounding_target(points, 224, 48)
+
+
+def test_grounding_reads_the_request_and_learns_where_the_person_is():
+    from posekit.pose_decoder import grounding_target
+
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4, grounding=True)
+    torch.manual_seed(0)
+    decoder = PoseDecoder(config).eval()
+    states, mask = _states(2).padded([0, 1])
+    image = torch.randn(1, 4, 16).expand(2, -1, -1)
+    _, _, ground = decoder.memory(states, mask, image=image, return_grounding=True)
+    assert ground.shape == (2, 4) and torch.allclose(ground.exp().sum(1), torch.ones(2))
+    assert not torch.allclose(ground[0], ground[1], atol=1e-4)  # two requests, one image: two maps
+    assert decoder.memory(states, mask, return_grounding=True)[2] is None  # no image, no map
+    # A person in a cell that the request names (its states' first value's sign) and the image does not:
+    records, train_states, images = _image_records(128, 0)
+    sign = torch.stack([train_states[i].float()[:, 0].mean() > 0 for i in range(128)])
+    points = torch.where(sign[:, None, None], torch.tensor([50.0, 50.0]), torch.tensor([170.0, 170.0])).expand(-1, 24, -1)
+    records = [dataclasses.replace(r, meta={"joints_2d": p.tolist()}) for r, p in zip(records, points)]
+    settings = DecoderTrainConfig(epochs=20, batch_size=16, lr=3e-3, patience=20, grounding_weight=1.0)
+    trained, _ = train_pose_decoder(records, train_states, records[:32], train_states, config, settings,
+                                    progress=False, train_images=images, val_images=images[:32])
+    text, text_mask = train_states.padded(range(128))
+    _, _, learned = trained.memory(text, text_mask, image=images, return_grounding=True)
+    goal = grounding_target(points, 224, 4)
+    assert -(goal * learned).sum(1).mean() < 0.5 * math.log(4)  # well below the uniform map's cross-entropy
+    with pytest.raises(ValueError, match="grounding=True"):
+        train_pose_decoder(records, train_states, records[:32], train_states, CONFIG, settings, progress=False,
+                           train_images=images, val_images=images[:32])

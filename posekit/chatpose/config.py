@@ -51,6 +51,8 @@ class ChatPoseConfig:
     """Width of the decoder head (``pose_head="decoder"``)."""
     decoder_layers: int = 2
     """Transformer layers of the decoder head."""
+    decoder_grounding: bool = False
+    """The decoder head grounds image requests in the image (:attr:`posekit.pose_decoder.PoseDecoderConfig.grounding`)."""
     system_prompt: str = "You are ChatPose. You understand 3D human poses."
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 

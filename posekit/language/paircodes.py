@@ -19,7 +19,7 @@ from posekit.language.phrasing import Chooser, Fact, entity_phrase, merge_limbs,
 from posekit.language.posecodes import IGNORED, POSECODES, SUPER_POSECODES, compute_posecodes, normalize_joints
 from posekit.skeleton import JOINT_INDEX
 
-__all__ = ["PairCode", "paircodes", "instruct", "InstructionConfig"]
+__all__ = ["PairCode", "paircodes", "instruct", "InstructionConfig", "pose_instructions", "UNCHANGED", "STANDING_TEXTS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,15 @@ class InstructionConfig:
     """Most changes put into one instruction (the largest motions first)."""
     min_motion: float = 0.03
     """Changes whose joints moved less than this (m) are noise and dropped."""
+    turns: bool = True
+    """Say "turn to your left" when the heading changed by more than 45 degrees."""
+    arrivals_only: bool = False
+    """Say only changes *into* a describable state ("raise", "bend", "kneel", "lift your foot off
+    the ground"), not those back to neutral ("move your hand in line with your torso", "take
+    your hands off your hips"): what fits when A is a neutral start rather than a real pose."""
+    body_first: bool = False
+    """Rank leaning (forward, back, sideways) with the whole-body changes (kneel, squat, lie
+    down) before every limb's, whatever the motion: a short instruction then says the posture first."""
 
     def __post_init__(self) -> None:
         if self.max_changes < 1 or self.min_motion < 0:
@@ -279,6 +288,12 @@ def instruct(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.Te
         choose = Chooser(rng)
         supers = [c for c in changes if c.kind == "super"]
         covered = {name for c in supers for name in SUPER_POSECODES[c.name[6:]]}
+        if not config.turns:
+            changes = [c for c in changes if c.kind != "turn"]
+        if config.arrivals_only:
+            changes = [c for c in changes if c.after != ("no" if c.kind == "super" else IGNORED) or c.kind == "ground"]
+        if config.body_first:
+            changes = sorted(changes, key=lambda c: c.kind not in ("super", "turn", "inclination", "side_lean"))
         kept = [_mover_first(c) for c in changes
                 if c.kind in ("super", "turn") or (c.motion >= config.min_motion and c.name not in covered)]
         seen, unique = set(), []
@@ -298,8 +313,46 @@ def instruct(joints_a: torch.Tensor, joints_b: torch.Tensor, rotmats_a: torch.Te
                 phrases.append(text)
             if len(phrases) == config.max_changes:
                 break
-        texts.append(_join(phrases, choose) if phrases else "Keep the same pose.")
+        texts.append(_join(phrases, choose) if phrases else UNCHANGED)
     return texts
+
+
+UNCHANGED = "Keep the same pose."
+""":func:`instruct`'s instruction for a pair without a describable change."""
+
+STANDING_TEXTS = ("Stand up straight with your arms by your sides.", "Stand straight, arms relaxed at your sides.",
+                  "Just stand normally with your arms down.")
+"""What :func:`pose_instructions` says of a pose that differs from its start in nothing describable."""
+
+
+def pose_instructions(start_joints: torch.Tensor, joints: torch.Tensor, start_rotmats: torch.Tensor | None = None,
+                      rotmats: torch.Tensor | None = None, seed: int | None = 0,
+                      config: InstructionConfig = InstructionConfig()) -> list[str]:
+    """Instructions ``(B,)`` that take a person from one start pose (joints ``(24, 3)``, e.g.
+    standing with the arms by the sides) into each pose ``(B, 24, 3)``: PoseFix's pair
+    instructions with a fixed start, i.e. the short imperatives a person types to ask for a pose
+    ("Kneel down on both knees and raise your left arm above your head."), where the captioner
+    writes descriptions. Only changes into a state are said (:attr:`InstructionConfig.arrivals_only`),
+    the posture first (:attr:`InstructionConfig.body_first`), and no heading change (a pose has no "before" heading); a pose
+    that differs from the start in nothing describable gets a standing phrase
+    (:data:`STANDING_TEXTS`). ``rotmats``: local rotations ``(B, 24, 3, 3)`` (head codes), with
+    ``start_rotmats`` ``(24, 3, 3)``; instruction ``i`` depends only on ``(pose i, seed, i)``."""
+    if start_joints.shape != joints.shape[1:]:
+        raise ValueError(f"start_joints must be one pose {tuple(joints.shape[1:])}, got {tuple(start_joints.shape)}")
+    if (start_rotmats is None) != (rotmats is None):
+        raise ValueError("pass rotations for both the start and the poses, or for neither")
+    count = joints.shape[0]
+    start = start_joints.expand(count, -1, -1)
+    start_rot = start_rotmats.expand(count, -1, -1, -1) if start_rotmats is not None else None
+    texts = instruct(start, joints, start_rot, rotmats, seed, dataclasses.replace(config, turns=False, arrivals_only=True,
+                                                                                     body_first=True))
+    out = []
+    for b, text in enumerate(texts):
+        if text == UNCHANGED:
+            choose = Chooser(None if seed is None else np.random.default_rng([int(seed), b, 2]))
+            text = choose.pick(STANDING_TEXTS)
+        out.append(text)
+    return out
 
 
 _INVERSE = {"above": "below", "below": "above", "in front of": "behind", "behind": "in front of",
