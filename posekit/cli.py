@@ -199,7 +199,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     check_vision_name(args.vision)  # before minutes of state caching
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight,
+    train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight, lr=args.lr,
+                               trainable=args.trainable,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
                                brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
                                grounding_weight=args.grounding_weight)
@@ -212,9 +213,9 @@ def _train_decoder(args: argparse.Namespace) -> int:
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
-                                       vision=args.vision)
+                                       vision=args.vision, init=args.init)
     model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
-                     "dataset": args.dataset, "seconds": round(time.time() - start, 1)})
+                     "dataset": args.dataset, "seconds": round(time.time() - start, 1), "init": args.init})
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
@@ -222,8 +223,13 @@ def _train_decoder(args: argparse.Namespace) -> int:
         from posekit.pose_decoder import attach_to_chatpose
 
         source = args.chatpose_from or default_checkpoint_dir()
-        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {
-            "tasks": list(tasks), "layer": layer, "train": dataclasses.asdict(train), "history": history}})
+        training = {"tasks": list(tasks), "layer": layer, "train": dataclasses.asdict(train), "history": history}
+        if args.init:  # the stage it started from, so that the checkpoint tells its whole recipe
+            import torch
+
+            before = torch.load(args.init, weights_only=True)
+            training["init"] = {"file": str(args.init), **{k: before.get(k) for k in ("tasks", "train", "history", "init")}}
+        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": training})
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
         frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]
@@ -422,6 +428,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
                         "colour and mid-level 14 x 14 cells) or a local CLIP folder")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--init", default=None,
+                   help="a decoder file to start from (a second stage, e.g. --tasks image2pose,rpe --lr 1e-4)")
+    p.add_argument("--trainable", default="all", choices=["all", "image"],
+                   help="image: train only the image path of an --init decoder (text and edit answers stay as they were)")
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
     p.add_argument("--chatpose-out", default=None, help="also write a ChatPose checkpoint with this decoder as its head")

@@ -9,7 +9,9 @@ request"). This decoder reads them directly:
   and projected to ``width``), plus, for edit requests, the input pose as 24 per-joint tokens
   (6D rotation + a learned joint embedding), plus, for image requests, the frozen image
   encoder's 7 x 7 feature tokens (projected, with learned 2D positions):
-  ``(B, T [+ 24] [+ 49], width)`` with padding masked;
+  ``(B, T [+ 24] [+ 49], width)`` with padding masked; optionally (``grounding=True``) the
+  image tokens are marked by a map of where the asked-for person is, computed from the request
+  and trained against that person's 2D joints;
 - **queries**: 24 learned joint queries plus a learned embedding of the pose's index in the
   answer (first, second pose), ``(B, 24, width)``;
 - a pre-norm transformer decoder (self-attention between joints, cross-attention to the memory);
@@ -36,7 +38,8 @@ from posekit.skeleton import NUM_JOINTS
 from posekit.vision import DEFAULT_VISION
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
-           "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "pose_loss", "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
+           "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "image_side", "pose_loss",
+           "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +181,12 @@ class PoseDecoder(nn.Module):
         return self.rotations(self.joint_features(states, mask, pose_in, pose_index, image))
 
 
+TRAINABLE = ("all", "image")
+"""What :attr:`DecoderTrainConfig.trainable` may name."""
+_IMAGE_PATH = ("image_", "detail_", "ground_", "asked_embed")
+"""Names of the parameters that only image requests reach."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DecoderTrainConfig:
     """How :func:`train_pose_decoder` trains (saved with the model)."""
@@ -206,6 +215,11 @@ class DecoderTrainConfig:
     a person from standing into the pose ("Kneel down on both knees, then lean forward.",
     :func:`posekit.datasets.recaptioned` with ``style="instruction"``), added like
     :attr:`caption_draws`."""
+    trainable: str = "all"
+    """Which parameters train: ``"all"``, or ``"image"``: only the image path (the image tokens'
+    norm, projection and positions, and the grounding map), so that a second stage on the image
+    tasks (:func:`train_pose_decoder`'s ``init``) leaves every text and edit answer bit for bit
+    as it was."""
     grounding_weight: float = 0.0
     """Weight of an auxiliary cross-entropy between the decoder's grounding map
     (:attr:`PoseDecoderConfig.grounding`) and the image cells that hold the asked-for person's
@@ -218,6 +232,8 @@ class DecoderTrainConfig:
                 or self.instruction_draws < 0):
             raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0, "
                              f"grounding_weight >= 0, caption_draws, brief_draws and instruction_draws >= 0, got {self}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
 
 
 @dataclasses.dataclass
@@ -262,6 +278,18 @@ def grounding_target(keypoints: torch.Tensor, image_size: int, tokens: int) -> t
     index = cells[..., 1] * grid + cells[..., 0]  # (B, 24)
     out = torch.zeros(len(keypoints), tokens)
     return out.scatter_add_(1, index, torch.full(index.shape, 1.0 / index.shape[1]))
+
+
+def image_side(records: list[Record], root: Path, default: int = 224) -> int:
+    """The width in pixels of the first image among ``records`` (the datasets' images are
+    square, all of one size), the unit of their 2D joints; ``default`` when none has an image."""
+    from PIL import Image
+
+    first = next((r for r in records if r.image is not None), None)
+    if first is None:
+        return default
+    with Image.open(Path(root) / first.image) as image:  # reads the header only
+        return image.width
 
 
 def _examples(records: list[Record], max_poses: int) -> _Examples:
@@ -348,12 +376,14 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
                        config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
                        progress: bool = True, log=None, train_images: torch.Tensor | None = None,
                        val_images: torch.Tensor | None = None, checkpoint: str | Path | None = None,
-                       image_size: int = 224) -> tuple[PoseDecoder, list[dict]]:
+                       image_size: int = 224, init: PoseDecoder | None = None) -> tuple[PoseDecoder, list[dict]]:
     """Train a :class:`PoseDecoder` on cached states (:func:`posekit.states.request_states` of the
     same records, in the same order; ``*_images``: :func:`posekit.states.image_tokens` rows aligned
     with the records, zeros for records without an image); returns the model at its best
     validation epoch and the history. ``image_size``: the images' side in pixels (where the 2D
-    joints of :attr:`DecoderTrainConfig.grounding_weight` lie).
+    joints of :attr:`DecoderTrainConfig.grounding_weight` lie). ``init``: start from this trained
+    decoder (same config) instead of the mean pose, its state standardisation and mean pose
+    kept: a second stage on some of the tasks (e.g. the image tasks at a lower ``lr``).
 
     ``checkpoint``: a file written atomically after every epoch (model, optimizer, schedule, RNG
     states, history); a run started again with the same file resumes after its last finished
@@ -376,9 +406,15 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         return loss if body is None else loss + train.joint_weight * joint_loss(body, six_d, target)
     tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
     decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
-    flat = train_states.flat.float()
-    decoder.set_standardisation(flat.mean(0), flat.std(0))
-    del flat
+    if init is not None:
+        if init.config != config:
+            raise ValueError(f"init decoder has config {init.config}, this run {config}: start from a decoder of the "
+                             "same architecture, backbone layer and image features")
+        decoder.load_state_dict(init.state_dict())  # its standardisation and mean pose too: the inputs it was trained on
+    else:
+        flat = train_states.flat.float()
+        decoder.set_standardisation(flat.mean(0), flat.std(0))
+        del flat
     if train.grounding_weight > 0 and not config.grounding:
         raise ValueError("grounding_weight trains the grounding map: use PoseDecoderConfig(grounding=True)")
 
@@ -394,7 +430,13 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             goal = grounding_target(points[known], image_size, grounding.shape[1])
             loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
         return loss
-    opt = torch.optim.AdamW(decoder.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    params = [p for name, p in decoder.named_parameters() if train.trainable == "all" or name.startswith(_IMAGE_PATH)]
+    if train.trainable != "all":
+        if init is None:
+            raise ValueError(f"trainable={train.trainable!r} trains part of a decoder: start from a trained one (init=)")
+        for name, p in decoder.named_parameters():
+            p.requires_grad_(name.startswith(_IMAGE_PATH))
+    opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     steps = train.epochs * len(_group_batches(tr, train_states.lengths[tr.request], train.batch_size, None))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
     best, best_state, history, waited, first = math.inf, None, [], 0, 0
@@ -420,7 +462,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             loss = train_loss(rows)
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             total, count = total + loss.item() * len(rows), count + len(rows)
@@ -449,6 +491,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
                             "best_state": best_state, "history": history, "waited": waited}, tmp)
     if best_state is not None:
         decoder.load_state_dict(best_state)
+    decoder.requires_grad_(True)
     decoder.eval()
     return decoder, history
 
@@ -558,16 +601,24 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
                       progress: bool = True, log=None, checkpoint: str | Path | None = None,
-                      vision: str = DEFAULT_VISION) -> tuple[StatePoseModel, list[dict]]:
+                      vision: str = DEFAULT_VISION, init: str | Path | None = None) -> tuple[StatePoseModel, list[dict]]:
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
     train and val splits (and the image tokens of the encoder ``vision``), then train one decoder
-    across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes)."""
+    across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes;
+    ``init``: a decoder file to start from, read at the same layer of the same backbone with the
+    same image features)."""
     from posekit.datasets import dataset_dir, load_records, recaptioned
     from posekit.llm import DEFAULT_BACKBONE, load_backbone
     from posekit.states import DEFAULT_STATE_LAYER, request_states
 
     layer = DEFAULT_STATE_LAYER if layer is None else layer
     backbone = backbone or DEFAULT_BACKBONE
+    start = None
+    if init is not None:  # before minutes of caching
+        start = StatePoseModel.load(init)
+        if (start.layer, start.backbone, start.vision) != (layer, backbone, vision):
+            raise ValueError(f"{init} reads layer {start.layer} of {start.backbone} with {start.vision} image features; "
+                             f"this run reads layer {layer} of {backbone} with {vision}: pass the same --layer/--vision")
     root = Path(root) if root is not None else dataset_dir(dataset)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
     llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
@@ -586,16 +637,11 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
         encoder = make_vision_encoder(vision)
         config = dataclasses.replace(config, image_dim=encoder.dim, image_tokens=encoder.tokens,
                                      image_detail_dim=encoder.detail_dim)
-    image_size = 224
-    with_image = next((r for r in splits["train"] if r.image is not None), None)
-    if with_image is not None:
-        from PIL import Image
-
-        with Image.open(root / with_image.image) as image:
-            image_size = image.width
     decoder, history = train_pose_decoder(splits["train"], states["train"], splits["val"], states["val"], config,
                                           train, progress=progress, log=log, train_images=images["train"],
-                                          val_images=images["val"], checkpoint=checkpoint, image_size=image_size)
+                                          val_images=images["val"], checkpoint=checkpoint,
+                                          image_size=image_side(splits["train"], root),
+                                          init=start.decoder if start is not None else None)
     return StatePoseModel(decoder, layer, backbone, llm, vision), history
 
 

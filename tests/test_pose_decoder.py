@@ -268,3 +268,34 @@ def test_grounding_reads_the_request_and_learns_where_the_person_is():
     with pytest.raises(ValueError, match="grounding=True"):
         train_pose_decoder(records, train_states, records[:32], train_states, CONFIG, settings, progress=False,
                            train_images=images, val_images=images[:32])
+
+
+def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit():
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4)
+    image_records, image_states, images = _image_records(64, 0)
+    text_records, text_states = _records(32, 5)
+    first, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config,
+                                  DecoderTrainConfig(epochs=2, batch_size=16, patience=10), progress=False,
+                                  train_images=images, val_images=images[:16])
+    second_stage = DecoderTrainConfig(epochs=2, batch_size=16, patience=10, trainable="image", lr=3e-3)
+    second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config, second_stage,
+                                   progress=False, train_images=images, val_images=images[:16], init=first)
+    text, mask = text_states.padded(range(32))
+    assert torch.equal(second(text, mask), first(text, mask))  # text requests never reach the image path
+    image_text, image_mask = image_states.padded(range(8))
+    assert not torch.allclose(second(image_text, image_mask, image=images[:8]),
+                              first(image_text, image_mask, image=images[:8]), atol=1e-4)
+    assert all(p.requires_grad for p in second.parameters())  # trainable again afterwards
+    whole, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config,
+                                  dataclasses.replace(second_stage, trainable="all"), progress=False,
+                                  train_images=images, val_images=images[:16], init=first)
+    assert not torch.equal(whole(text, mask), first(text, mask))  # the check above can fail
+    with pytest.raises(ValueError, match="init="):
+        train_pose_decoder(image_records, image_states, image_records[:16], image_states, config, second_stage,
+                           progress=False, train_images=images, val_images=images[:16])
+    with pytest.raises(ValueError, match="same architecture"):
+        train_pose_decoder(image_records, image_states, image_records[:16], image_states,
+                           dataclasses.replace(config, width=64), second_stage, progress=False, train_images=images,
+                           val_images=images[:16], init=first)
+    with pytest.raises(ValueError, match="trainable"):
+        DecoderTrainConfig(trainable="text")
