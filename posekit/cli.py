@@ -476,10 +476,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
                        description="Chat with the shipped ChatPose model (or --checkpoint). How good it is, on the "
-                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 111 mm, "
-                       "16 mm better than a sentence-embedding regressor; edits 139.5 mm); implicit requests "
+                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 112 mm, "
+                       "15 mm better than a sentence-embedding regressor; edits 138.9 mm; instructions such as "
+                       "'Kneel down, then lean forward.' 125 mm, the average pose 154); implicit requests "
                        "('someone who just heard great news') come out barely better than the average pose, and "
-                       "image requests behind an image regressor. It follows 8 of 12 plain requests in "
+                       "image requests level with an image regressor. It follows 9 of 12 plain requests in "
                        "tests/test_plain_requests.py. Each message is answered on its own unless --context-turns "
                        "says otherwise. Numbers and limits: README, 'The shipped checkpoint and where it stands'.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
