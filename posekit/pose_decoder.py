@@ -227,11 +227,13 @@ class DecoderTrainConfig:
     picks the best epoch stays the pose loss alone."""
 
     def __post_init__(self) -> None:
-        if (self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1 or self.joint_weight < 0
-                or self.caption_draws < 0 or self.brief_draws < 0 or self.brief_facts < 1 or self.grounding_weight < 0
-                or self.instruction_draws < 0):
-            raise ValueError("need epochs, batch_size, patience, brief_facts >= 1, lr > 0, joint_weight >= 0, "
-                             f"grounding_weight >= 0, caption_draws, brief_draws and instruction_draws >= 0, got {self}")
+        rules = [(name, ">= 1", lambda v: v >= 1) for name in ("epochs", "batch_size", "patience", "brief_facts")]
+        rules += [("lr", "> 0", lambda v: v > 0)]
+        rules += [(name, ">= 0", lambda v: v >= 0) for name in ("joint_weight", "grounding_weight", "caption_draws",
+                                                                  "brief_draws", "instruction_draws")]
+        broken = [f"{name} {rule} (got {getattr(self, name)})" for name, rule, ok in rules if not ok(getattr(self, name))]
+        if broken:
+            raise ValueError(f"need {', '.join(broken)}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
 
