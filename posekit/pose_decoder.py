@@ -615,8 +615,11 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
 
     layer = DEFAULT_STATE_LAYER if layer is None else layer
     backbone = backbone or DEFAULT_BACKBONE
+    if train.trainable != "all" and init is None:  # before minutes of caching
+        raise ValueError(f"trainable={train.trainable!r} trains part of a decoder: start from a trained one "
+                         "(init=, --init FILE)")
     start = None
-    if init is not None:  # before minutes of caching
+    if init is not None:
         start = StatePoseModel.load(init)
         if (start.layer, start.backbone, start.vision) != (layer, backbone, vision):
             raise ValueError(f"{init} reads layer {start.layer} of {start.backbone} with {start.vision} image features; "

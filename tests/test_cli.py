@@ -51,6 +51,8 @@ def test_cli_dtype_choices_are_the_models():
     (["train-decoder", "--epochs", "0"], "--epochs must be >= 1"),
     (["train-decoder", "--caption-draws", "-1"], "caption_draws >= 0"),
     (["train-decoder", "--brief-draws", "-2"], "brief_draws >= 0"),
+    (["train-decoder", "--trainable", "image"], "--init FILE"),
+    (["train-decoder", "--init", "TMP/missing.pt"], "does not exist"),
     (["train-decoder", "--vision", "resnet-9000"], "unknown vision encoder"),
     (["train-decoder", "--dataset", "nosuch"], "build-data --name nosuch"),
     (["train-retrieval", "--dataset", "nosuch"], "build-data --name nosuch"),
