@@ -38,8 +38,8 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose", "recaptioned", "RECAPTION_STYLES", "INSTRUCTION_START", "verify_dataset", "DatasetCheck", "DatasetError",
-           "default_workers", "SceneRenderer"]
+           "chat_turns", "describe_then_pose", "recaptioned", "RECAPTION_STYLES", "INSTRUCTION_START", "verify_dataset",
+           "DatasetCheck", "DatasetError", "default_workers", "SceneRenderer"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,8 +289,10 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
         for record, text in zip(picked, captions[k]):
             request = templates[int(rng.integers(len(templates)))].format(text=text)
             answer = POSE_ANSWERS[int(rng.integers(len(POSE_ANSWERS)))].format(pose=POSE_TOKEN)
-            tag = {"instruction": f"instruction-draw{k}"}.get(style, f"draw{k}" if max_facts is None
-                                                               else f"brief{max_facts}-draw{k}")
+            if style == "instruction":
+                tag = f"instruction-draw{k}"
+            else:
+                tag = f"draw{k}" if max_facts is None else f"brief{max_facts}-draw{k}"
             out.append(Record(id=f"{record.id}-{tag}", task="text2pose", split=record.split,
                               messages=[_system(), {"role": "user", "content": request},
                                         {"role": "assistant", "content": answer}],

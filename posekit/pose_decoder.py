@@ -374,6 +374,13 @@ def joint_loss(body, six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(joints - joints[:, :1], goal - goal[:, :1])
 
 
+def _check_start(train: DecoderTrainConfig, init) -> None:
+    """A run that trains part of a decoder (:attr:`DecoderTrainConfig.trainable`) needs one to start from."""
+    if train.trainable != "all" and init is None:
+        raise ValueError(f"trainable={train.trainable!r} trains part of a decoder: start from a trained one "
+                         "(init=, --init FILE)")
+
+
 def train_pose_decoder(train_records: list[Record], train_states, val_records: list[Record], val_states,
                        config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
                        progress: bool = True, log=None, train_images: torch.Tensor | None = None,
@@ -432,10 +439,9 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             goal = grounding_target(points[known], image_size, grounding.shape[1])
             loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
         return loss
+    _check_start(train, init)
     params = [p for name, p in decoder.named_parameters() if train.trainable == "all" or name.startswith(_IMAGE_PATH)]
     if train.trainable != "all":
-        if init is None:
-            raise ValueError(f"trainable={train.trainable!r} trains part of a decoder: start from a trained one (init=)")
         for name, p in decoder.named_parameters():
             p.requires_grad_(name.startswith(_IMAGE_PATH))
     opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
@@ -615,9 +621,7 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
 
     layer = DEFAULT_STATE_LAYER if layer is None else layer
     backbone = backbone or DEFAULT_BACKBONE
-    if train.trainable != "all" and init is None:  # before minutes of caching
-        raise ValueError(f"trainable={train.trainable!r} trains part of a decoder: start from a trained one "
-                         "(init=, --init FILE)")
+    _check_start(train, init)  # before minutes of caching
     start = None
     if init is not None:
         start = StatePoseModel.load(init)

@@ -18,7 +18,8 @@ LANGUAGE_VERSION = 2
 distance, dead zones, twist, lean and level rules, and duplicate facts removed."""
 
 __all__ = ["LANGUAGE_VERSION",
-    "CaptionConfig", "Captioner", "caption", "InstructionConfig", "PairCode", "instruct", "paircodes", "pose_instructions", "PREDICATES",
+    "CaptionConfig", "Captioner", "caption", "InstructionConfig", "PairCode", "instruct", "paircodes",
+    "pose_instructions", "PREDICATES",
     "Fact", "entity_phrase", "IGNORED", "POSECODES", "SUPER_POSECODES", "Posecode", "PosecodeResult", "PosecodeSpec",
     "compute_posecodes", "normalize_joints", "posecode_index", "smpl_joints",
 ]

@@ -333,8 +333,8 @@ def pose_instructions(start_joints: torch.Tensor, joints: torch.Tensor, start_ro
     instructions with a fixed start, i.e. the short imperatives a person types to ask for a pose
     ("Kneel down on both knees and raise your left arm above your head."), where the captioner
     writes descriptions. Only changes into a state are said (:attr:`InstructionConfig.arrivals_only`),
-    the posture first (:attr:`InstructionConfig.body_first`), and no heading change (a pose has no "before" heading); a pose
-    that differs from the start in nothing describable gets a standing phrase
+    the posture first (:attr:`InstructionConfig.body_first`), and no heading change (a pose has no
+    "before" heading); a pose that differs from the start in nothing describable gets a standing phrase
     (:data:`STANDING_TEXTS`). ``rotmats``: local rotations ``(B, 24, 3, 3)`` (head codes), with
     ``start_rotmats`` ``(24, 3, 3)``; instruction ``i`` depends only on ``(pose i, seed, i)``."""
     if start_joints.shape != joints.shape[1:]:
@@ -344,8 +344,8 @@ def pose_instructions(start_joints: torch.Tensor, joints: torch.Tensor, start_ro
     count = joints.shape[0]
     start = start_joints.expand(count, -1, -1)
     start_rot = start_rotmats.expand(count, -1, -1, -1) if start_rotmats is not None else None
-    texts = instruct(start, joints, start_rot, rotmats, seed, dataclasses.replace(config, turns=False, arrivals_only=True,
-                                                                                     body_first=True))
+    from_start = dataclasses.replace(config, turns=False, arrivals_only=True, body_first=True)
+    texts = instruct(start, joints, start_rot, rotmats, seed, from_start)
     out = []
     for b, text in enumerate(texts):
         if text == UNCHANGED:
