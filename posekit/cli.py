@@ -210,7 +210,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
 
     start = time.time()
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
-    config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0)
+    config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
+                               image_layers=args.image_layers)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
@@ -412,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layer", type=int, default=None, help="LLM layer whose states are read (default: 8)")
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--layers", type=int, default=2, help="decoder layers")
+    p.add_argument("--image-layers", type=int, default=0,
+                   help="self-attention layers over the image tokens (image path; may be added to an --init decoder)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
     p.add_argument("--caption-draws", type=int, default=0,

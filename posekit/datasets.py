@@ -587,8 +587,11 @@ class SceneRenderer:
         return wait
 
     def _fall_back(self) -> None:
+        """Render in this process from now on (every block already sent to the broken pool lands here)."""
         import warnings
 
+        if self.pool is None:  # an earlier block already fell back
+            return
         warnings.warn("render workers could not start (does the calling script guard its entry point with "
                       "`if __name__ == \"__main__\":`?); rendering in this process instead", RuntimeWarning,
                       stacklevel=3)

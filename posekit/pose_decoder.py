@@ -67,12 +67,19 @@ class PoseDecoderConfig:
     learned "asked for" embedding in proportion to its score, so that the joint queries can
     tell the asked-for person's tokens from everyone else's. Trained against where that
     person's joints lie (:attr:`DecoderTrainConfig.grounding_weight`)."""
+    image_layers: int = 0
+    """Transformer encoder layers over the image tokens alone (self-attention among them,
+    before the joint queries read them): more capacity in the image path, which only image
+    requests reach. Their residual branches start at zero, so adding them to a trained decoder
+    (:func:`train_pose_decoder`'s ``init``) changes no answer until they train."""
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
             raise ValueError(f"every size must be >= 1, got {self}")
+        if self.image_layers < 0:
+            raise ValueError(f"image_layers must be >= 0, got {self.image_layers}")
         if self.image_detail_dim % 4:
             raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
@@ -99,6 +106,13 @@ class PoseDecoder(nn.Module):
             self.detail_norm = nn.LayerNorm(config.image_detail_dim // 4)
             self.detail_proj = nn.Linear(config.image_detail_dim // 4, w)
             self.detail_pos = nn.Parameter(torch.randn(4 * config.image_tokens, w) * 0.02)
+        if config.image_layers:
+            block = nn.TransformerEncoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
+            self.image_encoder = nn.TransformerEncoder(block, config.image_layers, enable_nested_tensor=False)
+            for layer in self.image_encoder.layers:  # residual branches at zero: the identity until trained
+                for part in (layer.self_attn.out_proj, layer.linear2):
+                    nn.init.zeros_(part.weight)
+                    nn.init.zeros_(part.bias)
         if config.grounding:
             self.ground_pool = nn.Linear(w, 1)  # which request tokens say who is asked for
             self.ground_query = nn.Linear(w, w)
@@ -144,6 +158,8 @@ class PoseDecoder(nn.Module):
                                  f"{self.config.image_detail_dim} detail: features of another vision encoder?")
             image = image.to(dtype)
             tokens = self.image_proj(self.image_norm(image[..., :coarse_dim])) + self.image_pos + self.type_embed[2]
+            if self.config.image_layers:
+                tokens = self.image_encoder(tokens)  # (B, 49, w)
             if self.config.grounding:
                 grounding = self.grounding(text, mask, tokens)  # (B, 49)
                 tokens = tokens + (grounding.exp() * tokens.shape[1]).to(dtype)[..., None] * self.asked_embed
@@ -416,10 +432,13 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
     decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
     if init is not None:
-        if init.config != config:
+        grows = init.config.image_layers == 0 and dataclasses.replace(init.config, image_layers=config.image_layers) == config
+        if init.config != config and not grows:
             raise ValueError(f"init decoder has config {init.config}, this run {config}: start from a decoder of the "
-                             "same architecture, backbone layer and image features")
-        decoder.load_state_dict(init.state_dict())  # its standardisation and mean pose too: the inputs it was trained on
+                             "same architecture, backbone layer and image features (it may add image_layers to one "
+                             "without any)")
+        # its standardisation and mean pose too: the inputs it was trained on; added image layers start as the identity
+        decoder.load_state_dict(init.state_dict(), strict=not grows)
     else:
         flat = train_states.flat.float()
         decoder.set_standardisation(flat.mean(0), flat.std(0))
@@ -539,7 +558,11 @@ class StatePoseModel:
 
     @classmethod
     def load(cls, path: str | Path, llm=None) -> "StatePoseModel":
+        """A decoder file (``posekit train-decoder --out``), or the decoder head of a ChatPose
+        checkpoint folder (``pose_head="decoder"``, e.g. the shipped one)."""
         path = Path(path)
+        if path.is_dir():
+            return cls._from_chatpose(path, llm)
         if not path.is_file():
             raise FileNotFoundError(f"decoder file {path} does not exist (write one with `posekit train-decoder --out FILE`)")
         try:
@@ -552,6 +575,34 @@ class StatePoseModel:
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
         return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", DEFAULT_VISION))
+
+    @classmethod
+    def _from_chatpose(cls, folder: Path, llm=None) -> "StatePoseModel":
+        """The decoder head of a ChatPose checkpoint, its sizes read from the stored weights."""
+        from safetensors.torch import load_file
+
+        from posekit.chatpose.checkpoint import WEIGHTS_FILE, read_meta
+
+        meta = read_meta(folder)
+        settings = meta["config"]
+        if settings.get("pose_head") != "decoder":
+            raise ValueError(f"{folder} has a {settings.get('pose_head')!r} pose head, not a decoder: pass a checkpoint "
+                             "with pose_head='decoder' or a `posekit train-decoder --out` file")
+        prefix = "pose_head."
+        state = {k[len(prefix):]: v.float() if v.is_floating_point() else v
+                 for k, v in load_file(folder / WEIGHTS_FILE).items() if k.startswith(prefix)}
+        image_tokens, image_dim = state["image_pos"].shape[0], state["image_proj.weight"].shape[1]
+        detail = state["detail_proj.weight"].shape[1] * 4 if "detail_proj.weight" in state else 0
+        config = PoseDecoderConfig(state_dim=state["state_mean"].shape[0], width=settings["decoder_width"],
+                                   layers=settings["decoder_layers"], max_poses=state["index_embed"].shape[0],
+                                   image_dim=image_dim, image_tokens=image_tokens, image_detail_dim=detail,
+                                   grounding=settings.get("decoder_grounding", False),
+                                   image_layers=settings.get("decoder_image_layers", 0))
+        decoder = PoseDecoder(config)
+        decoder.load_state_dict(state)
+        decoder.eval()
+        return cls(decoder, settings["head_layer"], settings["backbone"], llm,
+                   settings.get("vision_encoder", DEFAULT_VISION))
 
 
 @torch.no_grad()
@@ -666,7 +717,8 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
                                        "vision_encoder": model.vision,
                                        "decoder_width": model.decoder.config.width,
                                        "decoder_layers": model.decoder.config.layers,
-                                       "decoder_grounding": model.decoder.config.grounding})
+                                       "decoder_grounding": model.decoder.config.grounding,
+                                       "decoder_image_layers": model.decoder.config.image_layers})
     if config.backbone != model.backbone:
         raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
     chatpose = ChatPose(config)  # its own backbone: get_peft_model changes the model it wraps

@@ -286,3 +286,38 @@ def test_instruction_recaptions_are_imperatives_a_person_types(built, body):
         recaptioned(records, 1, style="poem")
     with pytest.raises(ValueError, match="max_facts"):
         recaptioned(records, 1, style="instruction", max_facts=2)
+
+
+def test_a_broken_render_pool_falls_back_once_for_every_block_in_flight(tmp_path, body):
+    """Blocks already sent to a pool that broke (a script without a ``__main__`` guard) are all
+    rendered in this process, with one warning; the second block used to crash the build."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from posekit.corpus import load_canonical
+    from posekit.datasets import SceneRenderer
+    from posekit.sampler import entries_to_rotvec
+    from posekit.scenes import build_scene
+
+    class BrokenPool:
+        def submit(self, *args):
+            future = Future()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+
+        def shutdown(self, **kwargs):
+            pass
+
+    entries, spg = load_canonical(), load_spg_descriptions()
+    name = "sitting on a chair"
+    scene = build_scene(body, entries_to_rotvec([entries[name]]), [name], [entries[name].category],
+                        [spg[name]["who"]], np.random.default_rng(0), size=64)
+    with SceneRenderer(body.faces, tmp_path, workers=1) as renderer:
+        renderer.pool = BrokenPool()
+        first = renderer.submit([(scene, "a.png")])
+        second = renderer.submit([(scene, "b.png")])
+        with pytest.warns(RuntimeWarning, match="rendering in this process"):
+            joints_a = first()
+        joints_b = second()  # no second warning, no crash
+    assert torch.equal(joints_a[0], joints_b[0]) and joints_a[0].shape == (1, 24, 2)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

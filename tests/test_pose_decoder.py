@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import math
 
 import pytest
@@ -299,3 +300,60 @@ def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit():
                            val_images=images[:16], init=first)
     with pytest.raises(ValueError, match="trainable"):
         DecoderTrainConfig(trainable="text")
+
+
+def test_image_layers_added_to_a_trained_decoder_start_as_the_identity_and_train_the_image_path_only():
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4)
+    image_records, image_states, images = _image_records(64, 0)
+    text_records, text_states = _records(32, 5)
+    first, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config,
+                                  DecoderTrainConfig(epochs=2, batch_size=16, patience=10), progress=False,
+                                  train_images=images, val_images=images[:16])
+    grown_config = dataclasses.replace(config, image_layers=1)
+    grown = PoseDecoder(grown_config).eval()
+    grown.load_state_dict(first.state_dict(), strict=False)
+    image_text, image_mask = image_states.padded(range(8))
+    before = first(image_text, image_mask, image=images[:8])
+    assert torch.equal(grown(image_text, image_mask, image=images[:8]), before)  # zero residual branches
+    stage = DecoderTrainConfig(epochs=2, batch_size=16, patience=10, trainable="image", lr=3e-3)
+    second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, grown_config, stage,
+                                   progress=False, train_images=images, val_images=images[:16], init=first)
+    assert second.config.image_layers == 1
+    assert any(p.abs().sum() > 0 for n, p in second.named_parameters() if n.endswith("linear2.weight")
+               and n.startswith("image_encoder"))  # the new layers trained
+    text, mask = text_states.padded(range(32))
+    assert torch.equal(second(text, mask), first(text, mask))
+    assert not torch.allclose(second(image_text, image_mask, image=images[:8]), before, atol=1e-4)
+    with pytest.raises(ValueError, match="image_layers"):  # a decoder with image layers cannot lose them
+        train_pose_decoder(image_records, image_states, image_records[:16], image_states, config, stage,
+                           progress=False, train_images=images, val_images=images[:16], init=second)
+    with pytest.raises(ValueError, match="image_layers must be >= 0"):
+        dataclasses.replace(config, image_layers=-1)
+
+
+def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
+    from safetensors.torch import save_file
+
+    from posekit.chatpose.checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE
+
+    # a ChatPose head keeps the decoder's default heads and dropout
+    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4, image_layers=1, dropout=0.1)
+    torch.manual_seed(0)
+    decoder = PoseDecoder(config).eval()
+    torch.nn.init.normal_(decoder.out.weight, std=0.1)
+    folder = tmp_path / "chatpose"
+    folder.mkdir()
+    save_file({f"pose_head.{k}": v.contiguous() for k, v in decoder.state_dict().items()}
+              | {"pose_encoder.net.0.bias": torch.zeros(3)}, str(folder / WEIGHTS_FILE))
+    settings = {"backbone": "tiny", "vision_encoder": "efficientnet-lite0", "pose_head": "decoder", "head_layer": 3,
+                "decoder_width": 32, "decoder_layers": 1, "decoder_grounding": False, "decoder_image_layers": 1}
+    (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "config": settings}))
+    loaded = StatePoseModel.load(folder)
+    assert (loaded.layer, loaded.backbone) == (3, "tiny") and loaded.decoder.config == config
+    states, mask = _states(2).padded([0, 1])
+    image = torch.randn(2, 4, 16)
+    assert torch.equal(loaded.decoder(states, mask, image=image), decoder(states, mask, image=image))
+    (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION,
+                                                  "config": {**settings, "pose_head": "mlp"}}))
+    with pytest.raises(ValueError, match="not a decoder"):
+        StatePoseModel.load(folder)

@@ -53,6 +53,8 @@ class ChatPoseConfig:
     """Transformer layers of the decoder head."""
     decoder_grounding: bool = False
     """The decoder head grounds image requests in the image (:attr:`posekit.pose_decoder.PoseDecoderConfig.grounding`)."""
+    decoder_image_layers: int = 0
+    """Self-attention layers over the image tokens in the decoder head (:attr:`posekit.pose_decoder.PoseDecoderConfig.image_layers`)."""
     system_prompt: str = "You are ChatPose. You understand 3D human poses."
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 

@@ -87,5 +87,6 @@ def make_pose_head(config: ChatPoseConfig, hidden: int, vision=None) -> nn.Modul
             state_dim=hidden, width=config.decoder_width, layers=config.decoder_layers,
             image_dim=vision.dim if vision is not None else 1280,
             image_tokens=vision.tokens if vision is not None else 49,
-            image_detail_dim=getattr(vision, "detail_dim", 0), grounding=config.decoder_grounding))
+            image_detail_dim=getattr(vision, "detail_dim", 0), grounding=config.decoder_grounding,
+            image_layers=config.decoder_image_layers))
     return PoseHead(hidden) if config.pose_head == "mlp" else AttendPoseHead(hidden)
