@@ -226,10 +226,9 @@ def _train_decoder(args: argparse.Namespace) -> int:
         source = args.chatpose_from or default_checkpoint_dir()
         training = {"tasks": list(tasks), "layer": layer, "train": dataclasses.asdict(train), "history": history}
         if args.init:  # the stage it started from, so that the checkpoint tells its whole recipe
-            import torch
+            from posekit.pose_decoder import decoder_recipe
 
-            before = torch.load(args.init, weights_only=True)
-            training["init"] = {"file": str(args.init), **{k: before.get(k) for k in ("tasks", "train", "history", "init")}}
+            training["init"] = {"file": str(args.init), **decoder_recipe(args.init)}
         path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": training})
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
@@ -433,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--init", default=None,
-                   help="a decoder file to start from (a second stage, e.g. --tasks image2pose,rpe --lr 1e-4)")
+                   help="a decoder file, or a ChatPose folder with a decoder head (e.g. data/checkpoints/chatpose), to start from "
+                        "(a second stage, e.g. --tasks image2pose,rpe --trainable image)")
     p.add_argument("--trainable", default="all", choices=["all", "image"],
                    help="image: train only the image path of an --init decoder (text and edit answers stay as they were)")
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
@@ -450,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose", "decoder"],
                    help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
     p.add_argument("--checkpoint", default=None,
-                   help="ChatPose checkpoint folder (default: the shipped one), or the decoder file for --model decoder")
+                   help="ChatPose checkpoint folder (default: the shipped one); for --model decoder, a decoder file or "
+                        "a ChatPose folder with a decoder head")
     p.add_argument("--dtype", default="float32", choices=INFERENCE_DTYPES,
                    help="ChatPose's inference dtype (the README's numbers: float32)")
     p.add_argument("--dataset", default="default")

@@ -39,7 +39,7 @@ from posekit.vision import DEFAULT_VISION
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "image_side", "pose_loss",
-           "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss"]
+           "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss", "decoder_recipe"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -603,6 +603,20 @@ class StatePoseModel:
         decoder.eval()
         return cls(decoder, settings["head_layer"], settings["backbone"], llm,
                    settings.get("vision_encoder", DEFAULT_VISION))
+
+
+def decoder_recipe(path: str | Path) -> dict:
+    """How a saved decoder was trained: ``tasks``, ``train`` settings, ``history`` and the
+    ``init`` it started from, read from a decoder file or from the ``decoder_training`` that a
+    ChatPose folder records (None where not recorded)."""
+    path = Path(path)
+    if path.is_dir():
+        from posekit.chatpose.checkpoint import read_meta
+
+        before = read_meta(path).get("decoder_training", {})
+    else:
+        before = torch.load(path, weights_only=True)
+    return {k: before.get(k) for k in ("tasks", "train", "history", "init")}
 
 
 @torch.no_grad()

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from posekit.conversations import POSE_TOKEN, Record
-from posekit.pose_decoder import DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, train_pose_decoder
+from posekit.pose_decoder import (
+    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, train_pose_decoder,
+)
 from posekit.rotations import rot6d_to_rotvec, rotvec_to_rot6d
 from posekit.states import RequestStates
 
@@ -84,6 +86,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.layer == 1 and loaded.decoder.config == CONFIG
     states, mask = _states(3).padded(range(3))
     assert torch.allclose(loaded.decoder(states, mask), decoder(states, mask), atol=2e-3)  # float16 storage
+    assert decoder_recipe(path) == {"tasks": ["text2pose"], "train": None, "history": None, "init": None}
 
 
 def test_config_is_checked():
@@ -349,11 +352,14 @@ def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
                 "decoder_width": 32, "decoder_layers": 1, "decoder_grounding": False, "decoder_image_layers": 1}
     (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "config": settings}))
     loaded = StatePoseModel.load(folder)
+    assert decoder_recipe(folder) == {"tasks": None, "train": None, "history": None, "init": None}
     assert (loaded.layer, loaded.backbone) == (3, "tiny") and loaded.decoder.config == config
     states, mask = _states(2).padded([0, 1])
     image = torch.randn(2, 4, 16)
     assert torch.equal(loaded.decoder(states, mask, image=image), decoder(states, mask, image=image))
     (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION,
-                                                  "config": {**settings, "pose_head": "mlp"}}))
+                                                  "config": {**settings, "pose_head": "mlp"},
+                                                  "decoder_training": {"tasks": ["rpe"], "history": [{"epoch": 1}]}}))
+    assert decoder_recipe(folder)["tasks"] == ["rpe"] and decoder_recipe(folder)["history"] == [{"epoch": 1}]
     with pytest.raises(ValueError, match="not a decoder"):
         StatePoseModel.load(folder)
