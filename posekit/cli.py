@@ -203,6 +203,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
                                trainable=args.trainable,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
                                brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
+                               edit_draws=args.edit_draws,
                                grounding_weight=args.grounding_weight)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
@@ -423,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brief-facts", type=int, default=2)
     p.add_argument("--instruction-draws", type=int, default=0,
                    help="extra instruction-style requests per training text2pose pose ('Kneel down, then lean forward.')")
+    p.add_argument("--edit-draws", type=int, default=0,
+                   help="extra edit pairs per training edit record (its input pose to another training pose)")
     p.add_argument("--grounding-weight", type=float, default=0.0,
                    help="ground image requests in the image (a map of where the asked-for person is), trained "
                         "with this weight against the person's 2D joints")

@@ -38,7 +38,7 @@ from posekit.sampler import SamplerConfig
 from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene
 
 __all__ = ["DatasetConfig", "build_dataset", "ensure_dataset", "load_records", "dataset_dir", "load_spg_descriptions",
-           "chat_turns", "describe_then_pose", "recaptioned", "RECAPTION_STYLES", "INSTRUCTION_START", "verify_dataset",
+           "chat_turns", "describe_then_pose", "recaptioned", "extra_edit_pairs", "RECAPTION_STYLES", "INSTRUCTION_START", "verify_dataset",
            "DatasetCheck", "DatasetError", "default_workers", "SceneRenderer"]
 
 
@@ -299,6 +299,74 @@ def recaptioned(records: list[Record], draws: int, seed: int = 0, body=None, bat
                               target_poses=record.target_poses,
                               meta={**{key: record.meta[key] for key in ("source", "kind") if key in record.meta},
                                     "caption": text, "draw": k, **({"style": style} if style != "caption" else {})}))
+    return out
+
+
+def extra_edit_pairs(records: list[Record], draws: int, seed: int = 0, body=None,
+                     same_source_share: float = 0.6, batch_size: int = 4096) -> list[Record]:
+    """``draws`` new edit records for every edit record of ``records``: its input pose taken to
+    another pose of ``records`` (a variant of the same source pose with probability
+    ``same_source_share``, as the dataset draws its pairs, else any pose of the same split; the
+    pool is the poses of the edit and single-pose text2pose records), with PoseFix's automatic
+    instruction for the pair (:func:`posekit.language.instruct`) in the dataset's edit templates.
+    Training augmentation like :func:`recaptioned`: the dataset, its splits and its test records
+    stay as they are. Each new record keeps its source's split and id with ``-pair<k>`` appended;
+    pairs whose instruction would be "Keep the same pose." are left out."""
+    from posekit.body import load_body_model
+
+    if draws < 0:
+        raise ValueError(f"draws must be >= 0, got {draws}")
+    if not 0 <= same_source_share <= 1:
+        raise ValueError(f"same_source_share must be in [0, 1], got {same_source_share}")
+    edits = [r for r in records if r.task == "edit" and r.input_poses and r.target_poses]
+    if not draws or not edits:
+        return []
+    pools: dict[str, dict[bytes, tuple]] = {}  # split -> {pose bytes: (pose, source)}
+
+    def add(split: str, pose, source) -> None:
+        pools.setdefault(split, {}).setdefault(np.asarray(pose, dtype=np.float32).tobytes(), (pose, source))
+    for r in records:
+        if r.task == "edit" and r.input_poses and r.target_poses:
+            add(r.split, r.input_poses[-1], r.meta.get("source_a"))
+            add(r.split, r.target_poses[0], r.meta.get("source_b"))
+        elif r.task == "text2pose" and r.target_poses and len(r.target_poses) == 1:
+            add(r.split, r.target_poses[0], r.meta.get("source"))
+    pool_list = {split: list(entries.values()) for split, entries in pools.items()}
+    by_source: dict[tuple, list[int]] = {}
+    for split, entries in pool_list.items():
+        for i, (_, source) in enumerate(entries):
+            by_source.setdefault((split, source), []).append(i)
+    rng = np.random.default_rng(seed)
+    pairs = []  # (edit record, draw, target pose, target source)
+    for k in range(draws):
+        for r in edits:
+            entries, start = pool_list[r.split], np.asarray(r.input_poses[-1], dtype=np.float32).tobytes()
+            same = [i for i in by_source.get((r.split, r.meta.get("source_a")), [])
+                    if np.asarray(entries[i][0], dtype=np.float32).tobytes() != start]
+            if same and rng.random() < same_source_share:
+                i = int(rng.choice(same))
+            else:
+                i = int(rng.integers(len(entries)))
+            pairs.append((r, k, *entries[i]))
+    body = body or load_body_model()
+    poses_a = torch.tensor([r.input_poses[-1] for r, *_ in pairs], dtype=torch.float32)  # (N, 24, 3)
+    poses_b = torch.tensor([pose for _, _, pose, _ in pairs], dtype=torch.float32)  # (N, 24, 3)
+    texts = []
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_size):
+            a = body(poses_a[start:start + batch_size, 0], poses_a[start:start + batch_size, 1:], joints_only=True)
+            b = body(poses_b[start:start + batch_size, 0], poses_b[start:start + batch_size, 1:], joints_only=True)
+            texts += instruct(a.joints, b.joints, a.rotmats, b.rotmats, seed=seed * 1000 + start)
+    out = []
+    for (r, k, pose, source), text in zip(pairs, texts):
+        if text == "Keep the same pose.":
+            continue
+        request = EDIT_REQUESTS[int(rng.integers(len(EDIT_REQUESTS)))].format(pose_in=POSE_IN_TOKEN, text=text)
+        answer = POSE_ANSWERS[int(rng.integers(len(POSE_ANSWERS)))].format(pose=POSE_TOKEN)
+        out.append(Record(id=f"{r.id}-pair{k}", task="edit", split=r.split,
+                          messages=[_system(), {"role": "user", "content": request}, {"role": "assistant", "content": answer}],
+                          input_poses=r.input_poses, target_poses=[pose],
+                          meta={"source_a": r.meta.get("source_a"), "source_b": source, "instruction": text, "draw": k}))
     return out
 
 

@@ -231,6 +231,10 @@ class DecoderTrainConfig:
     a person from standing into the pose ("Kneel down on both knees, then lean forward.",
     :func:`posekit.datasets.recaptioned` with ``style="instruction"``), added like
     :attr:`caption_draws`."""
+    edit_draws: int = 0
+    """Extra edit pairs per training edit record: its input pose taken to another training pose,
+    with the automatic instruction (:func:`posekit.datasets.extra_edit_pairs`), added by
+    :func:`fit_state_decoder` to the training split only."""
     trainable: str = "all"
     """Which parameters train: ``"all"``, or ``"image"``: only the image path (the image tokens'
     norm, projection and positions, and the grounding map), so that a second stage on the image
@@ -246,7 +250,7 @@ class DecoderTrainConfig:
         rules = [(name, ">= 1", lambda v: v >= 1) for name in ("epochs", "batch_size", "patience", "brief_facts")]
         rules += [("lr", "> 0", lambda v: v > 0)]
         rules += [(name, ">= 0", lambda v: v >= 0) for name in ("joint_weight", "grounding_weight", "caption_draws",
-                                                                  "brief_draws", "instruction_draws")]
+                                                                  "brief_draws", "instruction_draws", "edit_draws")]
         broken = [f"{name} {rule} (got {getattr(self, name)})" for name, rule, ok in rules if not ok(getattr(self, name))]
         if broken:
             raise ValueError(f"need {', '.join(broken)}")
@@ -680,7 +684,7 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes;
     ``init``: a decoder file to start from, read at the same layer of the same backbone with the
     same image features)."""
-    from posekit.datasets import dataset_dir, load_records, recaptioned
+    from posekit.datasets import dataset_dir, extra_edit_pairs, load_records, recaptioned
     from posekit.llm import DEFAULT_BACKBONE, load_backbone
     from posekit.states import DEFAULT_STATE_LAYER, request_states
 
@@ -702,6 +706,8 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                                           max_facts=train.brief_facts)
                             + recaptioned(splits["train"], train.instruction_draws, seed=train.seed + 3,
                                           style="instruction"))
+    if "edit" in tasks:
+        splits["train"] += extra_edit_pairs(splits["train"], train.edit_draws, seed=train.seed + 4)
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
     images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
     config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])

@@ -8,7 +8,8 @@ from PIL import Image
 from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.language.captioner import Captioner
 from posekit.datasets import (
-    DatasetError, build_dataset, describe_then_pose, load_records, load_spg_descriptions, recaptioned, verify_dataset,
+    DatasetError, build_dataset, describe_then_pose, extra_edit_pairs, load_records, load_spg_descriptions, recaptioned,
+    verify_dataset,
 )
 from posekit.language.posecodes import compute_posecodes
 
@@ -321,3 +322,33 @@ def test_a_broken_render_pool_falls_back_once_for_every_block_in_flight(tmp_path
         joints_b = second()  # no second warning, no crash
     assert torch.equal(joints_a[0], joints_b[0]) and joints_a[0].shape == (1, 24, 2)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_extra_edit_pairs_take_each_input_pose_to_another_training_pose_with_its_instruction(built, body):
+    from posekit.language import instruct
+
+    root, _ = built
+    records = [r for task in ("text2pose", "edit") for r in load_records(task, "train", root=root)]
+    edits = [r for r in records if r.task == "edit"]
+    pool = {json.dumps(p) for r in records for p in (r.target_poses if r.task == "text2pose" and len(r.target_poses) == 1
+                                                     else r.input_poses + r.target_poses if r.task == "edit" else [])}
+    extra = extra_edit_pairs(records, 2, seed=3, body=body)
+    assert 0.9 * 2 * len(edits) <= len(extra) <= 2 * len(edits)  # only "Keep the same pose." pairs left out
+    sources = {r.id: r for r in edits}
+    for r in extra:
+        source = sources[r.id.rsplit("-pair", 1)[0]]
+        assert r.task == "edit" and r.split == source.split and r.input_poses == source.input_poses
+        assert json.dumps(r.target_poses[0]) in pool and r.target_poses[0] != r.input_poses[-1]
+        assert r.meta["instruction"] in r.messages[1]["content"] and POSE_IN_TOKEN in r.messages[1]["content"]
+    assert len({json.dumps(r.target_poses) for r in extra}) > len(extra) // 3  # many different targets
+    same = sum(r.meta["source_a"] == r.meta["source_b"] for r in extra)
+    assert 0.3 * len(extra) < same < 0.9 * len(extra)  # 60 % drawn from the same source pose, some of the rest too
+    # the instruction is PoseFix's for that very pair (the first pair's wording seed: seed * 1000)
+    r = extra[0]
+    assert r.id == edits[0].id + "-pair0"
+    a, b = (body(p[:, 0], p[:, 1:], joints_only=True) for p in (r.inputs(), r.targets()))
+    assert instruct(a.joints, b.joints, a.rotmats, b.rotmats, seed=3000) == [r.meta["instruction"]]
+    assert [x.messages for x in extra_edit_pairs(records, 2, seed=3, body=body)] == [x.messages for x in extra]
+    assert extra_edit_pairs(records, 0) == []
+    with pytest.raises(ValueError, match="draws"):
+        extra_edit_pairs(records, -1)
