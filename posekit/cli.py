@@ -53,6 +53,8 @@ def _build_data(args: argparse.Namespace) -> int:
         DatasetConfig(name=args.name or "default", seed=args.seed)
     if args.scale is not None:
         config = dataclasses.replace(config, scale=args.scale)
+    if args.image2pose_train_extra is not None:
+        config = dataclasses.replace(config, image2pose_train_extra=args.image2pose_train_extra)
     manifest = build_dataset(config, out_dir=args.out, progress=not args.quiet,
                              workers=default_workers() if args.workers is None else args.workers)
     print(f"wrote {args.out or dataset_dir(config.name)} in {manifest['build_seconds']} s")
@@ -388,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small dataset for notebooks and CI")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=None, help="multiply every count (GPU users: 5-20)")
+    p.add_argument("--image2pose-train-extra", type=int, default=None,
+                   help="single-person training renders drawn after everything else (default: 8000; --quick: 0)")
     p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
     p.add_argument("--workers", type=int, default=None, help="processes rendering images (default: one per core, <= 4)")
     p.add_argument("--quiet", action="store_true")

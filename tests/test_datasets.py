@@ -352,3 +352,23 @@ def test_extra_edit_pairs_take_each_input_pose_to_another_training_pose_with_its
     assert extra_edit_pairs(records, 0) == []
     with pytest.raises(ValueError, match="draws"):
         extra_edit_pairs(records, -1)
+
+
+def test_extra_training_renders_leave_every_other_record_as_it_was(tiny_dataset, tmp_path, body):
+    import dataclasses
+
+    root, manifest, config = tiny_dataset
+    extra = dataclasses.replace(config, image2pose_train_extra=300)  # x 0.03 scale: 9 renders
+    grown = build_dataset(extra, out_dir=tmp_path / "grown", body=body, progress=False)
+    changed = {f for f in manifest["files"] if grown["files"][f] != manifest["files"][f]}
+    assert changed == {"image2pose/train.jsonl"}
+    before = load_records("image2pose", "train", root=root)
+    after = load_records("image2pose", "train", root=tmp_path / "grown")
+    assert [r.to_json() for r in after[:len(before)]] == [r.to_json() for r in before]
+    added = after[len(before):]
+    assert len(added) == 9 and all(r.split == "train" and r.image for r in added)
+    assert len({r.id for r in after}) == len(after)  # ids (and image files) do not collide
+    assert all(grown["images"][r.image] for r in added) and set(manifest["images"]) < set(grown["images"])
+    assert all(grown["images"][k] == v for k, v in manifest["images"].items())
+    with pytest.raises(ValueError, match="image2pose_train_extra"):
+        dataclasses.replace(config, image2pose_train_extra=-1)
