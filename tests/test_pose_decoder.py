@@ -274,13 +274,20 @@ def test_grounding_reads_the_request_and_learns_where_the_person_is():
                            train_images=images, val_images=images[:32])
 
 
-def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit():
+@pytest.fixture(scope="module")
+def image_stage():
+    """A decoder trained on image requests (the first stage), its data, and text requests' states."""
     config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4)
     image_records, image_states, images = _image_records(64, 0)
-    text_records, text_states = _records(32, 5)
+    _, text_states = _records(32, 5)
     first, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config,
                                   DecoderTrainConfig(epochs=2, batch_size=16, patience=10), progress=False,
                                   train_images=images, val_images=images[:16])
+    return config, image_records, image_states, images, text_states, first
+
+
+def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit(image_stage):
+    config, image_records, image_states, images, text_states, first = image_stage
     second_stage = DecoderTrainConfig(epochs=2, batch_size=16, patience=10, trainable="image", lr=3e-3)
     second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config, second_stage,
                                    progress=False, train_images=images, val_images=images[:16], init=first)
@@ -305,13 +312,8 @@ def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit():
         DecoderTrainConfig(trainable="text")
 
 
-def test_image_layers_added_to_a_trained_decoder_start_as_the_identity_and_train_the_image_path_only():
-    config = dataclasses.replace(CONFIG, image_dim=16, image_tokens=4)
-    image_records, image_states, images = _image_records(64, 0)
-    text_records, text_states = _records(32, 5)
-    first, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, config,
-                                  DecoderTrainConfig(epochs=2, batch_size=16, patience=10), progress=False,
-                                  train_images=images, val_images=images[:16])
+def test_image_layers_added_to_a_trained_decoder_start_as_the_identity_and_train_the_image_path_only(image_stage):
+    config, image_records, image_states, images, text_states, first = image_stage
     grown_config = dataclasses.replace(config, image_layers=1)
     grown = PoseDecoder(grown_config).eval()
     grown.load_state_dict(first.state_dict(), strict=False)
