@@ -237,7 +237,7 @@ class DecoderTrainConfig:
     :func:`fit_state_decoder` to the training split only."""
     trainable: str = "all"
     """Which parameters train: ``"all"``, or ``"image"``: only the image path (the image tokens'
-    norm, projection and positions, and the grounding map), so that a second stage on the image
+    norm, projection and positions, the image layers and the grounding map), so that a second stage on the image
     tasks (:func:`train_pose_decoder`'s ``init``) leaves every text and edit answer bit for bit
     as it was."""
     grounding_weight: float = 0.0
