@@ -726,10 +726,12 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
 
 
 def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Path, extra: dict | None = None,
-                       dtype: torch.dtype | None = torch.float16) -> Path:
+                       dtype: torch.dtype | None = torch.float16, backbone=None) -> Path:
     """Ship a trained decoder as a ChatPose checkpoint: the ``source`` checkpoint's language parts
     (LoRA, token rows, pose encoder, image projector) with this decoder as its pose head
-    (``pose_head="decoder"``, ``head_layer`` = the decoder's layer). Returns ``out``."""
+    (``pose_head="decoder"``, ``head_layer`` = the decoder's layer). ``backbone``: ``(model,
+    tokenizer)`` to use instead of loading the one the config names (a fresh one: LoRA wraps it).
+    Returns ``out``."""
     from posekit.chatpose import ChatPose, ChatPoseConfig
 
     meta = ChatPose.read_meta(source)
@@ -741,7 +743,7 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
                                        "decoder_image_layers": model.decoder.config.image_layers})
     if config.backbone != model.backbone:
         raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
-    chatpose = ChatPose(config)  # its own backbone: get_peft_model changes the model it wraps
+    chatpose = ChatPose(config, backbone=backbone)  # its own backbone: get_peft_model changes the model it wraps
     chatpose.load_trained(source, meta, strict=False)  # the old head's parts do not fit and are left out
     if chatpose.pose_head.config != model.decoder.config:
         raise ValueError(f"decoder config {model.decoder.config} does not fit ChatPose's head {chatpose.pose_head.config}")

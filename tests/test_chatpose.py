@@ -431,3 +431,28 @@ def test_detail_image_features_reach_the_decoder_head_and_not_the_llm(tiny_datas
     assert model.image_projector[0].weight.grad.abs().sum() > 0
     poses = model.decoder_poses([record], root, [1])
     assert poses[0].shape == (1, 24, 3, 3) and torch.isfinite(poses[0]).all()
+
+
+def test_a_decoder_with_image_layers_ships_as_the_head_of_a_chatpose_checkpoint(tmp_path):
+    from posekit.pose_decoder import PoseDecoder, StatePoseModel, attach_to_chatpose
+
+    source = tiny_chatpose(pose_head="decoder", head_layer=1, decoder_width=32, decoder_layers=1, vision=True)
+    source.save(tmp_path / "source")
+    decoder = PoseDecoder(dataclasses.replace(source.pose_head.config, image_layers=1)).eval()
+    for name, p in decoder.named_parameters():  # trained image layers: no longer the identity
+        if name.startswith("image_encoder"):
+            torch.nn.init.normal_(p, std=0.05)
+    out = attach_to_chatpose(StatePoseModel(decoder, 1, source.config.backbone, vision="efficientnet-lite0"),
+                             tmp_path / "source", tmp_path / "shipped", dtype=None, backbone=tiny_llama(0))
+    shipped = ChatPose.load(out, backbone=tiny_llama(0))
+    assert shipped.config.decoder_image_layers == 1 and shipped.pose_head.config == decoder.config
+    state, own = shipped.pose_head.state_dict(), decoder.state_dict()
+    assert all(torch.equal(state[k], own[k]) for k in own)
+    language = {k: v for k, v in source.trainable_state().items() if not k.startswith("pose_head.")}
+    kept = shipped.trainable_state()
+    assert language and all(torch.equal(kept[k], v) for k, v in language.items())  # LoRA, token rows, encoders
+    back = StatePoseModel.load(out)  # the decoder read back from the folder alone
+    assert back.decoder.config == decoder.config and back.layer == 1
+    states, mask = torch.randn(2, 5, decoder.config.state_dim), torch.ones(2, 5, dtype=torch.bool)
+    image = torch.randn(2, decoder.config.image_tokens, decoder.config.image_dim)
+    assert torch.equal(back.decoder(states, mask, image=image), decoder(states, mask, image=image))
