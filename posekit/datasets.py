@@ -329,28 +329,31 @@ def extra_edit_pairs(records: list[Record], draws: int, seed: int = 0, body=None
     edits = [r for r in records if r.task == "edit" and r.input_poses and r.target_poses]
     if not draws or not edits:
         return []
+    def key(pose) -> bytes:
+        return np.asarray(pose, dtype=np.float32).tobytes()
     pools: dict[str, dict[bytes, tuple]] = {}  # split -> {pose bytes: (pose, source)}
-
-    def add(split: str, pose, source) -> None:
-        pools.setdefault(split, {}).setdefault(np.asarray(pose, dtype=np.float32).tobytes(), (pose, source))
     for r in records:
         if r.task == "edit" and r.input_poses and r.target_poses:
-            add(r.split, r.input_poses[-1], r.meta.get("source_a"))
-            add(r.split, r.target_poses[0], r.meta.get("source_b"))
+            found = [(r.input_poses[-1], r.meta.get("source_a")), (r.target_poses[0], r.meta.get("source_b"))]
         elif r.task == "text2pose" and r.target_poses and len(r.target_poses) == 1:
-            add(r.split, r.target_poses[0], r.meta.get("source"))
+            found = [(r.target_poses[0], r.meta.get("source"))]
+        else:
+            continue
+        for pose, source in found:
+            pools.setdefault(r.split, {}).setdefault(key(pose), (pose, source))
     pool_list = {split: list(entries.values()) for split, entries in pools.items()}
-    by_source: dict[tuple, list[int]] = {}
-    for split, entries in pool_list.items():
-        for i, (_, source) in enumerate(entries):
-            by_source.setdefault((split, source), []).append(i)
+    by_source: dict[tuple, list[tuple[int, bytes]]] = {}  # (split, source) -> [(pool index, pose bytes)]
+    for split, entries in pools.items():
+        for i, (pose_key, (_, source)) in enumerate(entries.items()):
+            by_source.setdefault((split, source), []).append((i, pose_key))
+    # per edit record: the pool's other poses of its own source pose (the same for every draw)
+    same_source = [[i for i, pose_key in by_source.get((r.split, r.meta.get("source_a")), [])
+                    if pose_key != key(r.input_poses[-1])] for r in edits]
     rng = np.random.default_rng(seed)
     pairs = []  # (edit record, draw, target pose, target source)
     for k in range(draws):
-        for r in edits:
-            entries, start = pool_list[r.split], np.asarray(r.input_poses[-1], dtype=np.float32).tobytes()
-            same = [i for i in by_source.get((r.split, r.meta.get("source_a")), [])
-                    if np.asarray(entries[i][0], dtype=np.float32).tobytes() != start]
+        for r, same in zip(edits, same_source):
+            entries = pool_list[r.split]
             if same and rng.random() < same_source_share:
                 i = int(rng.choice(same))
             else:

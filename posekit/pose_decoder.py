@@ -586,27 +586,22 @@ class StatePoseModel:
         from safetensors.torch import load_file
 
         from posekit.chatpose.checkpoint import WEIGHTS_FILE, read_meta
+        from posekit.chatpose.config import ChatPoseConfig
+        from posekit.chatpose.heads import decoder_head_config
 
-        meta = read_meta(folder)
-        settings = meta["config"]
-        if settings.get("pose_head") != "decoder":
-            raise ValueError(f"{folder} has a {settings.get('pose_head')!r} pose head, not a decoder: pass a checkpoint "
+        settings = ChatPoseConfig.from_dict(read_meta(folder)["config"])
+        if settings.pose_head != "decoder":
+            raise ValueError(f"{folder} has a {settings.pose_head!r} pose head, not a decoder: pass a checkpoint "
                              "with pose_head='decoder' or a `posekit train-decoder --out` file")
         prefix = "pose_head."
         state = {k[len(prefix):]: v.float() if v.is_floating_point() else v
                  for k, v in load_file(folder / WEIGHTS_FILE).items() if k.startswith(prefix)}
-        image_tokens, image_dim = state["image_pos"].shape[0], state["image_proj.weight"].shape[1]
         detail = state["detail_proj.weight"].shape[1] * 4 if "detail_proj.weight" in state else 0
-        config = PoseDecoderConfig(state_dim=state["state_mean"].shape[0], width=settings["decoder_width"],
-                                   layers=settings["decoder_layers"], max_poses=state["index_embed"].shape[0],
-                                   image_dim=image_dim, image_tokens=image_tokens, image_detail_dim=detail,
-                                   grounding=settings.get("decoder_grounding", False),
-                                   image_layers=settings.get("decoder_image_layers", 0))
-        decoder = PoseDecoder(config)
+        decoder = PoseDecoder(decoder_head_config(settings, state["state_mean"].shape[0], state["image_proj.weight"].shape[1],
+                                                  state["image_pos"].shape[0], detail))
         decoder.load_state_dict(state)
         decoder.eval()
-        return cls(decoder, settings["head_layer"], settings["backbone"], llm,
-                   settings.get("vision_encoder", DEFAULT_VISION))
+        return cls(decoder, settings.head_layer, settings.backbone, llm, settings.vision_encoder or DEFAULT_VISION)
 
 
 def decoder_recipe(path: str | Path) -> dict:

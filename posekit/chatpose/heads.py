@@ -77,16 +77,25 @@ class PoseEncoder(nn.Module):
         return self.net(x).reshape(x.shape[0], self.tokens, -1)
 
 
+def decoder_head_config(config: ChatPoseConfig, hidden: int, image_dim: int = 1280, image_tokens: int = 49,
+                        image_detail_dim: int = 0):
+    """The :class:`posekit.pose_decoder.PoseDecoderConfig` of ``config``'s decoder head, for LLM
+    states of width ``hidden`` and image tokens of these sizes."""
+    from posekit.pose_decoder import PoseDecoderConfig
+
+    return PoseDecoderConfig(state_dim=hidden, width=config.decoder_width, layers=config.decoder_layers,
+                             image_dim=image_dim, image_tokens=image_tokens, image_detail_dim=image_detail_dim,
+                             grounding=config.decoder_grounding, image_layers=config.decoder_image_layers)
+
+
 def make_pose_head(config: ChatPoseConfig, hidden: int, vision=None) -> nn.Module:
     """The head ``config.pose_head`` names, for LLM states of width ``hidden`` (and the vision
     encoder's tokens, for the decoder head)."""
     if config.pose_head == "decoder":
-        from posekit.pose_decoder import PoseDecoder, PoseDecoderConfig
+        from posekit.pose_decoder import PoseDecoder
 
-        return PoseDecoder(PoseDecoderConfig(
-            state_dim=hidden, width=config.decoder_width, layers=config.decoder_layers,
-            image_dim=vision.dim if vision is not None else 1280,
-            image_tokens=vision.tokens if vision is not None else 49,
-            image_detail_dim=getattr(vision, "detail_dim", 0), grounding=config.decoder_grounding,
-            image_layers=config.decoder_image_layers))
+        if vision is None:
+            return PoseDecoder(decoder_head_config(config, hidden))
+        return PoseDecoder(decoder_head_config(config, hidden, vision.dim, vision.tokens,
+                                               getattr(vision, "detail_dim", 0)))
     return PoseHead(hidden) if config.pose_head == "mlp" else AttendPoseHead(hidden)
