@@ -185,7 +185,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from posekit.evaluate import evaluate_model, pose_table
-    from posekit.pose_decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder
+    from posekit.pose_decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, stage_record
     from posekit.states import DEFAULT_STATE_LAYER
 
     from posekit.evaluate import EVAL_TASKS
@@ -219,7 +219,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
     model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
-                     "dataset": args.dataset, "seconds": round(time.time() - start, 1), "init": args.init})
+                     "dataset": args.dataset, "seconds": round(time.time() - start, 1),
+                     "init": stage_record(args.init) if args.init else None})
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
@@ -227,11 +228,10 @@ def _train_decoder(args: argparse.Namespace) -> int:
         from posekit.pose_decoder import attach_to_chatpose
 
         source = args.chatpose_from or default_checkpoint_dir()
-        training = {"tasks": list(tasks), "layer": layer, "train": dataclasses.asdict(train), "history": history}
-        if args.init:  # the stage it started from, so that the checkpoint tells its whole recipe
-            from posekit.pose_decoder import decoder_recipe
-
-            training["init"] = {"file": str(args.init), **decoder_recipe(args.init)}
+        training = {"tasks": list(tasks), "dataset": args.dataset, "layer": layer, "train": dataclasses.asdict(train),
+                    "history": history}
+        if args.init:  # the stages it started from, so that the checkpoint tells its whole recipe
+            training["init"] = stage_record(args.init)
         path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": training})
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
@@ -487,11 +487,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
                        description="Chat with the shipped ChatPose model (or --checkpoint). How good it is, on the "
-                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 112 mm, "
-                       "15 mm better than a sentence-embedding regressor; edits 138.9 mm; instructions such as "
-                       "'Kneel down, then lean forward.' 125 mm, the average pose 154); implicit requests "
-                       "('someone who just heard great news') come out barely better than the average pose, and "
-                       "image requests level with an image regressor. It follows 9 of 12 plain requests in "
+                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 106 mm, "
+                       "20 mm better than a sentence-embedding regressor; edits 132 mm; instructions such as "
+                       "'Kneel down, then lean forward.' 124 mm, the average pose 154); implicit requests "
+                       "('someone who just heard great news') come out no better than the average pose, and "
+                       "image requests 4 mm better than an image regressor. It follows 8 of 12 plain requests in "
                        "tests/test_plain_requests.py. Each message is answered on its own unless --context-turns "
                        "says otherwise. Numbers and limits: README, 'The shipped checkpoint and where it stands'.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")

@@ -605,7 +605,7 @@ class StatePoseModel:
 
 
 def decoder_recipe(path: str | Path) -> dict:
-    """How a saved decoder was trained: ``tasks``, ``train`` settings, ``history`` and the
+    """How a saved decoder was trained: ``tasks``, ``dataset``, ``train`` settings, ``history`` and the
     ``init`` it started from, read from a decoder file or from the ``decoder_training`` that a
     ChatPose folder records (None where not recorded)."""
     path = Path(path)
@@ -615,7 +615,14 @@ def decoder_recipe(path: str | Path) -> dict:
         before = read_meta(path).get("decoder_training", {})
     else:
         before = torch.load(path, weights_only=True)
-    return {k: before.get(k) for k in ("tasks", "train", "history", "init")}
+    return {k: before.get(k) for k in ("tasks", "dataset", "train", "history", "init")}
+
+
+def stage_record(path: str | Path) -> dict:
+    """What a later stage records as its ``init``: the file it started from and that file's whole
+    :func:`decoder_recipe` (whose own ``init`` is the stage before, and so on), so that the last
+    stage's file or ChatPose folder tells every stage's settings, not only a path."""
+    return {"file": str(path), **decoder_recipe(path)}
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import torch
 
 from posekit.conversations import POSE_TOKEN, Record
 from posekit.pose_decoder import (
-    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, train_pose_decoder,
+    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, stage_record, train_pose_decoder,
 )
 from posekit.rotations import rot6d_to_rotvec, rotvec_to_rot6d
 from posekit.states import RequestStates
@@ -86,8 +86,21 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.layer == 1 and loaded.decoder.config == CONFIG
     states, mask = _states(3).padded(range(3))
     assert torch.allclose(loaded.decoder(states, mask), decoder(states, mask), atol=2e-3)  # float16 storage
-    assert decoder_recipe(path) == {"tasks": ["text2pose"], "train": None, "history": None, "init": None}
+    assert decoder_recipe(path) == {"tasks": ["text2pose"], "dataset": None, "train": None, "history": None,
+                                   "init": None}
 
+
+
+def test_a_later_stage_records_every_stage_before_it(tmp_path):
+    model = StatePoseModel(PoseDecoder(CONFIG, torch.zeros(24, 3)), 1, "tiny")
+    first = model.save(tmp_path / "first.pt", {"tasks": ["text2pose", "edit"], "dataset": "g", "train": {"edit_draws": 4},
+                                                  "init": None})
+    second = model.save(tmp_path / "second.pt", {"tasks": ["rpe"], "init": stage_record(first)})
+    third = stage_record(second)
+    assert third["file"] == str(second) and third["tasks"] == ["rpe"]
+    assert third["init"]["file"] == str(first) and third["init"]["train"] == {"edit_draws": 4}
+    assert third["init"]["dataset"] == "g" and third["dataset"] is None
+    assert third["init"]["tasks"] == ["text2pose", "edit"] and third["init"]["init"] is None
 
 def test_config_is_checked():
     with pytest.raises(ValueError, match="divisible"):
@@ -354,7 +367,7 @@ def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
                 "decoder_width": 32, "decoder_layers": 1, "decoder_grounding": False, "decoder_image_layers": 1}
     (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "config": settings}))
     loaded = StatePoseModel.load(folder)
-    assert decoder_recipe(folder) == {"tasks": None, "train": None, "history": None, "init": None}
+    assert decoder_recipe(folder) == {"tasks": None, "dataset": None, "train": None, "history": None, "init": None}
     assert (loaded.layer, loaded.backbone) == (3, "tiny") and loaded.decoder.config == config
     states, mask = _states(2).padded([0, 1])
     image = torch.randn(2, 4, 16)
