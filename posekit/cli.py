@@ -218,9 +218,10 @@ def _train_decoder(args: argparse.Namespace) -> int:
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
-    model.save(out, {"tasks": list(tasks), "train": dataclasses.asdict(train), "history": history,
-                     "dataset": args.dataset, "seconds": round(time.time() - start, 1),
-                     "init": stage_record(args.init) if args.init else None})
+    # how this stage was trained, with every stage before it: in the decoder file and in --chatpose-out
+    recipe = {"tasks": list(tasks), "dataset": args.dataset, "train": dataclasses.asdict(train), "history": history,
+              "init": stage_record(args.init) if args.init else None}
+    model.save(out, {**recipe, "seconds": round(time.time() - start, 1)})
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
@@ -228,11 +229,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
         from posekit.pose_decoder import attach_to_chatpose
 
         source = args.chatpose_from or default_checkpoint_dir()
-        training = {"tasks": list(tasks), "dataset": args.dataset, "layer": layer, "train": dataclasses.asdict(train),
-                    "history": history}
-        if args.init:  # the stages it started from, so that the checkpoint tells its whole recipe
-            training["init"] = stage_record(args.init)
-        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": training})
+        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {**recipe, "layer": layer}})
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
         frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]

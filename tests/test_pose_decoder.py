@@ -90,7 +90,6 @@ def test_save_and_load_round_trip(tmp_path):
                                    "init": None}
 
 
-
 def test_a_later_stage_records_every_stage_before_it(tmp_path):
     model = StatePoseModel(PoseDecoder(CONFIG, torch.zeros(24, 3)), 1, "tiny")
     first = model.save(tmp_path / "first.pt", {"tasks": ["text2pose", "edit"], "dataset": "g", "train": {"edit_draws": 4},
@@ -101,6 +100,7 @@ def test_a_later_stage_records_every_stage_before_it(tmp_path):
     assert third["init"]["file"] == str(first) and third["init"]["train"] == {"edit_draws": 4}
     assert third["init"]["dataset"] == "g" and third["dataset"] is None
     assert third["init"]["tasks"] == ["text2pose", "edit"] and third["init"]["init"] is None
+
 
 def test_config_is_checked():
     with pytest.raises(ValueError, match="divisible"):
