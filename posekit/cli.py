@@ -185,7 +185,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from posekit.evaluate import evaluate_model, pose_table
-    from posekit.pose_decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, stage_record
+    from posekit.pose_decoder import (DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, parse_task_repeats,
+                                      stage_record)
     from posekit.states import DEFAULT_STATE_LAYER
 
     from posekit.evaluate import EVAL_TASKS
@@ -205,7 +206,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
                                trainable=args.trainable,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
                                brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
-                               edit_draws=args.edit_draws,
+                               edit_draws=args.edit_draws, task_repeats=parse_task_repeats(args.repeat),
                                grounding_weight=args.grounding_weight)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
@@ -214,7 +215,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
     start = time.time()
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
-                               image_layers=args.image_layers)
+                               image_layers=args.image_layers, image_text_layers=args.image_text_layers)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
@@ -416,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=2, help="decoder layers")
     p.add_argument("--image-layers", type=int, default=0,
                    help="self-attention layers over the image tokens (image path; may be added to an --init decoder)")
+    p.add_argument("--image-text-layers", type=int, default=0,
+                   help="layers in which the image tokens read the request (early fusion; image path; may be added "
+                        "to an --init decoder)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
     p.add_argument("--caption-draws", type=int, default=0,
@@ -427,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra instruction-style requests per training text2pose pose ('Kneel down, then lean forward.')")
     p.add_argument("--edit-draws", type=int, default=0,
                    help="extra edit pairs per training edit record (its input pose to another training pose)")
+    p.add_argument("--repeat", default="",
+                   help="show some tasks' training examples several times per epoch, e.g. spg=2 (keeps a small task's "
+                        "share of the mix when caption or edit draws grow the others)")
     p.add_argument("--grounding-weight", type=float, default=0.0,
                    help="ground image requests in the image (a map of where the asked-for person is), trained "
                         "with this weight against the person's 2D joints")

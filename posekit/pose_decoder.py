@@ -39,7 +39,13 @@ from posekit.vision import DEFAULT_VISION
 
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "image_side", "pose_loss",
-           "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss", "decoder_recipe"]
+           "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss", "decoder_recipe",
+           "stage_record", "parse_task_repeats"]
+
+
+GROWABLE = ("image_layers", "image_text_layers")
+"""Parts of :class:`PoseDecoderConfig` that a later stage may add to a trained decoder (they
+start as the identity): a decoder without them grows them, one with them keeps them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +79,21 @@ class PoseDecoderConfig:
     requests reach. Their residual branches start at zero, so adding them to a trained decoder
     (:func:`train_pose_decoder`'s ``init``) changes no answer until they train."""
 
+    image_text_layers: int = 0
+    """Layers in which the image tokens read the request (self-attention among them, then
+    cross-attention to the request's token states), after :attr:`image_layers`: early fusion,
+    so that the image path can mark the person a request names ("the one on the left", "the one
+    who is about to jump") before the joint queries read the image. Residual branches start at
+    zero, so they too may be added to a trained decoder."""
+
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
             raise ValueError(f"every size must be >= 1, got {self}")
-        if self.image_layers < 0:
-            raise ValueError(f"image_layers must be >= 0, got {self.image_layers}")
+        for name in GROWABLE:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.image_detail_dim % 4:
             raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
@@ -111,6 +125,13 @@ class PoseDecoder(nn.Module):
             self.image_encoder = nn.TransformerEncoder(block, config.image_layers, enable_nested_tensor=False)
             for layer in self.image_encoder.layers:  # residual branches at zero: the identity until trained
                 for part in (layer.self_attn.out_proj, layer.linear2):
+                    nn.init.zeros_(part.weight)
+                    nn.init.zeros_(part.bias)
+        if config.image_text_layers:
+            block = nn.TransformerDecoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
+            self.image_text = nn.TransformerDecoder(block, config.image_text_layers)
+            for layer in self.image_text.layers:  # residual branches at zero: the identity until trained
+                for part in (layer.self_attn.out_proj, layer.multihead_attn.out_proj, layer.linear2):
                     nn.init.zeros_(part.weight)
                     nn.init.zeros_(part.bias)
         if config.grounding:
@@ -160,6 +181,8 @@ class PoseDecoder(nn.Module):
             tokens = self.image_proj(self.image_norm(image[..., :coarse_dim])) + self.image_pos + self.type_embed[2]
             if self.config.image_layers:
                 tokens = self.image_encoder(tokens)  # (B, 49, w)
+            if self.config.image_text_layers:  # the image tokens read the request
+                tokens = self.image_text(tokens, text, memory_key_padding_mask=~mask)  # (B, 49, w)
             if self.config.grounding:
                 grounding = self.grounding(text, mask, tokens)  # (B, 49)
                 tokens = tokens + (grounding.exp() * tokens.shape[1]).to(dtype)[..., None] * self.asked_embed
@@ -240,6 +263,10 @@ class DecoderTrainConfig:
     norm, projection and positions, the image layers and the grounding map), so that a second stage on the image
     tasks (:func:`train_pose_decoder`'s ``init``) leaves every text and edit answer bit for bit
     as it was."""
+    task_repeats: dict = dataclasses.field(default_factory=dict)
+    """``{task: n}``: each training example of ``task`` is seen ``n`` times per epoch (an integer
+    >= 1; tasks not named: once), so that a small task keeps its share of the mix when others
+    grow (e.g. ``{"spg": 2}`` after more caption and edit draws). Validation is not repeated."""
     grounding_weight: float = 0.0
     """Weight of an auxiliary cross-entropy between the decoder's grounding map
     (:attr:`PoseDecoderConfig.grounding`) and the image cells that hold the asked-for person's
@@ -256,6 +283,20 @@ class DecoderTrainConfig:
             raise ValueError(f"need {', '.join(broken)}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
+        bad = {t: n for t, n in self.task_repeats.items() if not isinstance(n, int) or isinstance(n, bool) or n < 1}
+        if bad:
+            raise ValueError(f"task_repeats must map tasks to whole numbers >= 1, got {bad}")
+
+
+def parse_task_repeats(text: str) -> dict[str, int]:
+    """``"spg=2,rpe=3"`` -> ``{"spg": 2, "rpe": 3}`` (:attr:`DecoderTrainConfig.task_repeats`; ``""``: none)."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        task, _, count = item.partition("=")
+        if not count.strip().isdigit() or int(count) < 1 or not task.strip():
+            raise ValueError(f"task repeats are written task=N with a whole N >= 1, e.g. spg=2,rpe=3; got {item!r}")
+        out[task.strip()] = int(count)
+    return out
 
 
 @dataclasses.dataclass
@@ -314,14 +355,17 @@ def image_side(records: list[Record], root: Path, default: int = 224) -> int:
         return image.width
 
 
-def _examples(records: list[Record], max_poses: int) -> _Examples:
+def _examples(records: list[Record], max_poses: int, repeats: dict[str, int] | None = None) -> _Examples:
+    """One row per target pose of ``records``; ``repeats``: ``{task: n}``, the rows of that task's
+    records n times (:attr:`DecoderTrainConfig.task_repeats`)."""
     request, index, target, pose_in, has_input, has_image, keypoints = [], [], [], [], [], [], []
     unknown = torch.full((NUM_JOINTS, 2), float("nan"))
     for i, r in enumerate(records):
         targets = r.targets()[:max_poses] if r.target_poses else torch.zeros(0, NUM_JOINTS, 3)
         inputs = r.inputs() if r.input_poses else None
         points = target_keypoints(r) if r.image is not None and len(targets) == 1 else None
-        for k, t in enumerate(targets):
+        copies = (repeats or {}).get(r.task, 1)
+        for k, t in [(k, t) for k, t in enumerate(targets) for _ in range(copies)]:
             request.append(i)
             index.append(k)
             target.append(t)
@@ -433,14 +477,20 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         """The training loss, also the validation loss that picks the best epoch."""
         loss = pose_loss(six_d, target)
         return loss if body is None else loss + train.joint_weight * joint_loss(body, six_d, target)
-    tr, va = _examples(train_records, config.max_poses), _examples(val_records, config.max_poses)
+    absent = sorted(set(train.task_repeats) - {r.task for r in train_records})
+    if absent:
+        raise ValueError(f"task_repeats names {', '.join(absent)}, which no training record has "
+                         f"(the run's tasks: {', '.join(sorted({r.task for r in train_records}))})")
+    tr, va = _examples(train_records, config.max_poses, train.task_repeats), _examples(val_records, config.max_poses)
     decoder = PoseDecoder(config, MeanPose().fit([r for r in train_records if r.target_poses]).pose)
     if init is not None:
-        grows = init.config.image_layers == 0 and dataclasses.replace(init.config, image_layers=config.image_layers) == config
+        grown = {name: getattr(config, name) for name in GROWABLE}
+        grows = (dataclasses.replace(init.config, **grown) == config
+                 and all(getattr(init.config, name) in (0, value) for name, value in grown.items()))
         if init.config != config and not grows:
             raise ValueError(f"init decoder has config {init.config}, this run {config}: start from a decoder of the "
-                             "same architecture, backbone layer and image features (it may add image_layers to one "
-                             "without any)")
+                             "same architecture, backbone layer and image features (it may add image_layers or "
+                             "image_text_layers to one without them)")
         # its standardisation and mean pose too: the inputs it was trained on; added image layers start as the identity
         decoder.load_state_dict(init.state_dict(), strict=not grows)
     else:
@@ -742,7 +792,8 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
                                        "decoder_width": model.decoder.config.width,
                                        "decoder_layers": model.decoder.config.layers,
                                        "decoder_grounding": model.decoder.config.grounding,
-                                       "decoder_image_layers": model.decoder.config.image_layers})
+                                       "decoder_image_layers": model.decoder.config.image_layers,
+                                       "decoder_image_text_layers": model.decoder.config.image_text_layers})
     if config.backbone != model.backbone:
         raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
     chatpose = ChatPose(config, backbone=backbone)  # its own backbone: get_peft_model changes the model it wraps

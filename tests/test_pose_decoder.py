@@ -7,7 +7,8 @@ import torch
 
 from posekit.conversations import POSE_TOKEN, Record
 from posekit.pose_decoder import (
-    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, stage_record, train_pose_decoder,
+    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, parse_task_repeats, stage_record,
+    train_pose_decoder,
 )
 from posekit.rotations import rot6d_to_rotvec, rotvec_to_rot6d
 from posekit.states import RequestStates
@@ -177,6 +178,45 @@ def test_train_config_checks_the_caption_draws():
         DecoderTrainConfig(brief_draws=-1)
     with pytest.raises(ValueError, match="brief_facts"):
         DecoderTrainConfig(brief_facts=0)
+
+
+def _two_task_records(n: int) -> tuple[list[Record], RequestStates]:
+    """n text2pose records that ask for one pose and n spg records that ask for another, all with
+    the same states: the decoder cannot tell them apart, so the mix decides its answer."""
+    one = _states(1)
+    states = RequestStates(torch.cat([one.flat] * 2 * n), torch.arange(2 * n + 1) * len(one.flat), 1, "tiny")
+    poses = {"text2pose": torch.zeros(24, 3), "spg": torch.full((24, 3), 0.4)}
+    records = [Record(id=f"{task}{i}", task=task, split="train",
+                      messages=[{"role": "user", "content": "x"}, {"role": "assistant", "content": POSE_TOKEN}],
+                      target_poses=[poses[task].tolist()]) for task in poses for i in range(n)]
+    return records, states
+
+
+def test_task_repeats_give_a_task_more_weight_in_the_mix():
+    records, states = _two_task_records(32)
+    spg_pose = torch.full((24, 3), 0.4)
+
+    def distance_to_spg(repeats: dict) -> float:
+        train = DecoderTrainConfig(epochs=12, batch_size=16, lr=3e-3, patience=12, task_repeats=repeats)
+        decoder, _ = train_pose_decoder(records, states, records, states, CONFIG, train, progress=False)
+        with torch.no_grad():
+            answer = rot6d_to_rotvec(decoder(states.padded([0])[0], states.padded([0])[1]))[0]
+        return float((answer - spg_pose).abs().mean())
+
+    assert distance_to_spg({"spg": 4}) < 0.5 * distance_to_spg({})
+    with pytest.raises(ValueError, match="rpe, which no training record has"):
+        train_pose_decoder(records, states, records, states, CONFIG, DecoderTrainConfig(epochs=1, task_repeats={"rpe": 2}),
+                           progress=False)
+
+
+def test_task_repeats_are_parsed_and_checked():
+    assert parse_task_repeats("spg=2, rpe=3") == {"spg": 2, "rpe": 3}
+    assert parse_task_repeats("") == {}
+    for bad in ("spg", "spg=0", "spg=1.5", "=2"):
+        with pytest.raises(ValueError, match="task=N"):
+            parse_task_repeats(bad)
+    with pytest.raises(ValueError, match="task_repeats"):
+        DecoderTrainConfig(task_repeats={"spg": 0})
 
 
 def _image_records(n: int, seed: int, keypoints: bool = True) -> tuple[list[Record], RequestStates, torch.Tensor]:
@@ -349,6 +389,38 @@ def test_image_layers_added_to_a_trained_decoder_start_as_the_identity_and_train
         dataclasses.replace(config, image_layers=-1)
 
 
+def test_image_text_layers_let_the_image_path_read_the_request_and_grow_on_a_decoder_with_image_layers(image_stage):
+    config, image_records, image_states, images, text_states, first = image_stage
+    stage = DecoderTrainConfig(epochs=2, batch_size=16, patience=10, trainable="image", lr=3e-3)
+    with_layers = dataclasses.replace(config, image_layers=1)
+    second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, with_layers, stage,
+                                   progress=False, train_images=images, val_images=images[:16], init=first)
+    fused = dataclasses.replace(with_layers, image_text_layers=1)
+    grown = PoseDecoder(fused).eval()
+    grown.load_state_dict(second.state_dict(), strict=False)
+    image_text, image_mask = image_states.padded(range(8))
+    before = second(image_text, image_mask, image=images[:8])
+    assert torch.equal(grown(image_text, image_mask, image=images[:8]), before)  # zero residual branches
+    third, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, fused, stage,
+                                  progress=False, train_images=images, val_images=images[:16], init=second)
+    assert third.image_text.layers[0].multihead_attn.out_proj.weight.abs().sum() > 0  # the new layers trained
+    text, mask = text_states.padded(range(32))
+    assert torch.equal(third(text, mask), second(text, mask))  # text requests never reach the image path
+
+    def image_memory(model: PoseDecoder, states: torch.Tensor) -> torch.Tensor:
+        memory, _ = model.memory(states, image_mask, image=images[:8])
+        return memory[:, -4:]  # the four image tokens
+
+    other = image_text + torch.randn_like(image_text)  # another request about the same images
+    assert not torch.allclose(image_memory(third, image_text), image_memory(third, other), atol=1e-5)
+    assert torch.equal(image_memory(second, image_text), image_memory(second, other))  # the check above can fail
+    with pytest.raises(ValueError, match="image_text_layers"):  # cannot lose them again
+        train_pose_decoder(image_records, image_states, image_records[:16], image_states, with_layers, stage,
+                           progress=False, train_images=images, val_images=images[:16], init=third)
+    with pytest.raises(ValueError, match="image_text_layers must be >= 0"):
+        dataclasses.replace(config, image_text_layers=-1)
+
+
 def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
     from safetensors.torch import save_file
 
@@ -364,7 +436,8 @@ def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
     save_file({f"pose_head.{k}": v.contiguous() for k, v in decoder.state_dict().items()}
               | {"pose_encoder.net.0.bias": torch.zeros(3)}, str(folder / WEIGHTS_FILE))
     settings = {"backbone": "tiny", "vision_encoder": "efficientnet-lite0", "pose_head": "decoder", "head_layer": 3,
-                "decoder_width": 32, "decoder_layers": 1, "decoder_grounding": False, "decoder_image_layers": 1}
+                "decoder_width": 32, "decoder_layers": 1, "decoder_grounding": False, "decoder_image_layers": 1,
+                "decoder_image_text_layers": 0}
     (folder / CONFIG_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "config": settings}))
     loaded = StatePoseModel.load(folder)
     assert decoder_recipe(folder) == {"tasks": None, "dataset": None, "train": None, "history": None, "init": None}
