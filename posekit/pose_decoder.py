@@ -98,6 +98,16 @@ class PoseDecoderConfig:
             raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
 
+def _start_as_identity(stack: nn.Module) -> nn.Module:
+    """Zero every residual branch's last projection (attention outputs and ``linear2``) of a
+    pre-norm transformer stack, so that it is the identity until trained; returns ``stack``."""
+    for name, module in stack.named_modules():
+        if name.endswith(("out_proj", "linear2")) and isinstance(module, nn.Linear):
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+    return stack
+
+
 class PoseDecoder(nn.Module):
     """Request states ``(B, T, D)`` (+ optional input poses ``(B, 24, 3)``) -> 6D poses ``(B, 24, 6)``."""
 
@@ -122,18 +132,11 @@ class PoseDecoder(nn.Module):
             self.detail_pos = nn.Parameter(torch.randn(4 * config.image_tokens, w) * 0.02)
         if config.image_layers:
             block = nn.TransformerEncoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
-            self.image_encoder = nn.TransformerEncoder(block, config.image_layers, enable_nested_tensor=False)
-            for layer in self.image_encoder.layers:  # residual branches at zero: the identity until trained
-                for part in (layer.self_attn.out_proj, layer.linear2):
-                    nn.init.zeros_(part.weight)
-                    nn.init.zeros_(part.bias)
+            self.image_encoder = _start_as_identity(nn.TransformerEncoder(block, config.image_layers,
+                                                                          enable_nested_tensor=False))
         if config.image_text_layers:
             block = nn.TransformerDecoderLayer(w, config.heads, 4 * w, config.dropout, batch_first=True, norm_first=True)
-            self.image_text = nn.TransformerDecoder(block, config.image_text_layers)
-            for layer in self.image_text.layers:  # residual branches at zero: the identity until trained
-                for part in (layer.self_attn.out_proj, layer.multihead_attn.out_proj, layer.linear2):
-                    nn.init.zeros_(part.weight)
-                    nn.init.zeros_(part.bias)
+            self.image_text = _start_as_identity(nn.TransformerDecoder(block, config.image_text_layers))
         if config.grounding:
             self.ground_pool = nn.Linear(w, 1)  # which request tokens say who is asked for
             self.ground_query = nn.Linear(w, w)

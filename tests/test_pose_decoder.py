@@ -365,14 +365,22 @@ def test_a_second_stage_on_the_image_path_leaves_text_answers_bit_for_bit(image_
         DecoderTrainConfig(trainable="text")
 
 
+def _assert_grows_as_identity(trained: PoseDecoder, grown_config: PoseDecoderConfig, states: torch.Tensor,
+                              mask: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """A decoder of ``grown_config`` with ``trained``'s weights answers exactly as ``trained``
+    (its added layers' residual branches start at zero); returns those answers."""
+    grown = PoseDecoder(grown_config).eval()
+    grown.load_state_dict(trained.state_dict(), strict=False)
+    before = trained(states, mask, image=images)
+    assert torch.equal(grown(states, mask, image=images), before)
+    return before
+
+
 def test_image_layers_added_to_a_trained_decoder_start_as_the_identity_and_train_the_image_path_only(image_stage):
     config, image_records, image_states, images, text_states, first = image_stage
     grown_config = dataclasses.replace(config, image_layers=1)
-    grown = PoseDecoder(grown_config).eval()
-    grown.load_state_dict(first.state_dict(), strict=False)
     image_text, image_mask = image_states.padded(range(8))
-    before = first(image_text, image_mask, image=images[:8])
-    assert torch.equal(grown(image_text, image_mask, image=images[:8]), before)  # zero residual branches
+    before = _assert_grows_as_identity(first, grown_config, image_text, image_mask, images[:8])
     stage = DecoderTrainConfig(epochs=2, batch_size=16, patience=10, trainable="image", lr=3e-3)
     second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, grown_config, stage,
                                    progress=False, train_images=images, val_images=images[:16], init=first)
@@ -396,11 +404,8 @@ def test_image_text_layers_let_the_image_path_read_the_request_and_grow_on_a_dec
     second, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, with_layers, stage,
                                    progress=False, train_images=images, val_images=images[:16], init=first)
     fused = dataclasses.replace(with_layers, image_text_layers=1)
-    grown = PoseDecoder(fused).eval()
-    grown.load_state_dict(second.state_dict(), strict=False)
     image_text, image_mask = image_states.padded(range(8))
-    before = second(image_text, image_mask, image=images[:8])
-    assert torch.equal(grown(image_text, image_mask, image=images[:8]), before)  # zero residual branches
+    _assert_grows_as_identity(second, fused, image_text, image_mask, images[:8])
     third, _ = train_pose_decoder(image_records, image_states, image_records[:16], image_states, fused, stage,
                                   progress=False, train_images=images, val_images=images[:16], init=second)
     assert third.image_text.layers[0].multihead_attn.out_proj.weight.abs().sum() > 0  # the new layers trained
