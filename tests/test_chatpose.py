@@ -238,6 +238,20 @@ def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "trained.safetensors"]
 
 
+def test_saving_over_a_checkpoint_keeps_the_folders_other_files(tmp_path, model):
+    model.save(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "README.md").write_text("how it was made")
+    (tmp_path / "ckpt" / "logs").mkdir()
+    (tmp_path / "ckpt" / "logs" / "log.csv").write_text("step,loss")
+    before = (tmp_path / "ckpt" / "trained.safetensors").read_bytes()
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.requires_grad).add_(1.0)
+    model.save(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "README.md").read_text() == "how it was made"
+    assert (tmp_path / "ckpt" / "logs" / "log.csv").read_text() == "step,loss"
+    assert (tmp_path / "ckpt" / "trained.safetensors").read_bytes() != before  # the weights were replaced
+
+
 def test_checkpoint_errors_name_the_problem(tmp_path, model):
     with pytest.raises(CheckpointError, match="not a ChatPose checkpoint"):
         ChatPose.load(tmp_path)

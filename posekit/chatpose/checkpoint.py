@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,8 @@ CONFIG_FILE = "config.json"
 
 
 def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write the trained parts and the config to folder ``path`` (atomically replaced).
+    """Write the trained parts and the config to folder ``path`` (atomically replaced). Other files
+    an existing folder holds (its README, logs, results) are kept.
 
     ``dtype=torch.float16`` halves the file (for shipping); loading casts back to the model's."""
     from safetensors.torch import save_file
@@ -37,6 +39,9 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
         save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
                   tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        for other in path.iterdir() if path.is_dir() else ():
+            if other.name not in (WEIGHTS_FILE, CONFIG_FILE):
+                (shutil.copytree if other.is_dir() else shutil.copy2)(other, tmp / other.name)
     return path
 
 
