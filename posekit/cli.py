@@ -215,7 +215,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
     start = time.time()
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
-                               image_layers=args.image_layers, image_text_layers=args.image_text_layers)
+                               image_layers=args.image_layers, image_text_layers=args.image_text_layers,
+                               confidence=args.trainable == "confidence")
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
@@ -445,8 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None,
                    help="a decoder file, or a ChatPose folder with a decoder head (e.g. data/checkpoints/chatpose), to start from "
                         "(a second stage, e.g. --tasks image2pose,rpe --trainable image)")
-    p.add_argument("--trainable", default="all", choices=["all", "image"],
-                   help="image: train only the image path of an --init decoder (text and edit answers stay as they were)")
+    p.add_argument("--trainable", default="all", choices=["all", "image", "confidence"],
+                   help="image: train only the image path of an --init decoder (text and edit answers stay as they "
+                        "were); confidence: add a confidence gate to it and fit only the gate, on half of the "
+                        "validation requests (held out from every stage), the other half picking the epoch")
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
     p.add_argument("--chatpose-out", default=None, help="also write a ChatPose checkpoint with this decoder as its head")

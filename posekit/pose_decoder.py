@@ -40,10 +40,10 @@ from posekit.vision import DEFAULT_VISION
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "image_side", "pose_loss",
            "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss", "decoder_recipe",
-           "stage_record", "parse_task_repeats"]
+           "stage_record", "parse_task_repeats", "held_out_halves"]
 
 
-GROWABLE = ("image_layers", "image_text_layers")
+GROWABLE = ("image_layers", "image_text_layers", "confidence")
 """Parts of :class:`PoseDecoderConfig` that a later stage may add to a trained decoder (they
 start as the identity): a decoder without them grows them, one with them keeps them."""
 
@@ -85,6 +85,15 @@ class PoseDecoderConfig:
     so that the image path can mark the person a request names ("the one on the left", "the one
     who is about to jump") before the joint queries read the image. Residual branches start at
     zero, so they too may be added to a trained decoder."""
+    confidence: bool = False
+    """A confidence gate: each joint's predicted change from the mean pose is scaled by ``2 *
+    sigmoid(g)``, ``g`` read from that joint's decoder output and the request's summary (the mean
+    of its memory tokens; :meth:`PoseDecoder.confidence`), so
+    that a request the decoder cannot read well (a situation it never saw) gets an answer nearer
+    the mean pose, the best guess under doubt, while a plain caption keeps its full answer. The gate
+    starts at exactly 1 (an added gate changes no answer) and is fitted on held-out requests
+    (:attr:`DecoderTrainConfig.trainable` ``"confidence"``): on the training requests, which the
+    decoder has learnt by heart, it would only learn to trust them."""
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -150,6 +159,13 @@ class PoseDecoder(nn.Module):
         self.out = nn.Linear(w, 6)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if config.confidence:
+            self.confidence_gate = nn.Sequential(nn.Linear(w, 64), nn.GELU(), nn.Linear(64, 1))  # per joint
+            self.confidence_norm = nn.LayerNorm(w)
+            self.confidence_request = nn.Linear(w, NUM_JOINTS)  # from the request's summary, per joint
+            for last in (self.confidence_gate[2], self.confidence_request):  # 2 * sigmoid(0) = 1: the identity
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-feature mean and std ``(D,)`` of the training states."""
@@ -202,18 +218,40 @@ class PoseDecoder(nn.Module):
     def joint_features(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                        pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
                        return_grounding: bool = False):
-        """The decoder's output per joint query ``(B, 24, width)`` (inputs as :meth:`forward`);
-        with ``return_grounding``, also :meth:`grounding`'s ``(B, N)`` or None."""
+        """The decoder's output per joint query ``(B, 24, width)`` (inputs as :meth:`forward`), and
+        with a confidence gate one more row, the request's summary (its memory tokens' mean), which
+        the gate reads: ``(B, 25, width)``. With ``return_grounding``, also :meth:`grounding`'s
+        ``(B, N)`` or None."""
         memory, memory_mask, grounding = self.memory(states, mask, pose_in, image, return_grounding=True)
         index = pose_index if pose_index is not None else torch.zeros(len(states), dtype=torch.long,
                                                                         device=states.device)
         queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
         hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
+        if self.config.confidence:
+            weights = memory_mask[..., None].to(memory.dtype)  # (B, M, 1)
+            summary = (memory * weights).sum(1) / weights.sum(1).clamp_min(1)  # (B, w)
+            hidden = torch.cat([hidden, summary[:, None]], 1)  # (B, 25, w)
         return (hidden, grounding) if return_grounding else hidden
 
     def rotations(self, features: torch.Tensor) -> torch.Tensor:
-        """Joint features ``(B, 24, width)`` -> 6D rotations ``(B, 24, 6)`` float32."""
-        return self.mean_6d + self.out(self.out_norm(features)).float()
+        """:meth:`joint_features` -> 6D rotations ``(B, 24, 6)`` float32: the mean pose plus each
+        joint's predicted change, scaled by :meth:`confidence` when the decoder has a gate."""
+        change = self.out(self.out_norm(features[:, :NUM_JOINTS])).float()  # (B, 24, 6)
+        if self.config.confidence:
+            change = change * self.confidence(features)[..., None]
+        return self.mean_6d + change
+
+    def confidence(self, features: torch.Tensor) -> torch.Tensor:
+        """How far each joint's answer goes from the mean pose ``(B, 24)``, in (0, 2): 1 is the
+        decoder's own answer, 0 the mean pose (:attr:`PoseDecoderConfig.confidence`; all ones
+        without a gate). ``features``: :meth:`joint_features`' output. It reads each joint's output
+        and the request's summary, so that it can tell a plain caption from a situation it never saw."""
+        if not self.config.confidence:
+            return torch.ones(features.shape[0], NUM_JOINTS, device=features.device)
+        joints, summary = features[:, :NUM_JOINTS], features[:, NUM_JOINTS]
+        logit = (self.confidence_gate(self.out_norm(joints))[..., 0]  # (B, 24)
+                 + self.confidence_request(self.confidence_norm(summary)))
+        return 2 * torch.sigmoid(logit.float())  # (B, 24)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                 pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
@@ -223,10 +261,12 @@ class PoseDecoder(nn.Module):
         return self.rotations(self.joint_features(states, mask, pose_in, pose_index, image))
 
 
-TRAINABLE = ("all", "image")
+TRAINABLE = ("all", "image", "confidence")
 """What :attr:`DecoderTrainConfig.trainable` may name."""
 _IMAGE_PATH = ("image_", "detail_", "ground_", "asked_embed")
 """Names of the parameters that only image requests reach."""
+_TRAINABLE_PARTS = {"image": _IMAGE_PATH, "confidence": ("confidence_",)}
+"""Name prefixes of the parameters each partial :attr:`DecoderTrainConfig.trainable` trains."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,10 +302,12 @@ class DecoderTrainConfig:
     with the automatic instruction (:func:`posekit.datasets.extra_edit_pairs`), added by
     :func:`fit_state_decoder` to the training split only."""
     trainable: str = "all"
-    """Which parameters train: ``"all"``, or ``"image"``: only the image path (the image tokens'
+    """Which parameters train: ``"all"``; ``"image"``: only the image path (the image tokens'
     norm, projection and positions, the image layers and the grounding map), so that a second stage on the image
     tasks (:func:`train_pose_decoder`'s ``init``) leaves every text and edit answer bit for bit
-    as it was."""
+    as it was; ``"confidence"``: only the confidence gate (:attr:`PoseDecoderConfig.confidence`),
+    the rest in eval mode (no dropout), which :func:`fit_state_decoder` fits on held-out requests:
+    half of the validation split, the other half picking the epoch."""
     task_repeats: dict = dataclasses.field(default_factory=dict)
     """``{task: n}``: each training example of ``task`` is seen ``n`` times per epoch (an integer
     >= 1; tasks not named: once), so that a small task keeps its share of the mix when others
@@ -516,10 +558,13 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
         return loss
     _check_start(train, init)
-    params = [p for name, p in decoder.named_parameters() if train.trainable == "all" or name.startswith(_IMAGE_PATH)]
-    if train.trainable != "all":
+    if train.trainable == "confidence" and not config.confidence:
+        raise ValueError("trainable='confidence' fits the confidence gate: use PoseDecoderConfig(confidence=True)")
+    part = _TRAINABLE_PARTS.get(train.trainable)
+    params = [p for name, p in decoder.named_parameters() if part is None or name.startswith(part)]
+    if part is not None:
         for name, p in decoder.named_parameters():
-            p.requires_grad_(name.startswith(_IMAGE_PATH))
+            p.requires_grad_(name.startswith(part))
     opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     steps = train.epochs * len(_group_batches(tr, train_states.lengths[tr.request], train.batch_size, None))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -539,7 +584,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         if waited >= train.patience:
             break
         start = time.time()
-        decoder.train()
+        decoder.train(train.trainable != "confidence")  # a gate is fitted to the answers the decoder gives
         total, count = 0.0, 0
         batches = _group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
         for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
@@ -729,6 +774,14 @@ DECODER_TASKS = ("text2pose", "spg", "edit", "image2pose", "rpe")
 """The tasks the shipped decoder trains across (every pose-producing task)."""
 
 
+def held_out_halves(records: list[Record], seed: int = 0) -> tuple[list[Record], list[Record]]:
+    """Held-out records in two halves drawn at random (each in the records' order): one to fit a
+    confidence gate on, one to pick its epoch (:attr:`DecoderTrainConfig.trainable` ``"confidence"``)."""
+    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
+    half = len(order) // 2
+    return [records[i] for i in sorted(order[:half])], [records[i] for i in sorted(order[half:])]
+
+
 def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
@@ -754,6 +807,8 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                              f"this run reads layer {layer} of {backbone} with {vision}: pass the same --layer/--vision")
     root = Path(root) if root is not None else dataset_dir(dataset)
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
+    if train.trainable == "confidence":  # the gate learns how far to trust answers to requests the decoder never saw
+        splits = dict(zip(("train", "val"), held_out_halves(splits["val"], train.seed)))
     llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
     if "text2pose" in tasks:  # recaptioned gives [] for 0 draws
         splits["train"] += (recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
@@ -796,7 +851,8 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
                                        "decoder_layers": model.decoder.config.layers,
                                        "decoder_grounding": model.decoder.config.grounding,
                                        "decoder_image_layers": model.decoder.config.image_layers,
-                                       "decoder_image_text_layers": model.decoder.config.image_text_layers})
+                                       "decoder_image_text_layers": model.decoder.config.image_text_layers,
+                                       "decoder_confidence": model.decoder.config.confidence})
     if config.backbone != model.backbone:
         raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
     chatpose = ChatPose(config, backbone=backbone)  # its own backbone: get_peft_model changes the model it wraps

@@ -7,8 +7,8 @@ import torch
 
 from posekit.conversations import POSE_TOKEN, Record
 from posekit.pose_decoder import (
-    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, parse_task_repeats, stage_record,
-    train_pose_decoder,
+    DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, decoder_recipe, held_out_halves,
+    parse_task_repeats, stage_record, train_pose_decoder,
 )
 from posekit.rotations import rot6d_to_rotvec, rotvec_to_rot6d
 from posekit.states import RequestStates
@@ -456,3 +456,45 @@ def test_the_decoder_head_of_a_chatpose_checkpoint_loads_as_a_decoder(tmp_path):
     assert decoder_recipe(folder)["tasks"] == ["rpe"] and decoder_recipe(folder)["history"] == [{"epoch": 1}]
     with pytest.raises(ValueError, match="not a decoder"):
         StatePoseModel.load(folder)
+
+
+def test_held_out_halves_split_the_records_at_random_and_keep_their_order():
+    records, _ = _records(9, 0)
+    fit, pick = held_out_halves(records, seed=1)
+    assert len(fit) == 4 and len(pick) == 5 and {r.id for r in fit} | {r.id for r in pick} == {r.id for r in records}
+    assert [r.id for r in fit] == sorted((r.id for r in fit), key=lambda i: int(i[1:]))  # the records' order
+    assert held_out_halves(records, seed=1) == (fit, pick)
+    assert held_out_halves(records, seed=2) != (fit, pick)
+
+
+def test_a_confidence_gate_starts_as_the_identity_and_learns_to_doubt_requests_it_cannot_read():
+    train_records, train_states = _records(256, 0)
+    first, _ = train_pose_decoder(train_records, train_states, train_records[:32], train_states, CONFIG,
+                                  DecoderTrainConfig(epochs=12, batch_size=32, lr=3e-3, patience=12), progress=False)
+    gated = dataclasses.replace(CONFIG, confidence=True)
+    states, mask = train_states.padded(range(16))
+    _assert_grows_as_identity(first, gated, states, mask, None)
+    stage = DecoderTrainConfig(epochs=15, batch_size=32, lr=1e-2, patience=15, trainable="confidence")
+
+    def shifted(records: list[Record]) -> list[Record]:
+        """The same requests, each with another request's pose: nothing in a request tells its pose."""
+        return [dataclasses.replace(r, target_poses=o.target_poses) for r, o in zip(records, records[1:] + records[:1])]
+
+    def fit_gate(fit: tuple[list[Record], RequestStates], pick: tuple[list[Record], RequestStates]):
+        gate, _ = train_pose_decoder(*fit, *pick, gated, stage, progress=False, init=first)
+        padded, held_mask = pick[1].padded(range(len(pick[0])))
+        with torch.no_grad():
+            return gate, float(gate.confidence(gate.joint_features(padded, held_mask)).mean())
+
+    fit, pick = _records(64, 2), _records(64, 3)  # held out, with the mapping the decoder learnt
+    trusting, trust = fit_gate(fit, pick)
+    doubting, doubt = fit_gate((shifted(fit[0]), fit[1]), (shifted(pick[0]), pick[1]))
+    assert doubt < 0.7 < trust, (doubt, trust)
+    frozen = {k: v for k, v in first.state_dict().items()}
+    for name, value in doubting.state_dict().items():  # only the gate trained
+        assert name.startswith("confidence_") or torch.equal(value, frozen[name]), name
+    # its answers lie nearer the mean pose than the decoder's own
+    away = lambda model: (model(states, mask) - first.mean_6d).abs().mean()  # noqa: E731
+    assert away(doubting) < 0.8 * away(first)
+    with pytest.raises(ValueError, match="confidence gate"):
+        train_pose_decoder(*fit, *pick, CONFIG, stage, progress=False, init=first)

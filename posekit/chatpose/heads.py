@@ -86,7 +86,8 @@ def decoder_head_config(config: ChatPoseConfig, hidden: int, image_dim: int = 12
     return PoseDecoderConfig(state_dim=hidden, width=config.decoder_width, layers=config.decoder_layers,
                              image_dim=image_dim, image_tokens=image_tokens, image_detail_dim=image_detail_dim,
                              grounding=config.decoder_grounding, image_layers=config.decoder_image_layers,
-                             image_text_layers=config.decoder_image_text_layers)
+                             image_text_layers=config.decoder_image_text_layers,
+                             confidence=config.decoder_confidence)
 
 
 def make_pose_head(config: ChatPoseConfig, hidden: int, vision=None) -> nn.Module:
