@@ -216,7 +216,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
                                image_layers=args.image_layers, image_text_layers=args.image_text_layers,
-                               confidence=args.trainable == "confidence")
+                               confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"))
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=args.init)
@@ -446,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None,
                    help="a decoder file, or a ChatPose folder with a decoder head (e.g. data/checkpoints/chatpose), to start from "
                         "(a second stage, e.g. --tasks image2pose,rpe --trainable image)")
+    p.add_argument("--confidence", default=None, choices=["none", "pose", "joint"],
+                   help="the decoder's confidence gate: one factor per answer (pose, the default with --trainable "
+                        "confidence) or per joint; none: no gate")
     p.add_argument("--trainable", default="all", choices=["all", "image", "confidence"],
                    help="image: train only the image path of an --init decoder (text and edit answers stay as they "
                         "were); confidence: add a confidence gate to it and fit only the gate, on half of the "
@@ -495,10 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
                        description="Chat with the shipped ChatPose model (or --checkpoint). How good it is, on the "
                        "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 106 mm, "
-                       "20 mm better than a sentence-embedding regressor; edits 132 mm; instructions such as "
+                       "21 mm better than a sentence-embedding regressor; edits 132 mm; instructions such as "
                        "'Kneel down, then lean forward.' 124 mm, the average pose 154); implicit requests "
-                       "('someone who just heard great news') come out no better than the average pose, and "
-                       "image requests 4 mm better than an image regressor. It follows 8 of 12 plain requests in "
+                       "('someone who just heard great news') come out 3 mm better than the average pose and "
+                       "cautious (near it where the model doubts), image requests 8 mm better than an image "
+                       "regressor. It follows 8 of 12 plain requests in "
                        "tests/test_plain_requests.py. Each message is answered on its own unless --context-turns "
                        "says otherwise. Numbers and limits: README, 'The shipped checkpoint and where it stands'.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")

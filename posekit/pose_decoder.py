@@ -44,6 +44,8 @@ __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseM
 
 
 GROWABLE = ("image_layers", "image_text_layers", "confidence")
+CONFIDENCE = ("none", "pose", "joint")
+"""What :attr:`PoseDecoderConfig.confidence` may name: no gate, one factor per answer, one per joint."""
 """Parts of :class:`PoseDecoderConfig` that a later stage may add to a trained decoder (they
 start as the identity): a decoder without them grows them, one with them keeps them."""
 
@@ -85,24 +87,27 @@ class PoseDecoderConfig:
     so that the image path can mark the person a request names ("the one on the left", "the one
     who is about to jump") before the joint queries read the image. Residual branches start at
     zero, so they too may be added to a trained decoder."""
-    confidence: bool = False
-    """A confidence gate: each joint's predicted change from the mean pose is scaled by ``2 *
-    sigmoid(g)``, ``g`` read from that joint's decoder output and the request's summary (the mean
-    of its memory tokens; :meth:`PoseDecoder.confidence`), so
-    that a request the decoder cannot read well (a situation it never saw) gets an answer nearer
-    the mean pose, the best guess under doubt, while a plain caption keeps its full answer. The gate
-    starts at exactly 1 (an added gate changes no answer) and is fitted on held-out requests
-    (:attr:`DecoderTrainConfig.trainable` ``"confidence"``): on the training requests, which the
-    decoder has learnt by heart, it would only learn to trust them."""
+    confidence: str = "none"
+    """A confidence gate (:data:`CONFIDENCE`): ``"pose"`` scales every joint's predicted change
+    from the mean pose by one factor per answer, ``2 * sigmoid(g)``, ``"joint"`` by one factor per
+    joint, ``g`` read from the joints' decoder outputs and the request's summary (the mean of its
+    memory tokens; :meth:`PoseDecoder.confidence`), so that a request the decoder cannot read well
+    (a situation it never saw) gets an answer nearer the mean pose, the best guess under doubt,
+    while a plain caption keeps its full answer. The gate starts at exactly 1 (an added gate
+    changes no answer) and is fitted on held-out requests (:attr:`DecoderTrainConfig.trainable`
+    ``"confidence"``): on the training requests, which the decoder has learnt by heart, it would
+    only learn to trust them. ``"none"``: no gate."""
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
             raise ValueError(f"every size must be >= 1, got {self}")
-        for name in GROWABLE:
+        for name in ("image_layers", "image_text_layers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.confidence not in CONFIDENCE:
+            raise ValueError(f"confidence must be one of {CONFIDENCE}, got {self.confidence!r}")
         if self.image_detail_dim % 4:
             raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
@@ -159,7 +164,7 @@ class PoseDecoder(nn.Module):
         self.out = nn.Linear(w, 6)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        if config.confidence:
+        if config.confidence != "none":
             self.confidence_gate = nn.Sequential(nn.Linear(w, 64), nn.GELU(), nn.Linear(64, 1))  # per joint
             self.confidence_norm = nn.LayerNorm(w)
             self.confidence_request = nn.Linear(w, NUM_JOINTS)  # from the request's summary, per joint
@@ -227,7 +232,7 @@ class PoseDecoder(nn.Module):
                                                                         device=states.device)
         queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
         hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
-        if self.config.confidence:
+        if self.config.confidence != "none":
             weights = memory_mask[..., None].to(memory.dtype)  # (B, M, 1)
             summary = (memory * weights).sum(1) / weights.sum(1).clamp_min(1)  # (B, w)
             hidden = torch.cat([hidden, summary[:, None]], 1)  # (B, 25, w)
@@ -237,7 +242,7 @@ class PoseDecoder(nn.Module):
         """:meth:`joint_features` -> 6D rotations ``(B, 24, 6)`` float32: the mean pose plus each
         joint's predicted change, scaled by :meth:`confidence` when the decoder has a gate."""
         change = self.out(self.out_norm(features[:, :NUM_JOINTS])).float()  # (B, 24, 6)
-        if self.config.confidence:
+        if self.config.confidence != "none":
             change = change * self.confidence(features)[..., None]
         return self.mean_6d + change
 
@@ -245,12 +250,15 @@ class PoseDecoder(nn.Module):
         """How far each joint's answer goes from the mean pose ``(B, 24)``, in (0, 2): 1 is the
         decoder's own answer, 0 the mean pose (:attr:`PoseDecoderConfig.confidence`; all ones
         without a gate). ``features``: :meth:`joint_features`' output. It reads each joint's output
-        and the request's summary, so that it can tell a plain caption from a situation it never saw."""
-        if not self.config.confidence:
+        and the request's summary, so that it can tell a plain caption from a situation it never saw;
+        with ``confidence="pose"`` the 24 factors of an answer are one."""
+        if self.config.confidence == "none":
             return torch.ones(features.shape[0], NUM_JOINTS, device=features.device)
         joints, summary = features[:, :NUM_JOINTS], features[:, NUM_JOINTS]
         logit = (self.confidence_gate(self.out_norm(joints))[..., 0]  # (B, 24)
                  + self.confidence_request(self.confidence_norm(summary)))
+        if self.config.confidence == "pose":  # one factor for the whole answer: the body keeps its shape
+            logit = logit.mean(-1, keepdim=True).expand_as(logit)
         return 2 * torch.sigmoid(logit.float())  # (B, 24)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
@@ -531,7 +539,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     if init is not None:
         grown = {name: getattr(config, name) for name in GROWABLE}
         grows = (dataclasses.replace(init.config, **grown) == config
-                 and all(getattr(init.config, name) in (0, value) for name, value in grown.items()))
+                 and all(getattr(init.config, name) in (0, "none", value) for name, value in grown.items()))
         if init.config != config and not grows:
             raise ValueError(f"init decoder has config {init.config}, this run {config}: start from a decoder of the "
                              "same architecture, backbone layer and image features (it may add image_layers or "
@@ -558,8 +566,8 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
         return loss
     _check_start(train, init)
-    if train.trainable == "confidence" and not config.confidence:
-        raise ValueError("trainable='confidence' fits the confidence gate: use PoseDecoderConfig(confidence=True)")
+    if train.trainable == "confidence" and config.confidence == "none":
+        raise ValueError("trainable='confidence' fits the confidence gate: use PoseDecoderConfig(confidence='pose')")
     part = _TRAINABLE_PARTS.get(train.trainable)
     params = [p for name, p in decoder.named_parameters() if part is None or name.startswith(part)]
     if part is not None:

@@ -471,7 +471,7 @@ def test_a_confidence_gate_starts_as_the_identity_and_learns_to_doubt_requests_i
     train_records, train_states = _records(256, 0)
     first, _ = train_pose_decoder(train_records, train_states, train_records[:32], train_states, CONFIG,
                                   DecoderTrainConfig(epochs=12, batch_size=32, lr=3e-3, patience=12), progress=False)
-    gated = dataclasses.replace(CONFIG, confidence=True)
+    gated = dataclasses.replace(CONFIG, confidence="joint")
     states, mask = train_states.padded(range(16))
     _assert_grows_as_identity(first, gated, states, mask, None)
     stage = DecoderTrainConfig(epochs=15, batch_size=32, lr=1e-2, patience=15, trainable="confidence")
@@ -496,5 +496,13 @@ def test_a_confidence_gate_starts_as_the_identity_and_learns_to_doubt_requests_i
     # its answers lie nearer the mean pose than the decoder's own
     away = lambda model: (model(states, mask) - first.mean_6d).abs().mean()  # noqa: E731
     assert away(doubting) < 0.8 * away(first)
+    # one factor per answer: the same gate read as "pose" scales all 24 joints alike
+    whole = PoseDecoder(dataclasses.replace(CONFIG, confidence="pose")).eval()
+    whole.load_state_dict(doubting.state_dict())
+    with torch.no_grad():
+        per_joint, per_pose = (m.confidence(m.joint_features(states, mask)) for m in (doubting, whole))
+    assert torch.allclose(per_pose, per_pose[:, :1].expand_as(per_pose)) and per_joint.std(1).mean() > 1e-3
+    with pytest.raises(ValueError, match="confidence must be one of"):
+        dataclasses.replace(CONFIG, confidence="yes")
     with pytest.raises(ValueError, match="confidence gate"):
         train_pose_decoder(*fit, *pick, CONFIG, stage, progress=False, init=first)

@@ -57,8 +57,8 @@ class ChatPoseConfig:
     """Self-attention layers over the image tokens in the decoder head (:attr:`posekit.pose_decoder.PoseDecoderConfig.image_layers`)."""
     decoder_image_text_layers: int = 0
     """Layers in which the decoder head's image tokens read the request (:attr:`posekit.pose_decoder.PoseDecoderConfig.image_text_layers`)."""
-    decoder_confidence: bool = False
-    """The decoder head has a confidence gate (:attr:`posekit.pose_decoder.PoseDecoderConfig.confidence`)."""
+    decoder_confidence: str = "none"
+    """The decoder head's confidence gate (:attr:`posekit.pose_decoder.PoseDecoderConfig.confidence`)."""
     system_prompt: str = "You are ChatPose. You understand 3D human poses."
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 
