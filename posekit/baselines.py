@@ -4,6 +4,8 @@ the first ``<POSE>`` of each record.
 
 - :class:`MeanPose`: the mean training target (rotation average per joint);
 - :class:`NearestNeighbour`: the target of the training query closest in MiniLM space;
+- :class:`SoftNearest`: a softmax-weighted mean of the targets of the 200 closest (a nearest
+  neighbour that hedges: the strongest simple spg baseline measured);
 - :class:`TextRegressor`: MiniLM embedding (plus the input pose for ``edit``) -> MLP -> 6D pose;
 - :class:`ImageRegressor`: frozen ImageNet EfficientNet-lite0 features -> MLP -> 6D pose (for
   RPE it sees the whole image and cannot reason about the query: that is the point);
@@ -25,8 +27,8 @@ from posekit.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, 
 from posekit.skeleton import NUM_JOINTS, POSE_6D_DIM
 from posekit.vision import efficientnet_lite0
 
-__all__ = ["MeanPose", "NearestNeighbour", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
-           "RegressorConfig", "image_features", "BASELINES", "make_baseline"]
+__all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
+           "RegressorConfig", "image_features", "BASELINES", "TEXT_QUERY_BASELINES", "make_baseline"]
 
 
 def query_text(record: Record) -> str:
@@ -68,6 +70,37 @@ class NearestNeighbour:
     def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
         queries = self.encoder.encode([query_text(r) for r in records])
         return self.poses[(queries @ self.keys.T).argmax(1)]
+
+
+class SoftNearest:
+    """The mean (chordal, per joint) of the targets of the ``k`` training queries closest in MiniLM
+    space, weighted by a softmax of their cosine similarities at ``temperature``: where one
+    neighbour is a guess, many of them hedge toward what similar requests share. ``k=200,
+    temperature=0.1`` were picked on spg's validation split (``bench/spg_soft_nearest.py``)."""
+
+    name = "soft-nearest"
+
+    def __init__(self, k: int = 200, temperature: float = 0.1):
+        if k < 1 or temperature <= 0:
+            raise ValueError(f"SoftNearest needs k >= 1 and temperature > 0, got k={k}, temperature={temperature}")
+        self.k, self.temperature = k, temperature
+
+    def fit(self, records: list[Record], root: Path | None = None) -> "SoftNearest":
+        from posekit.text_encoder import get_text_encoder
+
+        self.encoder = get_text_encoder()
+        self.keys = self.encoder.encode([query_text(r) for r in records])  # (N, 384), unit vectors
+        self.targets = rotvec_to_rotmat(_targets(records))  # (N, 24, 3, 3)
+        return self
+
+    def predict(self, records: list[Record], root: Path | None = None, chunk: int = 128) -> torch.Tensor:
+        queries = self.encoder.encode([query_text(r) for r in records])
+        out = []
+        for start in range(0, len(queries), chunk):  # (chunk, k, 24, 3, 3) at a time
+            top = (queries[start:start + chunk] @ self.keys.T).topk(min(self.k, len(self.keys)), dim=1)
+            weights = torch.softmax(top.values / self.temperature, 1)[..., None].expand(-1, -1, NUM_JOINTS)
+            out.append(rotmat_to_rotvec(mean_rotation(self.targets[top.indices], dim=1, weights=weights)))
+        return torch.cat(out)  # (N, 24, 3)
 
 
 class CopyInput:
@@ -191,8 +224,11 @@ class ImageRegressor:
         return _decode(self.net, image_features(records, root))
 
 
-BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "regressor": None, "copy": CopyInput}
+BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "soft-nearest": SoftNearest, "regressor": None,
+             "copy": CopyInput}
 """Baseline names; ``regressor`` is the text or image regressor depending on the task."""
+TEXT_QUERY_BASELINES = ("nearest", "soft-nearest")
+"""Baselines that read only the query's text (none for the image tasks)."""
 IMAGE_TASKS = ("image2pose", "rpe")
 
 
@@ -202,8 +238,8 @@ def make_baseline(name: str, task: str):
         raise ValueError(f"unknown model {name!r}; baselines: {sorted(BASELINES)}")
     if name == "regressor":
         return ImageRegressor() if task in IMAGE_TASKS else TextRegressor()
-    if name == "nearest" and task in IMAGE_TASKS:
-        raise ValueError("the nearest-neighbour baseline needs a text query; image tasks use mean or regressor")
+    if name in TEXT_QUERY_BASELINES and task in IMAGE_TASKS:
+        raise ValueError(f"the {name} baseline needs a text query; image tasks use mean or regressor")
     if name == "copy" and task != "edit":
         raise ValueError("the copy baseline only applies to the edit task")
     return BASELINES[name]()

@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
     p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit", "pose2text"],
                    help="pose2text: the model's descriptions of input poses, ranked by the retrieval model")
-    p.add_argument("--model", default="all", choices=["all", "mean", "nearest", "regressor", "copy", "chatpose", "decoder"],
+    p.add_argument("--model", default="all",
+                   choices=["all", "mean", "nearest", "soft-nearest", "regressor", "copy", "chatpose", "decoder"],
                    help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
     p.add_argument("--checkpoint", default=None,
                    help="ChatPose checkpoint folder (default: the shipped one); for --model decoder, a decoder file or "

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 import torch
 
-from posekit.baselines import make_baseline, query_text
+from posekit.baselines import IMAGE_TASKS, TEXT_QUERY_BASELINES, make_baseline, query_text
 from posekit.conversations import Record
 from posekit.datasets import dataset_dir, load_records
 from posekit.metrics import mpjpe, mpjre, mpvpe, pa_mpjpe, posecode_agreement, pose_spread, recall_at_k
@@ -117,7 +117,7 @@ def compare(results: dict[str, EvalResult], reference: str, metrics=("PA-MPJPE",
     return pd.DataFrame(rows)
 
 
-BASELINES = ("mean", "nearest", "regressor", "copy")
+BASELINES = ("mean", "nearest", "soft-nearest", "regressor", "copy")
 
 
 def compare_to_baselines(results: dict[tuple[str, str], EvalResult], seed: int = 0) -> pd.DataFrame:
@@ -213,7 +213,7 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     return EvalResult(summary, per_sample, pred, target)
 
 
-MODELS = ("mean", "nearest", "regressor", "copy", "chatpose")
+MODELS = ("mean", "nearest", "soft-nearest", "regressor", "copy", "chatpose")
 """Model names for :func:`evaluate_model` and ``posekit eval``: the baselines and the trained ChatPose."""
 
 
@@ -308,7 +308,7 @@ def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: 
     results = {}
     for task in tasks:
         for name in models:
-            if (name == "copy" and task != "edit") or (name == "nearest" and task in ("image2pose", "rpe")):
+            if (name == "copy" and task != "edit") or (name in TEXT_QUERY_BASELINES and task in IMAGE_TASKS):
                 continue
             results[(task, name)] = evaluate_model(name, task, dataset=dataset, split=split, limit=limit, root=root,
                                                    body=body, write_csv=write_csv, model=trained.get(name))

@@ -163,12 +163,18 @@ def euler_to_rotvec(angles_deg: torch.Tensor, convention: str = "XYZ") -> torch.
     return roma.euler_to_rotvec(convention, angles_deg, degrees=True)
 
 
-def mean_rotation(rotmat: torch.Tensor, dim: int = 0) -> torch.Tensor:
+def mean_rotation(rotmat: torch.Tensor, dim: int = 0, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Average of rotation matrices ``(..., 3, 3)`` over ``dim``: the arithmetic mean projected back
-    onto rotations (special Procrustes: the chordal L2 mean)."""
+    onto rotations (special Procrustes: the chordal L2 mean). ``weights`` ``rotmat.shape[:-2]``
+    (>= 0, not all zero along ``dim``): a weighted mean."""
     check_trailing_shape(rotmat, (3, 3), "rotmat")
     check_rotations(rotmat, "rotmat", "rotmat")
-    return roma.special_procrustes(rotmat.mean(dim))
+    if weights is None:
+        return roma.special_procrustes(rotmat.mean(dim))
+    if weights.shape != rotmat.shape[:-2]:
+        raise ValueError(f"weights must have shape {tuple(rotmat.shape[:-2])} (one per rotation), got {tuple(weights.shape)}")
+    w = weights.to(rotmat.dtype)[..., None, None]
+    return roma.special_procrustes((rotmat * w).sum(dim) / w.sum(dim))
 
 
 def geodesic_angle(rotmat_a: torch.Tensor, rotmat_b: torch.Tensor, validate: bool = True) -> torch.Tensor:

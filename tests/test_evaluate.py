@@ -9,8 +9,9 @@ from posekit.evaluate import EVAL_TASKS, benchmark, evaluate, evaluate_baseline,
 from posekit.retrieval import TextPoseRetrieval
 
 
-@pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "regressor", "copy")
-                                       if not (m == "copy" and t != "edit") and not (m == "nearest" and t in ("image2pose", "rpe"))])
+@pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "soft-nearest", "regressor", "copy")
+                                       if not (m == "copy" and t != "edit")
+                                       and not (m in ("nearest", "soft-nearest") and t in ("image2pose", "rpe"))])
 def test_every_baseline_runs_on_every_task(tiny_dataset, body, task, name):
     root = tiny_dataset[0]
     result = evaluate_baseline(name, task, root=root, split="test", limit=40, body=body,
@@ -54,6 +55,23 @@ def test_baseline_registry_refuses_nonsense():
         make_baseline("nearest", "rpe")
     with pytest.raises(ValueError, match="unknown model"):
         make_baseline("chatgpt", "spg")
+
+
+def test_soft_nearest_is_the_nearest_neighbour_at_k_1_and_the_mean_pose_when_it_weighs_all_alike(tiny_dataset):
+    from posekit.baselines import NearestNeighbour, SoftNearest
+
+    root = tiny_dataset[0]
+    train, test = load_records("spg", "train", root=root), load_records("spg", "test", root=root)[:12]
+    nearest = NearestNeighbour().fit(train).predict(test)
+    assert torch.allclose(SoftNearest(k=1).fit(train).predict(test), nearest, atol=1e-4)
+    alike = SoftNearest(k=len(train), temperature=1e6).fit(train).predict(test, chunk=5)  # chunks joined in order
+    assert torch.allclose(alike, MeanPose().fit(train).pose.expand(len(test), -1, -1), atol=1e-4)
+    hedged = SoftNearest().fit(train).predict(test)
+    assert not torch.allclose(hedged, nearest, atol=1e-3) and hedged.shape == (12, 24, 3)
+    with pytest.raises(ValueError, match="k >= 1"):
+        SoftNearest(k=0)
+    with pytest.raises(ValueError, match="soft-nearest baseline needs a text query"):
+        make_baseline("soft-nearest", "image2pose")
 
 
 def test_query_text_prefers_the_stored_description(tiny_dataset):

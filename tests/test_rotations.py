@@ -72,6 +72,13 @@ def test_mean_rotation_is_a_rotation_and_symmetric():
     assert torch.allclose(mean @ mean.transpose(-1, -2), torch.eye(3).expand(4, 3, 3), atol=1e-5)
     assert torch.allclose(torch.det(mean), torch.ones(4), atol=1e-5)
     assert R.mean_rotation(pair, dim=1).shape == (2, 3, 3)
+    # weighted: all the weight on one gives it back, equal weights the plain mean
+    first = R.mean_rotation(pair, weights=torch.tensor([[1.0] * 4, [0.0] * 4]))
+    assert torch.allclose(first, pair[0], atol=1e-5)
+    assert torch.allclose(R.mean_rotation(pair, weights=torch.full((2, 4), 3.0)), mean, atol=1e-5)
+    assert torch.allclose(R.mean_rotation(pair, dim=-4, weights=torch.ones(2, 4)), mean, atol=1e-5)
+    with pytest.raises(ValueError, match="one per rotation"):
+        R.mean_rotation(pair, weights=torch.ones(2))
     with pytest.raises(ValueError):
         R.mean_rotation(torch.zeros(4, 3))
 
