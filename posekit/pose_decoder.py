@@ -40,14 +40,14 @@ from posekit.vision import DEFAULT_VISION
 __all__ = ["PoseDecoderConfig", "PoseDecoder", "DecoderTrainConfig", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "DECODER_TASKS", "target_keypoints", "grounding_target", "image_side", "pose_loss",
            "aligned_image_tokens", "decode_requests", "attach_to_chatpose", "joint_loss", "decoder_recipe",
-           "stage_record", "parse_task_repeats", "held_out_halves"]
+           "stage_record", "parse_task_repeats", "held_out_halves", "CONFIDENCE", "GROWABLE"]
 
 
 GROWABLE = ("image_layers", "image_text_layers", "confidence")
-CONFIDENCE = ("none", "pose", "joint")
-"""What :attr:`PoseDecoderConfig.confidence` may name: no gate, one factor per answer, one per joint."""
 """Parts of :class:`PoseDecoderConfig` that a later stage may add to a trained decoder (they
 start as the identity): a decoder without them grows them, one with them keeps them."""
+CONFIDENCE = ("none", "pose", "joint")
+"""What :attr:`PoseDecoderConfig.confidence` may name: no gate, one factor per answer, one per joint."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -543,7 +543,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         if init.config != config and not grows:
             raise ValueError(f"init decoder has config {init.config}, this run {config}: start from a decoder of the "
                              "same architecture, backbone layer and image features (it may add image_layers or "
-                             "image_text_layers to one without them)")
+                             "image_text_layers or a confidence gate to one without them)")
         # its standardisation and mean pose too: the inputs it was trained on; added image layers start as the identity
         decoder.load_state_dict(init.state_dict(), strict=not grows)
     else:
