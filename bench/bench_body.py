@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from posekit.body import load_body_model
+from posekit.body.model import load_body_model
 
 
 def throughput(model, batch: int, joints_only: bool, repeats: int) -> float:

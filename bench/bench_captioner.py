@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from posekit.body import load_body_model
+from posekit.body.model import load_body_model
 from posekit.language.captioner import Captioner
 from posekit.language.paircodes import instruct
 from posekit.language.posecodes import POSECODES, compute_posecodes

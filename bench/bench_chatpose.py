@@ -14,12 +14,12 @@ import time
 
 import torch
 
-from posekit.baselines import query_text
-from posekit.body import load_body_model
-from posekit.chatpose import load_chatpose
-from posekit.conversations import Record
+from posekit.body.model import load_body_model
 from posekit.datasets import DatasetConfig, ensure_dataset, load_records
-from posekit.train import TrainConfig, train
+from posekit.datasets.records import Record
+from posekit.models.baselines import query_text
+from posekit.models.chatpose import load_chatpose
+from posekit.models.chatpose.training import TrainConfig, train
 
 
 def _request(text: str) -> Record:

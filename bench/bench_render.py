@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from posekit.body import load_body_model
-from posekit.poselib import library_params, load_pose_library
-from posekit.render import look_at, make_background, render
+from posekit.body.model import load_body_model
+from posekit.body.render import look_at, make_background, render
+from posekit.corpus.library import library_params, load_pose_library
 
 
 def main() -> None:

@@ -22,20 +22,20 @@ def main() -> int:
     parser.add_argument("--dataset", default="default")
     args = parser.parse_args()
 
-    from posekit.baselines import MeanPose
-    from posekit.body import load_body_model
+    from posekit.body.model import load_body_model
     from posekit.datasets import dataset_dir, load_records, recaptioned
-    from posekit.evaluate import compare, evaluate
+    from posekit.evaluation.benchmark import compare, evaluate
+    from posekit.models.baselines import MeanPose
 
     root = dataset_dir(args.dataset)
     body = load_body_model()
     test = recaptioned(load_records("text2pose", "test", root=root), 1, seed=args.seed, body=body, style="instruction")
     if args.decoder:
-        from posekit.pose_decoder import StatePoseModel
+        from posekit.models.decoder import StatePoseModel
 
         model, name = StatePoseModel.load(args.decoder), "decoder"
     else:
-        from posekit.chatpose import load_chatpose
+        from posekit.models.chatpose import load_chatpose
 
         model, name = load_chatpose(args.checkpoint), "chatpose"
     results = {"mean": evaluate(MeanPose().fit(load_records("text2pose", "train", root=root)), "text2pose", test, root,

@@ -20,7 +20,7 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="also write every difference to this CSV file")
     args = parser.parse_args()
 
-    from posekit.evaluate import EVAL_TASKS, compare, evaluate_model
+    from posekit.evaluation.benchmark import EVAL_TASKS, compare, evaluate_model
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(EVAL_TASKS))

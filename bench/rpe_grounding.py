@@ -22,8 +22,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from posekit.datasets import dataset_dir, load_records
-    from posekit.pose_decoder import StatePoseModel, aligned_image_tokens, grounding_target, image_side, target_keypoints
-    from posekit.states import request_states
+    from posekit.encoders.state_cache import request_states
+    from posekit.models.decoder import (
+        StatePoseModel,
+        aligned_image_tokens,
+        grounding_target,
+        image_side,
+        target_keypoints,
+    )
 
     model = StatePoseModel.load(args.decoder)
     if not model.decoder.config.grounding:

@@ -23,10 +23,10 @@ def main() -> int:
 
     import roma
 
-    from posekit.baselines import MeanPose
+    from posekit.body.rotations import rotvec_to_rotmat
     from posekit.datasets import dataset_dir, load_records
-    from posekit.evaluate import compare, evaluate, evaluate_model
-    from posekit.rotations import rotvec_to_rotmat
+    from posekit.evaluation.benchmark import compare, evaluate, evaluate_model
+    from posekit.models.baselines import MeanPose
 
     root = dataset_dir(args.dataset)
     frames = []

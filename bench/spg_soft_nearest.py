@@ -1,5 +1,5 @@
 """How much of an spg answer a sentence embedding finds: the soft nearest-neighbour answer
-(``posekit.baselines.SoftNearest``: MiniLM similarity of the description to every spg training
+(``posekit.models.baselines.SoftNearest``: MiniLM similarity of the description to every spg training
 description, a softmax at temperature t over the k nearest, the chordal mean of their targets)
 for a grid of k and t, scored against the mean pose per test kind.
 The grid is scored on the split you name: pick k and t on ``val`` before reading ``test``.
@@ -20,9 +20,9 @@ def main() -> int:
     parser.add_argument("--dataset", default="default")
     args = parser.parse_args()
 
-    from posekit.baselines import MeanPose, SoftNearest
     from posekit.datasets import dataset_dir, load_records
-    from posekit.evaluate import compare, evaluate
+    from posekit.evaluation.benchmark import compare, evaluate
+    from posekit.models.baselines import MeanPose, SoftNearest
 
     root = dataset_dir(args.dataset)
     train, held = load_records("spg", "train", root=root), load_records("spg", args.split, root=root)

@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-
-INFERENCE_DTYPES = ("float32", "float16", "bfloat16")  # posekit.chatpose.DTYPES, named here to keep start-up light
 USER_ERRORS = (OSError, ValueError, TypeError, KeyError, json.JSONDecodeError, ImportError, RuntimeError)
 """Errors a user can cause (a missing or unwritable file, bad JSON, a bad value, a corrupt checkpoint: posekit's
 CheckpointError and AssetNotFoundError are among them): one line and exit code 2, not a traceback."""
 
 
 def _build_body(args: argparse.Namespace) -> int:
-    from posekit.open_body import OpenBodyConfig, build_open_body, save_body_npz
+    from posekit.body.open_body import OpenBodyConfig, build_open_body, save_body_npz
     from posekit.paths import data_dir
 
     config = OpenBodyConfig(seed=args.seed, num_samples=args.num_samples)
@@ -32,7 +31,7 @@ def _build_body(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     import posekit
-    from posekit.body import load_body_model
+    from posekit.body.model import load_body_model
     from posekit.paths import cache_dir, data_dir, reports_dir
 
     print(f"posekit {posekit.__version__}")
@@ -45,8 +44,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _build_data(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from posekit.datasets import DatasetConfig, build_dataset, dataset_dir, default_workers
 
     config = DatasetConfig.quick(name=args.name or "quick", seed=args.seed) if args.quick else \
@@ -74,15 +71,14 @@ def _verify_data(args: argparse.Namespace) -> int:
 
 
 def _train_retrieval(args: argparse.Namespace) -> int:
-    import dataclasses
     import json
 
     import torch
 
     from posekit.datasets import dataset_dir, load_records
-    from posekit.metrics import recall_at_k
-    from posekit.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
-    from posekit.text_encoder import get_text_encoder
+    from posekit.encoders.text import get_text_encoder
+    from posekit.evaluation.metrics import recall_at_k
+    from posekit.models.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
 
     root = dataset_dir(args.dataset)
     encoder = get_text_encoder()
@@ -115,16 +111,16 @@ def _eval_pose2text(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from posekit.datasets import dataset_dir, load_records
-    from posekit.evaluate import evaluate_descriptions, evenly
+    from posekit.evaluation.benchmark import evaluate_descriptions, evenly
+    from posekit.models.retrieval import load_retrieval
     from posekit.paths import reports_dir
-    from posekit.retrieval import load_retrieval
 
     if args.model not in ("chatpose", "all"):
         raise ValueError("pose2text is measured for --model chatpose (or all): the baselines do not write text")
     root = Path(args.root) if args.root else dataset_dir(args.dataset)
     records = evenly(load_records("pose2text", args.split, root=root), args.limit)
     retrieval = load_retrieval()
-    from posekit.chatpose import load_chatpose
+    from posekit.models.chatpose import load_chatpose
 
     model = load_chatpose(args.checkpoint, dtype=args.dtype)
     texts = {"chatpose": model.describe(records, root),
@@ -146,7 +142,14 @@ def _eval_pose2text(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from posekit.evaluate import BASELINES, EVAL_TASKS, MODELS, benchmark, compare_to_baselines, plot_results
+    from posekit.evaluation.benchmark import (
+        BASELINES,
+        EVAL_TASKS,
+        MODELS,
+        benchmark,
+        compare_to_baselines,
+        plot_results,
+    )
     from posekit.paths import reports_dir
 
     if args.task == "pose2text":
@@ -179,17 +182,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _train_decoder(args: argparse.Namespace) -> int:
-    import dataclasses
     import time
 
     import pandas as pd
 
-    from posekit.evaluate import evaluate_model, pose_table
-    from posekit.pose_decoder import (DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, parse_task_repeats,
-                                      stage_record)
-    from posekit.states import DEFAULT_STATE_LAYER
-
-    from posekit.evaluate import EVAL_TASKS
+    from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
+    from posekit.encoders.vision import check_vision_name
+    from posekit.evaluation.benchmark import EVAL_TASKS, evaluate_model, pose_table
+    from posekit.models.chatpose import attach_to_chatpose, default_checkpoint_dir, load_decoder, stage_record
+    from posekit.models.decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, parse_task_repeats
 
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = sorted(set(tasks) - set(EVAL_TASKS))
@@ -197,8 +198,6 @@ def _train_decoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--tasks must name some of {', '.join(EVAL_TASKS)}; got {args.tasks!r}")
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    from posekit.vision import check_vision_name
-
     check_vision_name(args.vision)  # before minutes of state caching
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +218,7 @@ def _train_decoder(args: argparse.Namespace) -> int:
                                confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"))
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
-                                       vision=args.vision, init=args.init)
+                                       vision=args.vision, init=load_decoder(args.init) if args.init else None)
     # how this stage was trained, with every stage before it: in the decoder file and in --chatpose-out
     recipe = {"tasks": list(tasks), "dataset": args.dataset, "train": dataclasses.asdict(train), "history": history,
               "init": stage_record(args.init) if args.init else None}
@@ -227,9 +226,6 @@ def _train_decoder(args: argparse.Namespace) -> int:
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
-        from posekit.chatpose import default_checkpoint_dir
-        from posekit.pose_decoder import attach_to_chatpose
-
         source = args.chatpose_from or default_checkpoint_dir()
         path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {**recipe, "layer": layer}})
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
@@ -243,10 +239,8 @@ def _train_decoder(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from posekit.datasets import DatasetConfig, ensure_dataset
-    from posekit.train import TrainConfig, train
+    from posekit.models.chatpose.training import TrainConfig, train
 
     config = TrainConfig.quick() if args.quick else TrainConfig()
     if args.config:
@@ -259,105 +253,18 @@ def _train(args: argparse.Namespace) -> int:
     last = result.log.iloc[-1]
     print(f"step {int(last['step'])}: loss {last['loss']:.3f} (CE {last['ce']:.3f}, rotmat L1 {last['rotmat']:.4f}); "
           f"{last['samples_per_s']:.2f} samples/s, {last['tokens_per_s']:.0f} tokens/s")
-    print(f"model: {Path(args.out) / 'model'}  (load with posekit.chatpose.ChatPose.load)")
+    print(f"model: {Path(args.out) / 'model'}  (load with posekit.models.chatpose.ChatPose.load)")
     return 0
 
 
 def _chat(args: argparse.Namespace) -> int:
-    """ChatPose's main_chat.py, and a one-shot form. Bad inputs: one line on stderr, exit code 2."""
-    import time
+    from posekit.chat.commands import run_chat
 
-    from posekit.chat import CHAT_HELP, parse_chat_line
-    from posekit.chatpose import CheckpointError
-    from posekit.paths import AssetNotFoundError, reports_dir
-
-    def fail(message: str) -> int:
-        print(f"posekit chat: error: {message}", file=sys.stderr)
-        return 2
-
-    if args.prompt is not None and not args.prompt.strip():
-        return fail("the prompt is empty")
-    try:
-        if args.image:
-            from posekit.vision import load_image
-
-            load_image(args.image)  # before the model loads: a bad file fails in a second
-        from posekit.chat import ChatSession
-
-        session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
-                              seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
-                              no_repeat_ngram_size=args.no_repeat_ngram,
-                              context_turns=None if args.context_turns < 0 else args.context_turns)
-    except (OSError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
-        return fail(" ".join(str(err).split()))
-    out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
-    image = args.image
-    if args.prompt is not None:  # one shot: a bad input ends the command with one line
-        try:
-            reply = session.send(args.prompt, image=image)
-        except (FileNotFoundError, ValueError) as err:
-            return fail(str(err).splitlines()[0])
-        out = _show_reply(session, reply, out)
-        if session.poses:
-            print(f"poses saved in {out}")
-        return 0
-    print(f"posekit chat: type a message; {CHAT_HELP}. Poses are saved to {out}")
-    attach = None
-    while True:
-        try:
-            line = input("you> ")
-        except (EOFError, KeyboardInterrupt):
-            print()
-            break
-        except UnicodeDecodeError:
-            print("error: the line is not valid UTF-8 text (check the terminal's encoding) and was ignored")
-            continue
-        try:
-            command = parse_chat_line(line, len(session.poses))
-        except (OSError, ValueError) as err:
-            print(f"error: {err}")
-            continue
-        if command.kind == "quit":
-            break
-        if command.kind == "reset":
-            session.reset()
-            image = attach = None
-        elif command.kind == "pose":
-            attach = command.value
-            print(f"(pose {attach} goes with your next message)")
-        elif command.kind == "image":
-            image = command.value
-        elif command.kind == "message":
-            try:
-                reply = session.send(command.value, image=image, pose=attach)
-            except (OSError, ValueError) as err:
-                print(f"error: {err}")
-                continue
-            finally:
-                image = attach = None  # a failed message does not leave them attached to every later one
-            out = _show_reply(session, reply, out)
-    if session.poses:
-        print(f"poses saved in {out}")
-    return 0
-
-
-def _show_reply(session, reply, out: Path) -> Path:
-    """Print a reply and save its poses (elsewhere, with a warning, when ``out`` cannot be written);
-    returns the folder the poses went to."""
-    from posekit.chat import export_or_fallback
-
-    print(f"chatpose> {reply.text}")
-    for result in reply.poses:
-        files, out, warning = export_or_fallback(session, result, out)
-        if warning:
-            print(f"warning: {warning}")
-        print(f"  [pose {result.index}] {result.description}")
-        print("  saved " + ", ".join(str(p) for p in files.values()))
-    return out
+    return run_chat(args)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from posekit.train import export_run
+    from posekit.models.chatpose.training import export_run
 
     out = export_run(args.run, args.out)
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
@@ -373,7 +280,27 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _default(config, name: str):
+    """The default of field ``name`` of the dataclass ``config``: the CLI's defaults are the configs'."""
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``posekit`` parser: every default and choice that a config holds is read from it."""
+    from posekit.datasets.records import POSE_TASKS
+    from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
+    from posekit.encoders.vision import DEFAULT_VISION
+    from posekit.evaluation.benchmark import MODELS
+    from posekit.models.chatpose.config import DTYPES
+    from posekit.models.decoder.config import (
+        CONFIDENCE,
+        DECODER_TASKS,
+        TRAINABLE,
+        DecoderTrainConfig,
+        PoseDecoderConfig,
+    )
+
     parser = argparse.ArgumentParser(prog="posekit", description="posekit research workbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -412,44 +339,47 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
     p.add_argument("--dataset", default="default")
-    p.add_argument("--tasks", default="text2pose,spg,edit,image2pose,rpe", help="comma-separated tasks to train across")
-    p.add_argument("--layer", type=int, default=None, help="LLM layer whose states are read (default: 8)")
-    p.add_argument("--width", type=int, default=256)
-    p.add_argument("--layers", type=int, default=2, help="decoder layers")
-    p.add_argument("--image-layers", type=int, default=0,
+    p.add_argument("--tasks", default=",".join(DECODER_TASKS), help="comma-separated tasks to train across")
+    p.add_argument("--layer", type=int, default=None,
+                   help=f"LLM layer whose states are read (default: {DEFAULT_STATE_LAYER})")
+    p.add_argument("--width", type=int, default=_default(PoseDecoderConfig, "width"))
+    p.add_argument("--layers", type=int, default=_default(PoseDecoderConfig, "layers"), help="decoder layers")
+    p.add_argument("--image-layers", type=int, default=_default(PoseDecoderConfig, "image_layers"),
                    help="self-attention layers over the image tokens (image path; may be added to an --init decoder)")
-    p.add_argument("--image-text-layers", type=int, default=0,
+    p.add_argument("--image-text-layers", type=int, default=_default(PoseDecoderConfig, "image_text_layers"),
                    help="layers in which the image tokens read the request (early fusion; image path; may be added "
                         "to an --init decoder)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--joint-weight", type=float, default=1.0, help="weight of the joint-position L1 (metres)")
-    p.add_argument("--caption-draws", type=int, default=0,
+    p.add_argument("--epochs", type=int, default=_default(DecoderTrainConfig, "epochs"))
+    p.add_argument("--joint-weight", type=float, default=_default(DecoderTrainConfig, "joint_weight"),
+                   help="weight of the joint-position L1 (metres); the shipped recipe uses 1.0")
+    p.add_argument("--caption-draws", type=int, default=_default(DecoderTrainConfig, "caption_draws"),
                    help="extra caption draws per training text2pose pose (augmentation; test splits unchanged)")
-    p.add_argument("--brief-draws", type=int, default=0,
+    p.add_argument("--brief-draws", type=int, default=_default(DecoderTrainConfig, "brief_draws"),
                    help="extra short caption draws (at most --brief-facts facts, picked at random) per training pose")
-    p.add_argument("--brief-facts", type=int, default=2)
-    p.add_argument("--instruction-draws", type=int, default=0,
+    p.add_argument("--brief-facts", type=int, default=_default(DecoderTrainConfig, "brief_facts"))
+    p.add_argument("--instruction-draws", type=int, default=_default(DecoderTrainConfig, "instruction_draws"),
                    help="extra instruction-style requests per training text2pose pose ('Kneel down, then lean forward.')")
-    p.add_argument("--edit-draws", type=int, default=0,
+    p.add_argument("--edit-draws", type=int, default=_default(DecoderTrainConfig, "edit_draws"),
                    help="extra edit pairs per training edit record (its input pose to another training pose)")
     p.add_argument("--repeat", default="",
                    help="show some tasks' training examples several times per epoch, e.g. spg=2 (keeps a small task's "
                         "share of the mix when caption or edit draws grow the others)")
-    p.add_argument("--grounding-weight", type=float, default=0.0,
+    p.add_argument("--grounding-weight", type=float, default=_default(DecoderTrainConfig, "grounding_weight"),
                    help="ground image requests in the image (a map of where the asked-for person is), trained "
                         "with this weight against the person's 2D joints")
-    p.add_argument("--vision", default="efficientnet-lite0",
+    p.add_argument("--vision", default=DEFAULT_VISION,
                    help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
                         "colour and mid-level 14 x 14 cells) or a local CLIP folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--seed", type=int, default=_default(DecoderTrainConfig, "seed"))
+    p.add_argument("--lr", type=float, default=_default(DecoderTrainConfig, "lr"),
+                   help="peak learning rate of the one-cycle schedule")
     p.add_argument("--init", default=None,
                    help="a decoder file, or a ChatPose folder with a decoder head (e.g. data/checkpoints/chatpose), to start from "
                         "(a second stage, e.g. --tasks image2pose,rpe --trainable image)")
-    p.add_argument("--confidence", default=None, choices=["none", "pose", "joint"],
+    p.add_argument("--confidence", default=None, choices=CONFIDENCE,
                    help="the decoder's confidence gate: one factor per answer (pose, the default with --trainable "
                         "confidence) or per joint; none: no gate")
-    p.add_argument("--trainable", default="all", choices=["all", "image", "confidence"],
+    p.add_argument("--trainable", default=_default(DecoderTrainConfig, "trainable"), choices=TRAINABLE,
                    help="image: train only the image path of an --init decoder (text and edit answers stay as they "
                         "were); confidence: add a confidence gate to it and fit only the gate, on half of the "
                         "validation requests (held out from every stage), the other half picking the epoch")
@@ -462,15 +392,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_train_decoder)
 
     p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
-    p.add_argument("--task", default="all", choices=["all", "text2pose", "spg", "image2pose", "rpe", "edit", "pose2text"],
+    p.add_argument("--task", default="all", choices=["all", *POSE_TASKS, "pose2text"],
                    help="pose2text: the model's descriptions of input poses, ranked by the retrieval model")
     p.add_argument("--model", default="all",
-                   choices=["all", "mean", "nearest", "soft-nearest", "regressor", "copy", "chatpose", "decoder"],
+                   choices=["all", *MODELS, "decoder"],
                    help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
     p.add_argument("--checkpoint", default=None,
                    help="ChatPose checkpoint folder (default: the shipped one); for --model decoder, a decoder file or "
                         "a ChatPose folder with a decoder head")
-    p.add_argument("--dtype", default="float32", choices=INFERENCE_DTYPES,
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="ChatPose's inference dtype (the README's numbers: float32)")
     p.add_argument("--dataset", default="default")
     p.add_argument("--split", default="test", choices=["test", "val"])
@@ -504,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                        "('someone who just heard great news') come out 3 mm better than the average pose and "
                        "cautious (near it where the model doubts), image requests 8 mm better than an image "
                        "regressor. It follows 8 of 12 plain requests in "
-                       "tests/test_plain_requests.py. Each message is answered on its own unless --context-turns "
-                       "says otherwise. Numbers and limits: README, 'The shipped checkpoint and where it stands'.")
+                       "tests/test_plain_requests.py, but only 3 of 20 everyday requests written apart from its "
+                       "training text ('hands on hips', 'kneel on one knee'): it knows the captioner's words "
+                       "better than a person's. Each message is answered on its own unless --context-turns "
+                       "says otherwise. Numbers and limits: README, 'How good the model is', and docs/model-design.md.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
     p.add_argument("--image", default=None, help="an image for the (first) message")
     p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
@@ -516,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
                    help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
-    p.add_argument("--dtype", default="float16", choices=INFERENCE_DTYPES,
+    p.add_argument("--dtype", default="float16", choices=list(DTYPES),
                    help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
     p.add_argument("--context-turns", type=int, default=0, metavar="N",
                    help="earlier exchanges the model reads with each message (0: each message alone, earlier poses "
@@ -536,7 +468,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("POSEKIT_DEBUG")),
                         help="show the full traceback of an error (also: POSEKIT_DEBUG=1)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
 from posekit.paths import repo_root, reports_dir, widget_js_dir
 
 __all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "prepare_datasets", "is_quick", "install_widget_js", "export_html",
@@ -127,12 +129,45 @@ def export_html(nb, path: Path) -> Path:
     """An executed notebook as an HTML page at ``path``; its widgets draw offline from the saved
     widget state when the widget JavaScript is installed (copied into ``static/`` beside it)."""
     exporter, local = _exporter(path.parent)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(page_widget_state(nb))
     if local:  # anywidget (plotly's FigureWidget) from beside the page, before the renderer asks the CDN
         tag = '<script src="static/require.js"></script>'
         body = body.replace(tag, tag + '\n<script>require.config({paths: {anywidget: "static/anywidget"}});</script>', 1)
-    path.write_text(body, encoding="utf-8")
+    path.write_text(drop_mathjax(body), encoding="utf-8")
     return path
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+
+
+def page_widget_state(nb):
+    """A copy of ``nb`` whose saved widget state keeps one form of each figure: an Output widget's
+    figure is saved both as plotly JSON (for JupyterLab) and as HTML (for the page), and the page's
+    widget renderer draws the HTML, so the JSON would only double the page's size."""
+    import copy
+
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    if not state:
+        return nb
+    nb = copy.deepcopy(nb)
+    for model in nb["metadata"]["widgets"][WIDGET_STATE]["state"].values():
+        for output in model.get("state", {}).get("outputs", []) or []:
+            data = output.get("data", {})
+            if PLOTLY_JSON in data and "text/html" in data:
+                del data[PLOTLY_JSON]
+    return nb
+
+
+_MATHJAX = re.compile(r'\s*<!-- Load mathjax -->\s*<script src="[^"]*mathjax[^"]*">\s*</script>'
+                      r'\s*<!-- MathJax configuration -->\s*<script type="text/x-mathjax-config">.*?</script>\s*',
+                      re.DOTALL)
+
+
+def drop_mathjax(page: str) -> str:
+    """``page`` without nbconvert's MathJax loader (a script from a CDN, which an offline reader's
+    browser tries to fetch) and its configuration: posekit's notebooks write no formulas."""
+    return _MATHJAX.sub("\n", page, count=1).replace("<!-- End of mathjax configuration -->", "", 1)
 
 
 def _kernel_config():
@@ -167,13 +202,19 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     return NotebookRun(path.stem, seconds, not error, error, html_path, ipynb_path)
 
 
-def prepare_datasets() -> None:
-    """Build the datasets the notebooks read (quick and default) before they run, with progress
-    in the terminal: notebook 03 would otherwise spend minutes in one silent cell. Datasets that
-    are already built (same config and caption rules) are reused at once."""
-    from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
+def notebook_dataset() -> DatasetConfig:
+    """The dataset the evaluation notebooks (03-05) read: the default one in full mode; in quick
+    mode the same test and validation records without the default's extra training renders
+    (:meth:`DatasetConfig.evaluation`: minutes less to build, and the image regressor fits on
+    fewer renders)."""
+    return DatasetConfig.evaluation() if is_quick() else DatasetConfig()
 
-    for config, note in ((DatasetConfig.quick(), "seconds"), (DatasetConfig(), "about 2 min on 2 cores")):
+
+def prepare_datasets() -> None:
+    """Build the datasets the notebooks read (quick and :func:`notebook_dataset`) before they run,
+    with progress in the terminal: notebook 03 would otherwise spend minutes in one silent cell.
+    Datasets that are already built (same config and caption rules) are reused at once."""
+    for config, note in ((DatasetConfig.quick(), "seconds"), (notebook_dataset(), "minutes on 2 cores")):
         manifest = dataset_dir(config.name) / "manifest.json"
         fresh = not manifest.is_file()
         if fresh:
@@ -189,6 +230,7 @@ def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout
     out_dir = reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks else notebook_paths()
+    os.environ["POSEKIT_QUICK"] = "1" if quick else "0"  # the notebooks' kernels and notebook_dataset read it
     if not notebooks:
         prepare_datasets()
     runs = []

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from posekit.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
+from posekit.body.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
 
 __all__ = ["setup_notebook", "mesh_trace", "simplify_mesh", "DISPLAY_CELL", "skeleton_trace", "ground_trace", "plot_bodies", "plot_body",
            "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints", "wrap_title"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from posekit.skeleton import NUM_JOINTS, PARENTS
+from posekit.body.skeleton import NUM_JOINTS, PARENTS
 
 
 def pytest_addoption(parser):
@@ -27,14 +27,14 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def body():
-    from posekit.body import load_body_model
+    from posekit.body.model import load_body_model
 
     return load_body_model()
 
 
 @pytest.fixture(scope="session")
 def body64():
-    from posekit.body import load_body_model
+    from posekit.body.model import load_body_model
 
     return load_body_model(dtype=torch.float64)
 
@@ -76,8 +76,8 @@ def tiny_dataset(tmp_path_factory, body):
     """A tiny task dataset built once per test session: (folder, manifest, config)."""
     import dataclasses
 
+    from posekit.corpus.variants import SamplerConfig
     from posekit.datasets import DatasetConfig, build_dataset
-    from posekit.sampler import SamplerConfig
 
     config = dataclasses.replace(DatasetConfig.quick(name="tiny"), scale=0.03,
                                  sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))

@@ -1,7 +1,7 @@
 """Hand-built poses with known configurations, shared by the posecode / captioner tests."""
 import torch
 
-from posekit.pose import pose_from_degrees
+from posekit.body.parameters import pose_from_degrees
 
 ARMS_DOWN = {"left_shoulder": (0, 0, -75), "right_shoulder": (0, 0, 75)}
 POSES = {

@@ -3,11 +3,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from posefixtures import POSES, posed
 
 from posekit.language import CaptionConfig, Captioner, Fact, caption, compute_posecodes
 from posekit.language.captioner import prune_transitive
-
-from posefixtures import POSES, posed
 
 NAMES = list(POSES)
 

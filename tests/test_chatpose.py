@@ -3,20 +3,30 @@
 Most tests use a tiny randomly initialised Llama of the same classes as the default backbone
 (2 layers, hidden 64) with SmolLM2's tokenizer, so they run in seconds on a CPU."""
 import dataclasses
+import json
 
 import pytest
 import torch
 
-from posekit.chatpose import Answer, ChatPose, ChatPoseConfig, CheckpointError, HalfWeightLinear, load_chatpose
-from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.body.rotations import rotmat_to_rotvec
 from posekit.datasets import load_records
-from posekit.rotations import rotmat_to_rotvec
+from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.models.chatpose import (
+    Answer,
+    ChatPose,
+    ChatPoseConfig,
+    CheckpointError,
+    HalfWeightLinear,
+    default_checkpoint_dir,
+    load_chatpose,
+)
+from posekit.models.decoder import PoseDecoderConfig
 
 
 def tiny_llama(seed: int = 0, hidden: int = 64):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from posekit.llm import smollm2_dir
+    from posekit.encoders.llm import smollm2_dir
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir(progress=False))
@@ -197,7 +207,7 @@ def test_no_repeat_ngram_breaks_a_looping_answer():
 
 
 def test_ban_repeats_masks_the_tokens_that_would_repeat_an_ngram():
-    from posekit.chatpose import ban_repeats
+    from posekit.models.chatpose import ban_repeats
 
     logits = torch.zeros(3, 10)
     ban_repeats(logits, [[1, 2, 3, 1, 2], [1, 2, 3, 1, 2], [4, 5]], 3, torch.tensor([False, True, False]))
@@ -271,7 +281,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path, model):
 
 
 def test_shipped_checkpoint_answers_a_text2pose_request(body):
-    from posekit.plausibility import check_plausible
+    from posekit.body.plausibility import check_plausible
 
     model = load_chatpose()
     requests = [_request("Their hands are above the head and shoulder-width apart. Both feet are on the ground."),
@@ -311,7 +321,7 @@ def test_attending_head_reads_the_request_and_generates_consistently(head_layer)
     scripted.eval()
     with torch.no_grad():
         teacher = scripted(scripted.collate(forced))["rotmats"]
-    from posekit.rotations import rotmat_to_rotvec
+    from posekit.body.rotations import rotmat_to_rotvec
 
     assert [a.text for a in answers] == [" Here<POSE>"] * 2
     assert torch.allclose(torch.cat([a.poses for a in answers]), rotmat_to_rotvec(teacher), atol=1e-4)
@@ -379,9 +389,9 @@ def test_unknown_dtype_is_refused(model):
 
 
 def test_decoder_head_reads_the_request_through_the_frozen_llm(tmp_path):
-    from posekit.states import request_states
+    from posekit.encoders.state_cache import request_states
 
-    model = tiny_chatpose(pose_head="decoder", head_layer=1, decoder_width=32, decoder_layers=1)
+    model = tiny_chatpose(pose_head="decoder", head_layer=1, decoder=PoseDecoderConfig(width=32, layers=1))
     torch.nn.init.normal_(model.pose_head.out.weight, std=0.1)  # leave the mean-pose start
     with torch.no_grad():  # make LoRA matter: the head's states must not see it
         for name, p in model.llm.named_parameters():
@@ -421,8 +431,25 @@ def test_decoder_head_needs_a_layer():
         ChatPoseConfig(pose_head="decoder")
 
 
+def test_the_decoder_config_is_nested_and_checkpoints_saved_before_still_load():
+    config = ChatPoseConfig(pose_head="decoder", head_layer=8, decoder=PoseDecoderConfig(width=64, heads=2, dropout=0.0))
+    back = ChatPoseConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert back == config and back.decoder.heads == 2  # heads and dropout travel too
+    legacy = {"pose_head": "decoder", "head_layer": 8, "decoder_width": 128, "decoder_layers": 3,
+              "decoder_grounding": True, "decoder_image_layers": 2, "decoder_image_text_layers": 1,
+              "decoder_confidence": "pose"}  # the layout of config.json before the nesting
+    old = ChatPoseConfig.from_dict(legacy)
+    assert old.decoder == PoseDecoderConfig(width=128, layers=3, grounding=True, image_layers=2,
+                                            image_text_layers=1, confidence="pose")
+    with pytest.raises(CheckpointError, match="unknown decoder config fields \\['wdith'\\]"):
+        ChatPoseConfig.from_dict({"decoder": {"wdith": 3}})
+    shipped = json.loads((default_checkpoint_dir() / "config.json").read_text())["config"]
+    assert ChatPoseConfig.from_dict(shipped).decoder.confidence == shipped.get("decoder_confidence",
+                                                                                shipped.get("decoder", {}).get("confidence"))
+
+
 def test_config_typos_and_file_paths_get_specific_messages(tmp_path):
-    from posekit.chatpose import CheckpointError, ChatPoseConfig, default_checkpoint_dir
+    from posekit.models.chatpose import ChatPoseConfig, CheckpointError, default_checkpoint_dir
 
     with pytest.raises(CheckpointError, match="'lora_rnak' \\(did you mean 'lora_rank'\\?\\)"):
         ChatPoseConfig.from_dict({"lora_rnak": 4})
@@ -449,9 +476,10 @@ def test_detail_image_features_reach_the_decoder_head_and_not_the_llm(tiny_datas
 
 
 def test_a_decoder_with_image_layers_ships_as_the_head_of_a_chatpose_checkpoint(tmp_path):
-    from posekit.pose_decoder import PoseDecoder, StatePoseModel, attach_to_chatpose
+    from posekit.models.chatpose import attach_to_chatpose, load_decoder
+    from posekit.models.decoder import PoseDecoder, StatePoseModel
 
-    source = tiny_chatpose(pose_head="decoder", head_layer=1, decoder_width=32, decoder_layers=1, vision=True)
+    source = tiny_chatpose(pose_head="decoder", head_layer=1, decoder=PoseDecoderConfig(width=32, layers=1), vision=True)
     source.save(tmp_path / "source")
     decoder = PoseDecoder(dataclasses.replace(source.pose_head.config, image_layers=1)).eval()
     for name, p in decoder.named_parameters():  # trained image layers: no longer the identity
@@ -460,13 +488,13 @@ def test_a_decoder_with_image_layers_ships_as_the_head_of_a_chatpose_checkpoint(
     out = attach_to_chatpose(StatePoseModel(decoder, 1, source.config.backbone, vision="efficientnet-lite0"),
                              tmp_path / "source", tmp_path / "shipped", dtype=None, backbone=tiny_llama(0))
     shipped = ChatPose.load(out, backbone=tiny_llama(0))
-    assert shipped.config.decoder_image_layers == 1 and shipped.pose_head.config == decoder.config
+    assert shipped.config.decoder.image_layers == 1 and shipped.pose_head.config == decoder.config
     state, own = shipped.pose_head.state_dict(), decoder.state_dict()
     assert all(torch.equal(state[k], own[k]) for k in own)
     language = {k: v for k, v in source.trainable_state().items() if not k.startswith("pose_head.")}
     kept = shipped.trainable_state()
     assert language and all(torch.equal(kept[k], v) for k, v in language.items())  # LoRA, token rows, encoders
-    back = StatePoseModel.load(out)  # the decoder read back from the folder alone
+    back = load_decoder(out)  # the decoder read back from the folder alone
     assert back.decoder.config == decoder.config and back.layer == 1
     states, mask = torch.randn(2, 5, decoder.config.state_dim), torch.ones(2, 5, dtype=torch.bool)
     image = torch.randn(2, decoder.config.image_tokens, decoder.config.image_dim)

@@ -35,11 +35,36 @@ def test_report_runs_notebooks_and_flags_failures(tmp_path, monkeypatch):
     assert "FAILED" in (tmp_path / "reports" / "index.html").read_text()
 
 
-def test_cli_dtype_choices_are_the_models():
-    from posekit.chatpose import DTYPES
-    from posekit.cli import INFERENCE_DTYPES
+def _subcommand(name):
+    from posekit.cli import build_parser
 
-    assert set(INFERENCE_DTYPES) == set(DTYPES)
+    parser = build_parser()
+    return next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == name)[1]
+
+
+def _option(parser, flag):
+    return next(a for a in parser._actions if flag in a.option_strings)
+
+
+def test_cli_defaults_and_choices_are_the_configs():
+    from posekit.datasets.records import POSE_TASKS
+    from posekit.evaluation.benchmark import MODELS
+    from posekit.models.chatpose import DTYPES
+    from posekit.models.decoder import CONFIDENCE, TRAINABLE, DecoderTrainConfig, PoseDecoderConfig
+
+    for command in ("eval", "chat"):
+        assert list(_option(_subcommand(command), "--dtype").choices) == list(DTYPES)
+    evaluate = _subcommand("eval")
+    assert list(_option(evaluate, "--task").choices) == ["all", *POSE_TASKS, "pose2text"]
+    assert set(_option(evaluate, "--model").choices) == {"all", *MODELS, "decoder"}
+    decoder = _subcommand("train-decoder")
+    train, arch = DecoderTrainConfig(), PoseDecoderConfig()
+    for flag, value in [("--joint-weight", train.joint_weight), ("--epochs", train.epochs), ("--lr", train.lr),
+                        ("--seed", train.seed), ("--edit-draws", train.edit_draws), ("--width", arch.width),
+                        ("--layers", arch.layers), ("--image-layers", arch.image_layers)]:
+        assert _option(decoder, flag).default == value, flag
+    assert list(_option(decoder, "--confidence").choices) == list(CONFIDENCE)
+    assert list(_option(decoder, "--trainable").choices) == list(TRAINABLE)
 
 
 @pytest.mark.parametrize("argv, says", [

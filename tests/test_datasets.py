@@ -5,13 +5,20 @@ import pytest
 import torch
 from PIL import Image
 
-from posekit.conversations import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.language.captioner import Captioner
 from posekit.datasets import (
-    DatasetError, build_dataset, describe_then_pose, extra_edit_pairs, load_records, load_spg_descriptions, recaptioned,
+    DatasetError,
+    build_dataset,
+    describe_then_pose,
+    extra_edit_pairs,
+    load_records,
+    load_spg_descriptions,
+    recaptioned,
     verify_dataset,
 )
+from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.language.captioner import Captioner
 from posekit.language.posecodes import compute_posecodes
+
 
 @pytest.fixture(scope="module")
 def built(tiny_dataset):
@@ -136,9 +143,9 @@ def test_verify_dataset_finds_changed_and_missing_files(tiny_dataset, tmp_path):
 
 
 def test_chat_answers_follow_the_pose(body):
-    from posekit.corpus import load_canonical
+    from posekit.corpus.splits import load_canonical
+    from posekit.corpus.variants import entries_to_rotvec
     from posekit.datasets import chat_turns
-    from posekit.sampler import entries_to_rotvec
 
     pose = entries_to_rotvec([load_canonical()["kneeling upright"]])
     out = body(pose[:, 0], pose[:, 1:], joints_only=True)
@@ -159,7 +166,7 @@ def test_chat_answers_follow_the_pose(body):
 
 
 def test_spg_descriptions_cover_every_canonical_pose_once():
-    from posekit.corpus import load_canonical
+    from posekit.corpus.splits import load_canonical
 
     spg = load_spg_descriptions()
     assert set(spg) == set(load_canonical())
@@ -223,7 +230,7 @@ def test_an_interrupted_rebuild_leaves_the_old_dataset_whole(tiny_dataset, tmp_p
     code = (
         "import dataclasses\n"
         "from posekit.datasets import DatasetConfig, build_dataset\n"
-        "from posekit.sampler import SamplerConfig\n"
+        "from posekit.corpus.variants import SamplerConfig\n"
         "config = dataclasses.replace(DatasetConfig.quick(name='tiny', seed=1), scale=0.03,\n"
         "                             sampler=SamplerConfig(candidates_per_pose=8, keep_per_pose=3))\n"
         f"build_dataset(config, out_dir={str(target)!r}, progress=False)\n"
@@ -264,7 +271,7 @@ def test_brief_recaptions_are_short_and_tagged(built, body):
 
 
 def test_instruction_recaptions_are_imperatives_a_person_types(built, body):
-    from posekit.conversations import INSTRUCTION_REQUESTS
+    from posekit.datasets.records import INSTRUCTION_REQUESTS
 
     root, _ = built
     records = load_records("text2pose", "train", root=root)
@@ -295,10 +302,10 @@ def test_a_broken_render_pool_falls_back_once_for_every_block_in_flight(tmp_path
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
-    from posekit.corpus import load_canonical
+    from posekit.corpus.scenes import build_scene
+    from posekit.corpus.splits import load_canonical
+    from posekit.corpus.variants import entries_to_rotvec
     from posekit.datasets import SceneRenderer
-    from posekit.sampler import entries_to_rotvec
-    from posekit.scenes import build_scene
 
     class BrokenPool:
         def submit(self, *args):

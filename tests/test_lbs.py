@@ -1,8 +1,8 @@
 import roma
 import torch
 
-from posekit.lbs import blend_shapes, forward_kinematics, pose_features, skin, vertices_to_joints
-from posekit.skeleton import NUM_JOINTS, PARENTS
+from posekit.body.lbs import blend_shapes, forward_kinematics, pose_features, skin, vertices_to_joints
+from posekit.body.skeleton import NUM_JOINTS, PARENTS
 
 
 def naive_fk(rotmats, rest):

@@ -3,7 +3,7 @@ import importlib.util
 
 import pytest
 
-from posekit import llm
+from posekit.encoders import llm
 from posekit.paths import AssetNotFoundError
 
 

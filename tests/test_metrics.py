@@ -4,7 +4,7 @@ import pytest
 import roma
 import torch
 
-from posekit import metrics as M
+from posekit.evaluation import metrics as M
 
 
 def test_mpjpe_is_pelvis_aligned_and_in_millimetres():
@@ -84,7 +84,7 @@ def test_posecode_agreement(body):
 
 
 def test_paired_bootstrap_tells_a_shift_from_noise():
-    from posekit.metrics import paired_bootstrap
+    from posekit.evaluation.metrics import paired_bootstrap
 
     gen = torch.Generator().manual_seed(3)
     base = torch.randn(400, generator=gen) * 20 + 100

@@ -5,8 +5,8 @@ import pytest
 import roma
 import torch
 
-from posekit import open_body as ob
-from posekit.skeleton import JOINT_NAMES
+from posekit.body import open_body as ob
+from posekit.body.skeleton import JOINT_NAMES
 
 
 def test_rotation_between_and_twist():
@@ -68,7 +68,7 @@ def test_shipped_file_records_its_build(body):
 def test_rebuild_reproduces_the_shipped_file(tmp_path, body):
     """Rebuilds from Anny (about 2 minutes and a 790 MB Anny cache the first time)."""
     pytest.importorskip("anny")
-    from posekit.body import read_model_file, resolve_body_file
+    from posekit.body.model import read_model_file, resolve_body_file
 
     built = ob.build_open_body(progress=False)
     shipped = read_model_file(resolve_body_file())

@@ -1,10 +1,9 @@
 import re
 
 import pytest
+from posefixtures import posed
 
 from posekit.language.paircodes import InstructionConfig, instruct, paircodes
-
-from posefixtures import posed
 
 
 def pair(body, a, b):
@@ -72,7 +71,7 @@ def test_pose_instructions_take_a_person_from_standing_into_the_pose(body):
     # when the start has a state that the pose leaves; from a start with the hands on the hips:
     hands_on_hips = {"left_shoulder": (0, 0, -60), "right_shoulder": (0, 0, 60), "left_elbow": (0, -90, 0),
                      "right_elbow": (0, 90, 0)}
-    from posekit.pose import pose_from_degrees
+    from posekit.body.parameters import pose_from_degrees
 
     orient, pose = pose_from_degrees(hands_on_hips)
     akimbo = body(orient, pose, joints_only=True)

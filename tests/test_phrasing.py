@@ -1,7 +1,15 @@
 import numpy as np
 
 from posekit.language.phrasing import (
-    PREDICATES, Chooser, Fact, dedupe_facts, entity_phrase, merge_limbs, merge_twins, mirror_entity, split_entity,
+    PREDICATES,
+    Chooser,
+    Fact,
+    dedupe_facts,
+    entity_phrase,
+    merge_limbs,
+    merge_twins,
+    mirror_entity,
+    split_entity,
 )
 
 

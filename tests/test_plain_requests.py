@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from posekit.body.skeleton import JOINT_INDEX as J
 from posekit.chat import ChatSession
-from posekit.skeleton import JOINT_INDEX as J
 
 
 def _angle(a, b, c) -> float:

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from posekit.corpus import load_canonical
-from posekit.plausibility import check_plausible, feet_support, load_joint_limits, self_intersection
-from posekit.sampler import entries_to_rotvec
-from posekit.skeleton import joint_index
+from posekit.body.plausibility import check_plausible, feet_support, load_joint_limits, self_intersection
+from posekit.body.skeleton import joint_index
+from posekit.corpus.splits import load_canonical
+from posekit.corpus.variants import entries_to_rotvec
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,10 @@ import math
 import pytest
 import roma
 import torch
-
-from posekit.language import posecodes as P
-from posekit.skeleton import JOINT_INDEX, NUM_JOINTS
-
 from posefixtures import POSES, posed
+
+from posekit.body.skeleton import JOINT_INDEX, NUM_JOINTS
+from posekit.language import posecodes as P
 
 NAMES = list(POSES)
 
@@ -168,7 +167,7 @@ def test_lying_on_the_side_has_a_defined_heading(body):
 
 
 def test_twist_is_measured_about_the_torso(body):
-    from posekit.pose import pose_from_degrees
+    from posekit.body.parameters import pose_from_degrees
 
     params = [pose_from_degrees({"spine1": (0, a / 3, 0), "spine2": (0, a / 3, 0), "spine3": (0, a / 3, 0)})
               for a in (0, 30, 60)]

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from posekit.poselib import library_params, load_pose_library
-from posekit.render import look_at, make_background, rasterize, render
-from posekit.skeleton import joint_index
+from posekit.body.render import look_at, make_background, rasterize, render
+from posekit.body.skeleton import joint_index
+from posekit.corpus.library import library_params, load_pose_library
 
 
 @pytest.fixture(scope="module")

@@ -70,3 +70,24 @@ def test_report_kernels_run_without_the_unencrypted_transport_warning(tmp_path, 
     executed = nbformat.read(run.ipynb_path, as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "42\n"
     assert "without encryption" not in capfd.readouterr().err
+
+
+def test_pages_load_nothing_from_a_cdn_for_formulas(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("A page with text and no formula.")]
+    page = export_html(nb, tmp_path / "page.html").read_text()
+    assert "mathjax" not in page.lower()
+    assert "A page with text and no formula." in page
+
+
+def test_pages_keep_one_form_of_each_widget_figure():
+    from posekit.report import PLOTLY_JSON, WIDGET_STATE, page_widget_state
+
+    output = {"output_type": "display_data", "data": {PLOTLY_JSON: {"data": []}, "text/html": "<div>fig</div>"}}
+    alone = {"output_type": "display_data", "data": {PLOTLY_JSON: {"data": []}}}
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": {"a": {"state": {"outputs": [output, alone]}}}}}
+    slim = page_widget_state(nb)
+    kept = slim.metadata["widgets"][WIDGET_STATE]["state"]["a"]["state"]["outputs"]
+    assert list(kept[0]["data"]) == ["text/html"] and PLOTLY_JSON in kept[1]["data"]  # the only form stays
+    assert PLOTLY_JSON in output["data"]  # the notebook itself (reports/notebooks/) keeps both

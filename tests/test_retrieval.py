@@ -2,9 +2,15 @@ import pytest
 import torch
 
 from posekit.datasets import load_records
-from posekit.metrics import recall_at_k
-from posekit.retrieval import RetrievalConfig, TextPoseRetrieval, load_retrieval, retrieval_pairs, train_retrieval
-from posekit.text_encoder import get_text_encoder
+from posekit.encoders.text import get_text_encoder
+from posekit.evaluation.metrics import recall_at_k
+from posekit.models.retrieval import (
+    RetrievalConfig,
+    TextPoseRetrieval,
+    load_retrieval,
+    retrieval_pairs,
+    train_retrieval,
+)
 
 
 @pytest.fixture(scope="module")

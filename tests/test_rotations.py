@@ -4,7 +4,7 @@ import pytest
 import roma
 import torch
 
-from posekit import rotations as R
+from posekit.body import rotations as R
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -85,14 +85,13 @@ def test_mean_rotation_is_a_rotation_and_symmetric():
 
 # --- validity at the public boundary (issue 15) -------------------------------------------------
 
+import numpy as np  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
-import numpy as np  # noqa: E402
-
-from posekit.body import load_body_model  # noqa: E402
-from posekit.pose import PoseFormatError  # noqa: E402
+from posekit.body.model import load_body_model  # noqa: E402
+from posekit.body.parameters import PoseFormatError  # noqa: E402
 
 FINITE = st.floats(-10, 10, allow_nan=False, width=32)
 ANY = st.floats(allow_nan=True, allow_infinity=True, width=32)

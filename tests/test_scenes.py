@@ -3,11 +3,11 @@ import pytest
 import roma
 import torch
 
-from posekit.corpus import load_canonical
+from posekit.body.render import look_at
+from posekit.corpus.scenes import build_scene, camera_frame_pose, make_queries, render_scene, resolve_query
+from posekit.corpus.splits import load_canonical
+from posekit.corpus.variants import entries_to_rotvec
 from posekit.datasets import load_spg_descriptions
-from posekit.render import look_at
-from posekit.sampler import entries_to_rotvec
-from posekit.scenes import build_scene, camera_frame_pose, make_queries, render_scene, resolve_query
 
 NAMES = ["about to catch a ball", "sitting on a chair", "tree pose", "celebrating with fists up"]
 

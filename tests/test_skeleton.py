@@ -1,6 +1,6 @@
 import pytest
 
-from posekit import skeleton as S
+from posekit.body import skeleton as S
 
 
 def test_tree_is_smpl():

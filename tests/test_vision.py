@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from posekit.vision import CLIPEncoder, EfficientNetEncoder, load_image, make_vision_encoder
+from posekit.encoders.vision import CLIPEncoder, EfficientNetEncoder, load_image, make_vision_encoder
 
 
 def test_load_image_accepts_paths_arrays_and_pil(tmp_path):

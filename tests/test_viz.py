@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from posekit import viz
-from posekit.skeleton import JOINT_NAMES
+from posekit.body.skeleton import JOINT_NAMES
 
 
 def test_plot_bodies_draws_every_batch_element_with_its_own_scene(body):

@@ -8,8 +8,16 @@ from posekit.language.captioner import CaptionConfig, Captioner, caption
 from posekit.language.paircodes import InstructionConfig, PairCode, instruct, paircodes, pose_instructions
 from posekit.language.phrasing import PREDICATES, Fact, entity_phrase
 from posekit.language.posecodes import (
-    IGNORED, POSECODES, SUPER_POSECODES, Posecode, PosecodeResult, PosecodeSpec, compute_posecodes, normalize_joints,
-    posecode_index, smpl_joints,
+    IGNORED,
+    POSECODES,
+    SUPER_POSECODES,
+    Posecode,
+    PosecodeResult,
+    PosecodeSpec,
+    compute_posecodes,
+    normalize_joints,
+    posecode_index,
+    smpl_joints,
 )
 
 LANGUAGE_VERSION = 2

@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 from posekit.language.phrasing import (
-    PERSON, PREDICATES, Chooser, Fact, dedupe_facts, entity_phrase, merge_limbs, merge_twins, split_entity,
+    PERSON,
+    PREDICATES,
+    Chooser,
+    Fact,
+    dedupe_facts,
+    entity_phrase,
+    merge_limbs,
+    merge_twins,
+    split_entity,
 )
 from posekit.language.posecodes import IGNORED, POSECODES, SUPER_POSECODES, PosecodeResult, compute_posecodes
 
@@ -210,7 +218,6 @@ def aggregate_facts(facts: list[Fact], rng: np.random.Generator | None, config: 
 _PERSON_SUBJECTS = (("the person", False), ("they", True), ("someone", False), ("this person", False))
 _OPENINGS = ("", "", "In this pose, ", "Here, ")
 _JOINERS = (" and ", ", while ", ", and ", "; ")
-
 
 
 def _noun(entity: str, choose: Chooser, person: tuple[str, bool]) -> tuple[str, bool]:

@@ -15,9 +15,9 @@ import math
 import numpy as np
 import torch
 
+from posekit.body.skeleton import JOINT_INDEX
 from posekit.language.phrasing import Chooser, Fact, entity_phrase, merge_limbs, merge_twins, side_base
 from posekit.language.posecodes import IGNORED, POSECODES, SUPER_POSECODES, compute_posecodes, normalize_joints
-from posekit.skeleton import JOINT_INDEX
 
 __all__ = ["PairCode", "paircodes", "instruct", "InstructionConfig", "pose_instructions", "UNCHANGED", "STANDING_TEXTS"]
 

@@ -1,0 +1,207 @@
+"""Chatting about pose: a session that keeps the conversation and every pose produced so far.
+
+>>> session = ChatSession()                              # the shipped ChatPose model
+>>> reply = session.send("Show me someone sitting cross-legged.")
+>>> reply.poses[0].vertices.shape                        # (V, 3) posed mesh
+>>> session.send("Make that pose more relaxed.", pose=-1)  # the last pose goes in as <pose_in>
+>>> session.send("<image> Which pose is the person in?", image="photo.jpg")
+>>> session.export(-1, "out/")                           # .npz (SMPL parameters), .obj, .html
+
+Like ChatPose's own chat, one image per conversation (call :meth:`ChatSession.reset` for another).
+Long conversations drop their oldest turns when the context is full.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from posekit.body.model import load_body_model
+from posekit.body.skeleton import NUM_BETAS, NUM_JOINTS
+from posekit.chat.export import save_html, save_obj, save_pose_npz
+from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
+from posekit.encoders.vision import load_image
+from posekit.language.captioner import Captioner
+from posekit.models.chatpose import check_no_repeat_ngram_size, load_chatpose
+
+__all__ = ["ChatPoseResult", "Reply", "ChatSession"]
+
+
+@dataclasses.dataclass
+class ChatPoseResult:
+    """One pose the model produced, ready to use."""
+
+    index: int
+    """Position in :attr:`ChatSession.poses` (pass it as ``pose=`` to talk about this pose)."""
+    turn: int
+    pose: torch.Tensor  # (24, 3) axis-angle, global orientation first
+    betas: torch.Tensor  # (10,) shape (the mean shape)
+    joints: torch.Tensor  # (24, 3) metres
+    vertices: torch.Tensor  # (V, 3) metres
+    description: str
+    """posekit's posecode caption of the pose."""
+
+    @property
+    def global_orient(self) -> torch.Tensor:
+        """``(3,)`` axis-angle."""
+        return self.pose[0]
+
+    @property
+    def body_pose(self) -> torch.Tensor:
+        """``(23, 3)`` axis-angle."""
+        return self.pose[1:]
+
+
+@dataclasses.dataclass
+class Reply:
+    text: str
+    """The answer with each ``<POSE>`` written as ``[pose N]``."""
+    raw_text: str
+    """The answer as the model wrote it."""
+    poses: list[ChatPoseResult]
+
+
+class ChatSession:
+    """A multi-turn conversation with a ChatPose model (greedy by default, sampling settable)."""
+
+    def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
+                 do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
+                 dtype: str | None = "float16", no_repeat_ngram_size: int = 0, context_turns: int | None = 0):
+        """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
+        ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
+        the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
+        a guard against answers that loop (see :meth:`posekit.models.chatpose.ChatPose.generate`; 0: off).
+        ``context_turns``: how many earlier exchanges the model reads with each message (None: as
+        many as fit). The default 0 answers each message on its own, earlier poses coming in only
+        through ``pose=``: the shipped model's language side was trained on single-turn requests
+        and loses the ``<POSE>`` in long histories (docs/reference.md, Chat)."""
+
+        check_no_repeat_ngram_size(no_repeat_ngram_size)  # before loading a model: a bad value fails at once
+        self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
+        self.body = body if body is not None else load_body_model()
+        self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        if context_turns is not None and context_turns < 0:
+            raise ValueError(f"context_turns must be >= 0 or None (all that fit), got {context_turns}")
+        self.context_turns = context_turns
+        self.generator = torch.Generator().manual_seed(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the conversation, its image and its poses."""
+        self.messages: list[dict[str, str]] = []
+        self.input_poses: list[torch.Tensor] = []
+        self.image = None
+        self.poses: list[ChatPoseResult] = []
+        self.trimmed_turns = 0
+        self._answered = 0
+
+    @property
+    def turns(self) -> int:
+        """Messages answered since the last :meth:`reset` (also those the model no longer reads)."""
+        return self._answered
+
+    def _pose_input(self, pose) -> torch.Tensor:
+        if isinstance(pose, ChatPoseResult):
+            return pose.pose
+        if isinstance(pose, int):
+            if not self.poses:
+                raise ValueError("there is no earlier pose to refer to yet: ask for a pose first")
+            try:
+                return self.poses[pose].pose
+            except IndexError:
+                raise ValueError(f"pose index {pose} is out of range: this session has {len(self.poses)} pose(s)") from None
+        pose = torch.as_tensor(pose, dtype=torch.float32)
+        if pose.numel() != NUM_JOINTS * 3:
+            raise ValueError(f"a pose must be (24, 3) axis-angle, got shape {tuple(pose.shape)}")
+        return pose.reshape(NUM_JOINTS, 3)
+
+    def send(self, text: str, image=None, pose=None) -> Reply:
+        """One user turn -> the model's reply (text plus a :class:`ChatPoseResult` per ``<POSE>``).
+
+        ``image``: a path, PIL image or ``(H, W, 3)`` array (put ``<image>`` in ``text`` to place
+        it, else it goes first). ``pose``: an earlier pose (its index, e.g. -1 for the latest) or a
+        ``(24, 3)`` axis-angle tensor, given to the model as ``<pose_in>``."""
+
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("the message is empty")
+        if image is not None:
+            if self.image is not None:
+                raise ValueError("this conversation already has an image: call reset() to talk about another one")
+            load_image(image)  # fail early, with the reason, on an unreadable image
+            if IMAGE_TOKEN not in text:
+                text = f"{IMAGE_TOKEN}\n{text}"
+        elif IMAGE_TOKEN in text:
+            raise ValueError(f"the message has {IMAGE_TOKEN} but no image was given")
+        new_inputs = []
+        if pose is not None:
+            new_inputs.append(self._pose_input(pose))
+            if POSE_IN_TOKEN not in text:
+                text = f"{POSE_IN_TOKEN}\n{text}"
+        if text.count(POSE_IN_TOKEN) != len(new_inputs):
+            raise ValueError(f"{POSE_IN_TOKEN} needs a pose: pass pose=<index or tensor>")
+        messages = [*self.messages, {"role": "user", "content": text}]
+        inputs = [*self.input_poses, *new_inputs]
+        session_image = image if image is not None else self.image
+        record, inputs = self._fit_context(messages, inputs, session_image)
+        messages, session_image = record.messages, record.image
+        answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+                                     temperature=self.temperature, top_p=self.top_p, generator=self.generator,
+                                     no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
+        self.messages = [*messages, {"role": "assistant", "content": answer.text}]
+        self.input_poses, self.image = inputs, session_image
+        self._answered += 1
+        results = [self._result(p, self.turns, len(self.poses) + k) for k, p in enumerate(answer.poses)]
+        self.poses += results
+        numbered = iter(r.index for r in results)
+        shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", answer.text)
+        return Reply(shown.strip(), answer.text, results)
+
+    def _history_poses(self, messages: list[dict]) -> list[list[list[float]]]:
+        """The poses of the ``<POSE>`` tokens still in the history (the record needs one per token)."""
+        count = sum(m["content"].count(POSE_TOKEN) for m in messages if m["role"] == "assistant")
+        return [p.pose.tolist() for p in self.poses[len(self.poses) - count:]] if count else []
+
+    def _fit_context(self, messages, inputs, image) -> tuple[Record, list[torch.Tensor]]:
+        """The conversation as the record to answer, its oldest turns (with their input poses and
+        image) dropped until the prompt fits; and the input poses it kept."""
+        budget = self.model.config.max_length - self.max_new_tokens
+        while True:
+            record = Record(id=f"chat-{self.turns}", task="chat", split="test", messages=messages,
+                            target_poses=self._history_poses(messages), input_poses=[p.tolist() for p in inputs],
+                            image=image)
+            length = self.model.prompt_length(record)
+            earlier = sum(m["role"] == "user" for m in messages) - 1
+            within = self.context_turns is None or earlier <= self.context_turns
+            if (length <= budget and within) or earlier < 1:
+                if length > budget:
+                    raise ValueError(f"the message is too long for the model's context ({length} > {budget} tokens)")
+                return record, inputs
+            first_answer = next(k for k, m in enumerate(messages) if m["role"] == "assistant")
+            dropped = messages[:first_answer + 1]
+            messages = messages[first_answer + 1:]
+            inputs = inputs[sum(m["content"].count(POSE_IN_TOKEN) for m in dropped):]
+            if any(IMAGE_TOKEN in m["content"] for m in dropped):
+                image = None
+            self.trimmed_turns += 1
+
+    @torch.no_grad()
+    def _result(self, pose: torch.Tensor, turn: int, index: int) -> ChatPoseResult:
+        betas = torch.zeros(NUM_BETAS)
+        out = self.body(pose[None, 0], pose[None, 1:], betas[None])
+        description = Captioner()(out.joints, out.rotmats, seed=None)[0]
+        return ChatPoseResult(index, turn, pose, betas, out.joints[0], out.vertices[0], description)
+
+    def export(self, pose: int | ChatPoseResult, folder: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
+        """Write pose ``pose`` as ``.npz`` (SMPL parameters), ``.obj`` (mesh) and ``.html`` (3D view)."""
+        result = pose if isinstance(pose, ChatPoseResult) else self.poses[pose]
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = stem or f"pose_{result.index:02d}"
+        return {"npz": save_pose_npz(folder / f"{stem}.npz", result.pose, result.betas),
+                "obj": save_obj(folder / f"{stem}.obj", result.vertices, self.body.faces),
+                "html": save_html(folder / f"{stem}.html", result, self.body.faces)}

