@@ -6,14 +6,10 @@ which ones it follows, with the joint measurements the checks read.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from test_plain_requests import CHECKS, J, _knee, _lean  # noqa: E402
-
-from posekit.chat import ChatSession  # noqa: E402
+from posekit.chat import ChatSession
+from posekit.evaluation.requests import PLAIN_REQUEST_CHECKS as CHECKS
+from posekit.evaluation.requests import measure
 
 
 def main() -> int:
@@ -31,9 +27,7 @@ def main() -> int:
         j = reply.poses[0].joints
         ok = bool(check(j))
         followed += ok
-        print(f"{'follows' if ok else 'misses '}  {text:<54} knees {_knee(j, 'left'):.0f}/{_knee(j, 'right'):.0f} deg, "
-              f"torso lean {_lean(j):.0f} deg, hands {float((j[J['left_hand']] - j[J['right_hand']]).norm()):.2f} m apart, "
-              f"left hand {float(j[J['left_hand'], 1] - j[J['head'], 1]):+.2f} m above the head")
+        print(f"{'follows' if ok else 'misses '}  {text:<54} " + ", ".join(f"{k} {v}" for k, v in measure(j).items()))
     print(f"{followed} of {len(CHECKS)} followed")
     return 0
 

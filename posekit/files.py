@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_dir", "read_npz"]
+__all__ = ["atomic_path", "atomic_dir", "check_owned", "NotOwnedError", "copy_other_files", "read_npz",
+           "read_torch_file"]
 
 
 def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:
@@ -23,6 +24,11 @@ def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
         raise IsADirectoryError(f"{what} {path} is a folder; pass the .npz file inside it")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a .npz is a zip archive
+        raise ValueError(f"{what} {path} is not a .npz archive (it does not start like a zip file): pass the .npz "
+                         "file itself, or export it again")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
@@ -34,6 +40,27 @@ def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
             raise ValueError(f"{what} {path} holds pickled Python objects, which posekit never loads from a data "
                              "file (they can run code): save its arrays as plain numbers and strings") from None
         raise ValueError(f"{what} {path} could not be read: {err}") from None
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "file", map_location=None):
+    """What :func:`torch.save` wrote to ``path``, read with ``weights_only=True``: tensors, numbers,
+    strings and containers of them, never arbitrary Python objects (unpickling those can run code).
+
+    Raises ``FileNotFoundError`` naming ``what`` and the path, and ``ValueError`` for a file that is
+    not such a save (truncated, another program's, or holding Python objects)."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as err:
+        reason = "holds Python objects posekit never loads (they can run code)" if "weights_only" in str(err).lower() \
+            or "unsupported global" in str(err).lower() else f"could not be read ({type(err).__name__})"
+        raise ValueError(f"{what} {path} {reason}: delete it, or pass a file that posekit wrote") from None
 
 
 @contextlib.contextmanager
@@ -55,12 +82,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+class NotOwnedError(FileExistsError):
+    """A path holds something posekit did not write: posekit leaves it alone unless told (``force``)."""
+
+
+def check_owned(path: str | os.PathLike, marker: str | None = None, force: bool = False) -> None:
+    """Refuse (:class:`NotOwnedError`) to replace ``path`` unless it is missing, an empty folder, or a
+    folder holding ``marker`` (the file that shows posekit wrote it: a dataset's ``manifest.json``, a
+    checkpoint's ``config.json``), or ``force`` is set. A file where a folder is to go is never
+    posekit's own. Called before any work, so that a refusal costs nothing."""
+    path = Path(path)
+    if force or not path.exists():
+        return
+    if not path.is_dir():
+        raise NotOwnedError(f"{path} is a file, not a folder that posekit wrote; pass another path, or remove the "
+                            "file yourself (posekit never replaces what it did not write)")
+    if marker is not None and any(path.iterdir()) and not (path / marker).exists():
+        raise NotOwnedError(f"{path} holds files but no {marker}, so posekit did not write it; pass a new or empty "
+                            "folder, or --force (force=True) to replace it and everything in it")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, marker: str | None = None, force: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder next to ``path``; on success it takes ``path``'s place
     (an existing folder is moved aside first and deleted after), on an exception it is deleted
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was. Only what posekit owns is replaced (:func:`check_owned`, with
+    ``marker`` and ``force``): checked before the caller's work starts."""
     path = Path(path)
+    check_owned(path, marker, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -71,8 +120,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
             os.replace(tmp, path)
-            shutil.rmtree(old)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
         else:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_other_files(folder: str | os.PathLike, into: str | os.PathLike, skip: tuple[str, ...]) -> None:
+    """Copy every file and subfolder of ``folder`` (if it exists) except the names in ``skip`` into
+    ``into``: what a folder replaced through :func:`atomic_dir` keeps of its old contents (a
+    checkpoint's README, logs and results)."""
+    folder = Path(folder)
+    for other in folder.iterdir() if folder.is_dir() else ():
+        if other.name not in skip:
+            (shutil.copytree if other.is_dir() else shutil.copy2)(other, Path(into) / other.name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
+from posekit.files import atomic_path
 from posekit.paths import repo_root, reports_dir, widget_js_dir
 
 __all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "prepare_datasets", "is_quick", "install_widget_js", "export_html",
@@ -127,14 +128,35 @@ def notebook_paths(folder: Path | None = None) -> list[Path]:
 
 def export_html(nb, path: Path) -> Path:
     """An executed notebook as an HTML page at ``path``; its widgets draw offline from the saved
-    widget state when the widget JavaScript is installed (copied into ``static/`` beside it)."""
+    widget state when the widget JavaScript is installed (copied into ``static/`` beside it), and
+    plotly.js is one file in ``static/`` that every page loads (:func:`share_plotly_js`)."""
     exporter, local = _exporter(path.parent)
     body, _ = exporter.from_notebook_node(page_widget_state(nb))
     if local:  # anywidget (plotly's FigureWidget) from beside the page, before the renderer asks the CDN
         tag = '<script src="static/require.js"></script>'
         body = body.replace(tag, tag + '\n<script>require.config({paths: {anywidget: "static/anywidget"}});</script>', 1)
-    path.write_text(drop_mathjax(body), encoding="utf-8")
+    body = share_plotly_js(drop_mathjax(body), path.parent / "static")
+    with atomic_path(path) as tmp:
+        tmp.write_text(body, encoding="utf-8")
     return path
+
+
+_PLOTLY_INLINE = re.compile(r"<script[^>]*>\s*(/\*\*\s*\* plotly\.js v([0-9][0-9.]*).*?)</script>", re.DOTALL)
+
+
+def share_plotly_js(page: str, static: Path) -> str:
+    """``page`` with every inline copy of plotly.js (4.8 MB, which ``init_notebook_mode`` puts in
+    the notebook) replaced by one ``<script src>`` to ``static/plotly-<version>.min.js``, written
+    there once: the pages of a report share it and stay a few MB each, offline."""
+    found = _PLOTLY_INLINE.search(page)
+    if found is None:
+        return page
+    source, version = found.group(1), found.group(2)
+    target = Path(static) / f"plotly-{version}.min.js"
+    if not target.is_file() or target.read_text(encoding="utf-8") != source:
+        with atomic_path(target) as tmp:
+            tmp.write_text(source, encoding="utf-8")
+    return _PLOTLY_INLINE.sub(lambda m: f'<script src="static/{target.name}"></script>', page)
 
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -164,10 +186,16 @@ _MATHJAX = re.compile(r'\s*<!-- Load mathjax -->\s*<script src="[^"]*mathjax[^"]
                       re.DOTALL)
 
 
+_CDN_MATHJAX_TAG = re.compile(r'<script src=\\?"https?://[^"\\]*mathjax[^"\\]*\\?">\s*</script>')
+
+
 def drop_mathjax(page: str) -> str:
-    """``page`` without nbconvert's MathJax loader (a script from a CDN, which an offline reader's
-    browser tries to fetch) and its configuration: posekit's notebooks write no formulas."""
-    return _MATHJAX.sub("\n", page, count=1).replace("<!-- End of mathjax configuration -->", "", 1)
+    """``page`` without MathJax from a CDN: nbconvert's loader and its configuration, and the tag
+    plotly's notebook renderer puts before every figure (also inside saved widget state, where the
+    quotes are escaped). An offline reader's browser would try to fetch them; posekit's notebooks
+    and figures write no formulas."""
+    page = _MATHJAX.sub("\n", page, count=1).replace("<!-- End of mathjax configuration -->", "", 1)
+    return _CDN_MATHJAX_TAG.sub("", page)
 
 
 def _kernel_config():

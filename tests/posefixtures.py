@@ -1,4 +1,4 @@
-"""Hand-built poses with known configurations, shared by the posecode / captioner tests."""
+"""Shared test helpers: hand-built poses with known configurations (posecode / captioner tests) and crafted files (loader tests)."""
 import torch
 
 from posekit.body.parameters import pose_from_degrees
@@ -32,3 +32,21 @@ def posed(body, names, dtype=torch.float32):
     params = [pose_from_degrees(POSES[n], dtype=dtype) for n in names]
     out = body(torch.cat([p[0] for p in params]), torch.cat([p[1] for p in params]), joints_only=True)
     return out.joints, out.rotmats
+
+
+class _RunsCode:
+    """A pickle payload that would create a file when unpickled (what a crafted resume file does)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def crafted_torch_file(path, marker):
+    """``path``: a torch save whose unpickling would create ``marker``."""
+    import torch
+
+    torch.save({"model": _RunsCode(marker)}, path)
+    return path

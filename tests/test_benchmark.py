@@ -4,7 +4,7 @@ import torch
 
 from posekit.cli import main
 from posekit.datasets import load_records
-from posekit.evaluation.benchmark import EVAL_TASKS, benchmark, evaluate, evaluate_baseline, evenly, pose_table
+from posekit.evaluation.benchmark import EVAL_TASKS, benchmark, evaluate, evaluate_model, evenly, pose_table
 from posekit.models.baselines import CopyInput, MeanPose, make_baseline, query_text
 from posekit.models.retrieval import TextPoseRetrieval
 
@@ -14,7 +14,7 @@ from posekit.models.retrieval import TextPoseRetrieval
                                        and not (m in ("nearest", "soft-nearest") and t in ("image2pose", "rpe"))])
 def test_every_baseline_runs_on_every_task(tiny_dataset, body, task, name):
     root = tiny_dataset[0]
-    result = evaluate_baseline(name, task, root=root, split="test", limit=40, body=body,
+    result = evaluate_model(name, task, root=root, split="test", limit=40, body=body,
                                retrieval=TextPoseRetrieval().eval(), write_csv=False)
     assert set(result.per_sample.columns) >= {"id", "MPJPE", "PA-MPJPE", "MPVPE", "MPJRE", "posecode_F1", "query"}
     row = result.summary.iloc[0]
@@ -43,7 +43,7 @@ def test_perfect_and_copy_models_score_as_expected(tiny_dataset, body):
 
 def test_text_tasks_report_retrieval_under_both_protocols(tiny_dataset, body):
     root = tiny_dataset[0]
-    result = evaluate_baseline("nearest", "spg", root=root, body=body, retrieval=TextPoseRetrieval().eval(), write_csv=False)
+    result = evaluate_model("nearest", "spg", root=root, body=body, retrieval=TextPoseRetrieval().eval(), write_csv=False)
     assert list(result.summary.protocol) == ["retrieval, full", "retrieval, pool of 32"]
     assert result.summary[["t2p_R@1", "t2p_R@10", "mRecall"]].notna().all().all()
 

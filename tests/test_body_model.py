@@ -226,3 +226,12 @@ def test_model_follows_dtype_and_reports_itself(body64):
     assert out.vertices.dtype == torch.float64
     assert "posekit" in repr(body64) and body64.meta["name"] == "posekit-open-body"
     assert len(JOINT_NAMES) == body64.rest_joints().shape[1]
+
+
+def test_a_model_file_with_nan_is_refused(tmp_path, tiny_dict):
+    bad = dict(tiny_dict)
+    bad["v_template"] = bad["v_template"].copy()
+    bad["v_template"][0, 0] = np.nan
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(ValueError, match=r"NaN or infinite values in \['v_template'\]"):
+        BodyModel.from_file(tmp_path / "bad.npz")

@@ -118,7 +118,7 @@ def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
     (["--prompt", "Hi", "--image", "missing.png"], "does not exist"),
     (["--prompt", "Hi", "--image", "BAD"], "could not be read"),
     (["--prompt", "Hi", "--checkpoint", "nowhere"], "ChatPose checkpoint"),
-    (["--prompt", "Hi", "--no-repeat-ngram", "-1"], "no_repeat_ngram_size must be >= 0"),
+    (["--prompt", "Hi", "--no-repeat-ngram", "-1"], "argument --no-repeat-ngram: must be >= 0"),
 ])
 def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "bad.png").write_text("not an image")
@@ -187,3 +187,28 @@ def test_two_poses_in_one_answer_get_their_own_numbers(body):
     chat = ChatSession(model=model, body=body)
     reply = chat.send("Two poses please.")
     assert [r.index for r in reply.poses] == [0, 1] and "[pose 0]" in reply.text and "[pose 1]" in reply.text
+
+
+def test_a_reset_never_writes_over_the_earlier_conversations_files(session, tmp_path):
+    session.reset()
+    first = session.export(session.send("Show me a squat.").poses[0], tmp_path)
+    session.reset()
+    second = session.export(session.send("Show me a lunge.").poses[0], tmp_path)
+    assert first["npz"] != second["npz"] and first["npz"].is_file() and second["npz"].is_file()
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_two_chat_calls_in_the_same_second_get_two_folders(monkeypatch, tmp_path, body):
+    import time
+
+    from posekit.chat import commands
+
+    folders = []
+    monkeypatch.setattr(commands, "reports_dir", lambda: tmp_path)
+    monkeypatch.setattr(commands, "ChatSession", lambda **kw: ChatSession(model=scripted(), body=body))
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")  # the same second
+    for pid in (111, 222):
+        monkeypatch.setattr(commands.os, "getpid", lambda pid=pid: pid)
+        assert main(["chat", "--prompt", "Show me a squat."]) == 0
+    folders = sorted(p.name for p in (tmp_path / "chat").iterdir())
+    assert folders == ["20260101-000000-111", "20260101-000000-222"]

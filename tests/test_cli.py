@@ -1,5 +1,7 @@
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posekit.cli import main
 from posekit.report import build_report, notebook_paths
@@ -71,7 +73,12 @@ def test_cli_defaults_and_choices_are_the_configs():
     (["train", "--config", "/nonexistent/train_config.json"], "train_config.json"),
     (["train", "--config", "BADJSON"], "Expecting property name"),
     (["train", "--config", "UNKNOWNKEY"], "unknown TrainConfig fields ['stepz']"),
-    (["train", "--steps", "-1", "--out", "TMP/run"], "steps=-1"),
+    (["train", "--steps", "-1", "--out", "TMP/run"], "argument --steps: must be >= 1, got -1"),
+    (["chat", "--prompt", "hi", "--max-new-tokens", "0"], "argument --max-new-tokens: must be from 1 to 4096"),
+    (["chat", "--prompt", "hi", "--temperature", "-1"], "argument --temperature: must be a finite number > 0"),
+    (["chat", "--prompt", "hi", "--context-turns", "-5"], "argument --context-turns: must be >= -1"),
+    (["chat", "--prompt", "hi", "--seed", "1e23"], "argument --seed: expected a whole number"),
+    (["build-data", "--workers", "-1"], "argument --workers: must be from 1 to 64"),
     (["train-decoder", "--tasks", "nosuch"], "--tasks must name"),
     (["train-decoder", "--epochs", "0"], "--epochs must be >= 1"),
     (["train-decoder", "--caption-draws", "-1"], "caption_draws >= 0"),
@@ -84,10 +91,13 @@ def test_cli_defaults_and_choices_are_the_configs():
     (["eval", "--task", "spg", "--model", "decoder"], "--checkpoint"),
     (["eval", "--task", "spg", "--model", "decoder", "--checkpoint", "BADJSON"], "not a posekit decoder file"),
     (["eval", "--task", "spg", "--model", "mean", "--dataset", "nosuch"], "build-data --name nosuch"),
-    (["eval", "--task", "spg", "--model", "mean", "--root", "TMP", "--limit", "0"], "no manifest.json"),
-    (["build-data", "--scale", "-1", "--out", "TMP/data"], "scale must be > 0"),
+    (["eval", "--task", "spg", "--model", "mean", "--root", "TMP", "--limit", "1"], "no manifest.json"),
+    (["build-data", "--scale", "-1", "--out", "TMP/data"], "argument --scale: must be a finite number > 0"),
     (["build-data", "--out", "AFILE/data"], "AFILE"),
+    (["build-data", "--quick", "--out", "AFILE"], "is a file, not a folder that posekit wrote"),
+    (["build-data", "--quick", "--out", "TMP"], "no manifest.json, so posekit did not write it"),
     (["verify-data", "--out", "TMP"], "no manifest.json"),
+    (["verify-data", "--out", "EMPTYMANIFEST"], "lists no files"),
     (["export", "TMP", "TMP/out"], "TMP"),
     (["info", "--model-type", "smpl", "--path", "/nonexistent/SMPL_NEUTRAL.npz"], "SMPL_NEUTRAL"),
     (["report", "TMP/nosuch.ipynb"], "nosuch.ipynb"),
@@ -96,14 +106,43 @@ def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path
     (tmp_path / "bad.json").write_text("{bad json")
     (tmp_path / "unknown.json").write_text('{"stepz": 3}')
     (tmp_path / "a_file").write_text("in the way")
+    (tmp_path / "empty_manifest").mkdir()
+    (tmp_path / "empty_manifest" / "manifest.json").write_text("{}")
     names = {"BADJSON": str(tmp_path / "bad.json"), "UNKNOWNKEY": str(tmp_path / "unknown.json"),
-             "AFILE": str(tmp_path / "a_file"), "TMP": str(tmp_path)}
+             "AFILE": str(tmp_path / "a_file"),
+             "EMPTYMANIFEST": str(tmp_path / "empty_manifest"), "TMP": str(tmp_path)}
     argv = [next((a.replace(k, v) for k, v in names.items() if a.startswith(k)), a) for a in argv]
     says = next((says.replace(k, v) for k, v in names.items() if says.startswith(k)), says)
     assert main(argv) == 2
     err = [line for line in capsys.readouterr().err.strip().splitlines() if "Loading weights" not in line]
     assert len(err) == 1 and err[0].startswith(f"posekit {argv[0]}: error: "), err
     assert "Traceback" not in err[0] and says in err[0], err[0]
+
+
+def test_build_data_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["build-data", "--quick", "--out", str(tmp_path)]) == 2
+    assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert "--force" in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(option=st.sampled_from([("chat", "--max-new-tokens", 1, 4096), ("chat", "--context-turns", -1, None),
+                               ("chat", "--seed", 0, 2 ** 32 - 1), ("build-data", "--workers", 1, 64),
+                               ("eval", "--limit", 1, None), ("train", "--steps", 1, None)]),
+       value=st.integers(min_value=-10 ** 30, max_value=10 ** 30))
+def test_numeric_options_are_range_checked_before_any_work(option, value):
+    from posekit.cli import build_parser
+
+    command, flag, low, high = option
+    fine = value >= low and (high is None or value <= high)
+    argv = [command, flag, str(value)] + (["--prompt", "x"] if command == "chat" else [])
+    if fine:
+        assert getattr(build_parser().parse_args(argv), flag.lstrip("-").replace("-", "_")) == value
+    else:
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(argv)
+        assert stop.value.code == 2
 
 
 def test_debug_shows_the_traceback():

@@ -379,3 +379,21 @@ def test_extra_training_renders_leave_every_other_record_as_it_was(tiny_dataset,
     assert all(grown["images"][k] == v for k, v in manifest["images"].items())
     with pytest.raises(ValueError, match="image2pose_train_extra"):
         dataclasses.replace(config, image2pose_train_extra=-1)
+
+
+def test_records_are_checked_against_the_manifest_when_loaded(tiny_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset[0], root)
+    assert load_records("spg", "train", root=root)
+    with pytest.raises(ValueError, match="no task 'spgg'.*tasks are text2pose"):
+        load_records("spgg", "train", root=root)
+    with pytest.raises(ValueError, match="split 'tset'"):
+        load_records("spg", "tset", root=root)
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        load_records("spg", "train", root=root / "manifest.json")
+    path = root / "spg" / "train.jsonl"
+    path.write_text(path.read_text().replace("a", "b", 1))  # one character edited
+    with pytest.raises(DatasetError, match="differs from what its manifest records"):
+        load_records("spg", "train", root=root)

@@ -128,6 +128,17 @@ def test_joint_loss_is_zero_on_the_target_and_grows_with_the_error(body):
     assert six_d.grad.abs().sum() > 0  # differentiable through forward kinematics
 
 
+def test_a_crafted_resume_file_runs_no_code(tmp_path):
+    from posefixtures import crafted_torch_file
+
+    records, states = _records(32, 0)
+    ckpt = crafted_torch_file(tmp_path / "decoder.training.pt", tmp_path / "ran")
+    with pytest.raises(ValueError, match="Python objects"):
+        train_pose_decoder(records, states, records, states, CONFIG, DecoderTrainConfig(epochs=1), progress=False,
+                           checkpoint=ckpt)
+    assert not (tmp_path / "ran").exists()
+
+
 def test_train_config_is_checked():
     with pytest.raises(ValueError, match="joint_weight"):
         DecoderTrainConfig(joint_weight=-1.0)
@@ -514,3 +525,13 @@ def test_a_confidence_gate_starts_as_the_identity_and_learns_to_doubt_requests_i
         dataclasses.replace(CONFIG, confidence="yes")
     with pytest.raises(ValueError, match="confidence gate"):
         train_pose_decoder(*fit, *pick, CONFIG, stage, progress=False, init=first)
+
+
+def test_a_diverged_run_stops_with_a_message_and_saves_nothing(tmp_path):
+    records, states = _records(32, 0)
+    states.flat[:] = float("nan")  # a cache gone bad
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(ValueError, match="diverged at epoch 1.*nothing was saved"):
+        train_pose_decoder(records, states, records, states, CONFIG, DecoderTrainConfig(epochs=2), progress=False,
+                           checkpoint=ckpt)
+    assert not ckpt.exists()

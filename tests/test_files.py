@@ -1,6 +1,7 @@
 import pytest
+from posefixtures import crafted_torch_file
 
-from posekit.files import atomic_dir, atomic_path
+from posekit.files import NotOwnedError, atomic_dir, atomic_path
 
 
 def test_atomic_path_replaces_in_one_step_or_not_at_all(tmp_path):
@@ -32,3 +33,56 @@ def test_atomic_dir_swaps_whole_folders(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["config", "weights"]
     assert (target / "weights").read_text() == "v2"
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_atomic_dir_replaces_only_what_posekit_wrote(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    with pytest.raises(NotOwnedError, match="no manifest.json"):
+        with atomic_dir(notes, marker="manifest.json") as tmp:
+            raise AssertionError("the refusal comes before any work")
+    assert (notes / "todo.txt").read_text() == "mine"
+    file = tmp_path / "file"
+    file.write_text("mine too")
+    with pytest.raises(NotOwnedError, match="is a file"):
+        with atomic_dir(file):
+            pass
+    assert file.read_text() == "mine too"
+    with atomic_dir(file, force=True) as tmp:  # told to: the file goes
+        (tmp / "manifest.json").write_text("{}")
+    with atomic_dir(file, marker="manifest.json") as tmp:  # now posekit's own: replaced without force
+        (tmp / "manifest.json").write_text("{}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with atomic_dir(empty, marker="manifest.json") as tmp:
+        (tmp / "manifest.json").write_text("{}")
+    assert (empty / "manifest.json").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file",
+                                                                                                 "notes"]
+
+
+def test_torch_files_are_read_without_running_code(tmp_path):
+    import torch
+
+    from posekit.files import read_torch_file
+
+    marker = tmp_path / "ran"
+    with pytest.raises(ValueError, match="Python objects posekit never loads"):
+        read_torch_file(crafted_torch_file(tmp_path / "state.pt", marker), "training state")
+    assert not marker.exists()
+    torch.save({"step": 3, "weights": torch.ones(2)}, tmp_path / "ok.pt")
+    assert read_torch_file(tmp_path / "ok.pt")["step"] == 3
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:40])
+    with pytest.raises(ValueError, match="cut.pt"):
+        read_torch_file(tmp_path / "cut.pt", "training state")
+    with pytest.raises(FileNotFoundError, match="training state"):
+        read_torch_file(tmp_path / "none.pt", "training state")
+
+
+def test_a_text_file_named_npz_is_called_what_it_is(tmp_path):
+    from posekit.files import read_npz
+
+    fake = tmp_path / "pose.npz"
+    fake.write_text("just some text\n")
+    with pytest.raises(ValueError, match="is not a .npz archive"):
+        read_npz(fake, "pose file")

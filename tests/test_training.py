@@ -52,6 +52,24 @@ def test_export_ships_half_precision_parts(tmp_path, tiny_dataset):
     for name, value in shipped.trainable_state().items():
         assert value.dtype == torch.float32  # cast back on load
         torch.testing.assert_close(value, run.model.trainable_state()[name], atol=2e-3, rtol=2e-3)
+    (out / "README.md").write_text("notes")
+    weights = (out / "trained.safetensors").read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+    with pytest.MonkeyPatch.context() as patch:  # the export fails after writing the new weights
+        patch.setattr("posekit.models.chatpose.training.json.dumps", full_disk)
+        with pytest.raises(OSError, match="no space"):
+            export_run(tmp_path / "run", out)
+    assert (out / "trained.safetensors").read_bytes() == weights and ChatPose.load(out) is not None
+    export_run(tmp_path / "run", out)  # a new export keeps the folder's other files
+    assert (out / "README.md").read_text() == "notes"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="no config.json"):
+        export_run(tmp_path / "run", notes)
+    assert (notes / "todo.txt").read_text() == "mine"
 
 
 def _tiny_backbone():
@@ -137,3 +155,12 @@ def test_bad_configs_are_refused_before_anything_is_written(change, match, tmp_p
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"stepz": 3})
     assert not any(tmp_path.iterdir())
+
+
+def test_a_diverged_run_stops_and_saves_no_model(tmp_path, tiny_dataset):
+    model = tiny_chatpose()
+    with torch.no_grad():
+        model.pose_encoder.net[0].weight.fill_(float("nan"))  # weights gone bad: every loss is NaN
+    with pytest.raises(ValueError, match="diverged at step 1"):
+        train(_config(tiny_dataset[0], steps=2), tmp_path / "run", model=model, progress=False)
+    assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "checkpoints").exists()

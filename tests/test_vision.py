@@ -59,3 +59,13 @@ def test_detail_features_keep_the_coarse_tokens_and_add_colour_cells():
     assert torch.allclose(cell[:3], torch.tensor([1.0, 0.0, 0.0]))
     other = tokens[0, 1 * 7 + 5, 1280:].reshape(4, 155)[0]
     assert not torch.allclose(other[:3], torch.tensor([1.0, 0.0, 0.0]), atol=0.1)
+
+
+def test_float_images_in_0_1_are_scaled_and_unclear_ones_refused():
+    grey = np.full((32, 32, 3), 0.5, dtype=np.float32)
+    assert abs(float(load_image(grey, size=32).mean()) - 128 / 255) < 1e-3  # not cast to black
+    assert torch.equal(load_image((grey * 255).round().astype(np.uint8), size=32), load_image(grey, size=32))
+    with pytest.raises(ValueError, match="span"):
+        load_image(np.full((8, 8, 3), 300.0), size=8)
+    with pytest.raises(ValueError, match="NaN"):
+        load_image(np.full((8, 8, 3), np.nan), size=8)

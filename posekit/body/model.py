@@ -174,7 +174,13 @@ class BodyModel(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"body model file {path} does not exist")
-        return cls(read_model_file(path), model_type=model_type, source=str(path), **kwargs)
+        arrays = read_model_file(path)
+        bad = sorted(k for k in _REQUIRED if k in arrays and np.issubdtype(np.asarray(arrays[k]).dtype, np.number)
+                     and not np.isfinite(np.asarray(arrays[k], dtype=np.float64)).all())
+        if bad:
+            raise ValueError(f"body model file {path} holds NaN or infinite values in {bad}: the file is damaged; "
+                             "use the original file (posekit's open body: `posekit build-body` rebuilds it)")
+        return cls(arrays, model_type=model_type, source=str(path), **kwargs)
 
     # --- properties -------------------------------------------------------------------
     @property

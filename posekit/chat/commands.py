@@ -3,6 +3,7 @@ one-shot form. Bad inputs print one line and the conversation goes on."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,7 +88,8 @@ def run_chat(args) -> int:
                               context_turns=None if args.context_turns < 0 else args.context_turns)
     except (OSError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
         return fail(" ".join(str(err).split()))
-    out = Path(args.out) if args.out else reports_dir() / "chat" / time.strftime("%Y%m%d-%H%M%S")
+    # one folder per call: the time and the process id, so that two calls in the same second never share one
+    out = Path(args.out) if args.out else reports_dir() / "chat" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     image = args.image
     if args.prompt is not None:  # one shot: a bad input ends the command with one line
         try:

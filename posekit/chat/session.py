@@ -91,7 +91,9 @@ class ChatSession:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the conversation, its image and its poses."""
+        """Forget the conversation, its image and its poses (the file numbers of :meth:`export` go
+        on from where they were, so that a new conversation never writes over an earlier one's poses)."""
+        self._numbered = getattr(self, "_numbered", 0) + len(getattr(self, "poses", []))
         self.messages: list[dict[str, str]] = []
         self.input_poses: list[torch.Tensor] = []
         self.image = None
@@ -201,7 +203,7 @@ class ChatSession:
         result = pose if isinstance(pose, ChatPoseResult) else self.poses[pose]
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        stem = stem or f"pose_{result.index:02d}"
+        stem = stem or f"pose_{self._numbered + result.index:02d}"  # numbered across resets
         return {"npz": save_pose_npz(folder / f"{stem}.npz", result.pose, result.betas),
                 "obj": save_obj(folder / f"{stem}.obj", result.vertices, self.body.faces),
                 "html": save_html(folder / f"{stem}.html", result, self.body.faces)}

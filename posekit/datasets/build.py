@@ -37,7 +37,7 @@ __all__ = ["build_dataset", "ensure_dataset"]
 
 
 def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.PathLike | None = None, body=None,
-                  progress: bool = True, workers: int = 1) -> dict:
+                  progress: bool = True, workers: int = 1, force: bool = False) -> dict:
     """Build every task dataset; returns the manifest (also written to ``manifest.json``, with the
     SHA-256 of every record file and image: :func:`verify_dataset`).
 
@@ -46,10 +46,12 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     was, or no folder at all. ``workers``: processes that render the images (the dataset's bytes
     do not depend on it; :func:`default_workers` is one per core). More than one needs the
     calling script to guard its entry point (``if __name__ == "__main__":``), as every
-    ``multiprocessing`` "spawn" start does; without it rendering falls back to this process."""
+    ``multiprocessing`` "spawn" start does; without it rendering falls back to this process.
+    An existing ``out_dir`` is replaced only if it is a posekit dataset (it has a ``manifest.json``)
+    or empty, unless ``force``: a folder of a user's files is never deleted by mistake."""
 
     final = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
-    with atomic_dir(final) as tmp:  # an interrupted build leaves the old folder (or none), never half of one
+    with atomic_dir(final, marker="manifest.json", force=force) as tmp:  # an interrupted build leaves the old folder
         return _build_into(config, tmp, body, progress, workers)
 
 

@@ -7,11 +7,9 @@ import json
 import os
 from pathlib import Path
 
+from posekit.corpus.splits import SPLITS
 from posekit.datasets.config import DatasetError, dataset_dir
-from posekit.datasets.records import (
-    Record,
-    read_jsonl,
-)
+from posekit.datasets.records import TASKS, Record, read_jsonl
 
 __all__ = ["load_records", "DatasetCheck", "verify_dataset", "sha256_file"]
 
@@ -23,6 +21,8 @@ def _build_hint(name: str, root: str | os.PathLike | None) -> str:
     command = f"posekit build-data --name {folder.name}" if named else f"posekit build-data --out {folder}"
     if folder.name == "quick" and named:
         command += " --quick"
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
+        command += " --force"  # the build replaces only posekit datasets: this folder is not one (any more)
     return f"build it with `{command}` (or posekit.datasets.build_dataset)"
 
 
@@ -31,7 +31,13 @@ def load_records(task: str, split: str, name: str = "default", root: str | os.Pa
 
     Raises ``FileNotFoundError`` (no such dataset or task file) or :class:`DatasetError` (a
     folder without a manifest: an interrupted build), each saying how to build it."""
+    if task not in TASKS or split not in SPLITS:
+        raise ValueError(f"no task {task!r} with split {split!r}: tasks are {', '.join(TASKS)}; splits "
+                         f"{', '.join(SPLITS)}")
     folder = Path(root) if root is not None else dataset_dir(name)
+    if folder.is_file():
+        raise NotADirectoryError(f"dataset {folder} is a file: pass the dataset's folder (the one holding "
+                                 "manifest.json)")
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset {folder} not found: {_build_hint(name, root)}")
     if not (folder / "manifest.json").is_file():
@@ -40,6 +46,14 @@ def load_records(task: str, split: str, name: str = "default", root: str | os.Pa
     path = folder / task / f"{split}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found although {folder} has a manifest; {_build_hint(name, root)}")
+    try:
+        digest = json.loads((folder / "manifest.json").read_text()).get("files", {}).get(f"{task}/{split}.jsonl")
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{folder / 'manifest.json'} is not valid JSON ({err}); rebuild the dataset: "
+                           f"{_build_hint(name, root)}") from None
+    if digest is not None and sha256_file(path) != digest:  # the file posekit opens is the one the build wrote
+        raise DatasetError(f"{path} differs from what its manifest records (edited or damaged); rebuild the "
+                           f"dataset: {_build_hint(name, root)}")
     return read_jsonl(path)
 
 
@@ -83,6 +97,9 @@ def verify_dataset(name: str = "default", root: str | os.PathLike | None = None,
     except json.JSONDecodeError as err:
         raise DatasetError(f"{manifest_path} is not valid JSON ({err}); rebuild it: {_build_hint(name, root)}") from None
     expected = {**manifest.get("files", {}), **manifest.get("images", {})}
+    if not expected:
+        raise DatasetError(f"{manifest_path} lists no files, so it vouches for nothing; rebuild the dataset: "
+                           f"{_build_hint(name, root)}")
     unverified = [] if "images" in manifest else ["images (the manifest predates image hashes)"]
     missing, changed, checked = [], [], 0
     for rel, digest in tqdm(sorted(expected.items()), desc="verify", disable=not progress):

@@ -27,7 +27,8 @@ more is refused before memory is spent on it."""
 
 
 def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """A file path, PIL image or ``(H, W, 3)`` uint8 array -> ``(3, size, size)`` float in [0, 1].
+    """A file path, PIL image or ``(H, W, 3)`` array (uint8 0-255, or floats in [0, 1]) -> ``(3, size, size)``
+    float in [0, 1].
 
     Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``ValueError`` (unreadable, or more than
     :data:`MAX_IMAGE_PIXELS`) with the offending input named."""
@@ -53,7 +54,17 @@ def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
     elif isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[-1] not in (3, 4):
             raise ValueError(f"image array must be (H, W, 3) or (H, W, 4), got {image.shape}")
-        image = Image.fromarray(image.astype(np.uint8))
+        if image.dtype != np.uint8:  # a float or wider array: scaled to 0-255 if in [0, 1], refused if unclear
+            values = image.astype(np.float64)
+            if not np.isfinite(values).all():
+                raise ValueError("image array holds NaN or infinite values")
+            if values.min() >= 0 and values.max() <= 1 and np.issubdtype(image.dtype, np.floating):
+                values = values * 255.0
+            elif values.min() < 0 or values.max() > 255:
+                raise ValueError(f"image array values span [{values.min():g}, {values.max():g}]: pass uint8 (0-255) "
+                                 "or floats in [0, 1]")
+            image = np.rint(values).astype(np.uint8)
+        image = Image.fromarray(image)
     elif not isinstance(image, Image.Image):
         raise TypeError(f"image must be a path, PIL image or array, got {type(image).__name__}")
     array = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))

@@ -43,7 +43,7 @@ from posekit.models.chatpose import load_chatpose, load_decoder
 from posekit.models.retrieval import load_retrieval
 from posekit.paths import reports_dir
 
-__all__ = ["EvalResult", "evaluate", "evaluate_model", "evaluate_baseline", "benchmark", "pose_table", "EVAL_TASKS",
+__all__ = ["EvalResult", "evaluate", "evaluate_model", "benchmark", "pose_table", "EVAL_TASKS",
            "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of", "PoseModel", "PosePredictor", "GenerativePoseModel",
            "TRAINED_MODELS", "BASELINES", "compare_to_baselines", "evaluate_descriptions",
            "retrieval_table"]
@@ -336,5 +336,3 @@ def retrieval_table(table: pd.DataFrame, metric: str = "mRecall") -> pd.DataFram
     return rows.pivot_table(index="model", columns=["task", "protocol"], values=metric).round(1)
 
 
-evaluate_baseline = evaluate_model
-"""The name this function had before ChatPose joined the baselines."""

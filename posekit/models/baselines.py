@@ -26,6 +26,7 @@ from posekit.body.skeleton import NUM_JOINTS, POSE_6D_DIM
 from posekit.datasets.records import IMAGE_TASKS, IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.encoders.text import get_text_encoder
 from posekit.encoders.vision import efficientnet_lite0
+from posekit.files import atomic_path, read_torch_file
 from posekit.paths import cache_dir
 
 __all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
@@ -191,7 +192,12 @@ def image_features(records: list[Record], root: Path, batch_size: int = 32, prog
     key = hashlib.sha256("\n".join(paths).encode() + str([Path(p).stat().st_mtime_ns for p in paths]).encode()).hexdigest()[:20]
     cache = cache_dir() / "features" / f"efficientnet-lite0-{key}.pt"
     if cache.is_file():
-        return torch.load(cache, weights_only=True)
+        try:
+            cached = read_torch_file(cache, "image feature cache")
+            if isinstance(cached, torch.Tensor) and cached.shape == (len(paths), 1280) and cached.isfinite().all():
+                return cached
+        except ValueError:
+            pass  # truncated or foreign: computed again below and written over it
     net = efficientnet_lite0()
     feats = []
     for start in tqdm(range(0, len(paths), batch_size), desc="image features", disable=not progress):
@@ -200,8 +206,8 @@ def image_features(records: list[Record], root: Path, batch_size: int = 32, prog
         with torch.no_grad():
             feats.append(net.extract_features((batch - 0.5) / 0.5).mean((2, 3)))
     out = torch.cat(feats) if feats else torch.zeros(0, 1280)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, cache)
+    with atomic_path(cache) as tmp:  # a killed run leaves no half-written cache behind
+        torch.save(out, tmp)
     return out
 
 

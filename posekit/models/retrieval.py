@@ -23,6 +23,7 @@ from posekit.body.rotations import rotvec_to_rot6d
 from posekit.body.skeleton import NUM_MAIN_JOINTS, ROT6D_DIM
 from posekit.encoders.text import TEXT_DIM
 from posekit.evaluation.metrics import recall_at_k
+from posekit.files import read_torch_file
 from posekit.paths import data_dir, resolve_file
 
 __all__ = ["RetrievalConfig", "TextPoseRetrieval", "train_retrieval", "load_retrieval", "save_retrieval",
@@ -160,7 +161,7 @@ def load_retrieval(path: str | os.PathLike | None = None) -> TextPoseRetrieval:
     file = resolve_file(CHECKPOINT, path=path, env_var="POSEKIT_CHECKPOINTS",
                         defaults=(data_dir() / "checkpoints",), what="retrieval checkpoint",
                         hint="train it with `posekit train-retrieval`")
-    blob = torch.load(file, map_location="cpu", weights_only=True)
+    blob = read_torch_file(file, "retrieval checkpoint", map_location="cpu")
     config = RetrievalConfig(**blob["config"])
     model = TextPoseRetrieval(config)
     model.load_state_dict(blob["state_dict"])

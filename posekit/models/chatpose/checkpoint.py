@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
 
-from posekit.files import atomic_dir
+from posekit.files import atomic_dir, copy_other_files
 from posekit.models.chatpose.config import CheckpointError
 from posekit.paths import data_dir, resolve_file
 
@@ -35,9 +34,7 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
         save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
                   tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        for other in path.iterdir() if path.is_dir() else ():
-            if other.name not in (WEIGHTS_FILE, CONFIG_FILE):
-                (shutil.copytree if other.is_dir() else shutil.copy2)(other, tmp / other.name)
+        copy_other_files(path, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE))
     return path
 
 

@@ -33,7 +33,8 @@ import torch
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
 from posekit.evaluation.benchmark import evaluate
-from posekit.files import atomic_path
+from posekit.files import atomic_dir, atomic_path, copy_other_files, read_torch_file
+from posekit.models.chatpose.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
 from posekit.models.chatpose.model import ChatPose
 
@@ -165,7 +166,9 @@ def _lr_lambda(warmup: int, total: int):
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # plain values: the file loads with weights_only
+    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -173,7 +176,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -235,7 +239,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
             raise CheckpointError(f"{checkpoint} was written by a run with another model config; "
                                   "use a new out_dir or resume=False")
         model.load_trained(checkpoint, meta)
-        state = torch.load(checkpoint / "training_state.pt", weights_only=False)
+        state = read_torch_file(checkpoint / "training_state.pt", "training state")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
@@ -256,6 +260,9 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
             batch = model.collate(sampler.batch(step, micro, config.batch_size), root).to(accelerator.device)
             with accelerator.no_sync(wrapped) if micro < config.grad_accum - 1 else contextlib.nullcontext():
                 out = wrapped(batch)
+                if not torch.isfinite(out["loss"]):  # stop before a NaN reaches the weights or a checkpoint
+                    raise ValueError(f"training diverged at step {step + 1} (loss {float(out['loss'].detach())}); the last "
+                                     "checkpoint is kept and nothing newer is saved: lower the learning rate")
                 accelerator.backward(out["loss"] / config.grad_accum)
             for key in ("loss", "ce", "rotmat", "joint"):
                 window[key] += float(out[key].detach()) / config.grad_accum
@@ -330,13 +337,16 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: to
                               "finish the run (`posekit train` resumes it) before exporting")
     from safetensors.torch import load_file, save_file
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = load_file(run_dir / "model" / "trained.safetensors")
-    save_file({k: v.to(dtype) for k, v in state.items()}, out_dir / "trained.safetensors")
-    _write_atomic(out_dir / "config.json", json.dumps(meta, indent=2))
-    for name in ("train_config.json", "log.csv", "eval.csv"):
-        if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, out_dir / name)
+    state = load_file(run_dir / "model" / WEIGHTS_FILE)
+    logs = ("train_config.json", "log.csv", "eval.csv")
+    # the old checkpoint stays whole and loadable until the new one is complete; its other files are kept
+    with atomic_dir(out_dir, marker=CONFIG_FILE) as tmp:
+        copy_other_files(out_dir, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, *logs))
+        save_file({k: v.to(dtype) for k, v in state.items()}, tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        for name in logs:
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, tmp / name)
     return out_dir
 
 

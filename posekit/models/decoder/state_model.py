@@ -11,7 +11,7 @@ from posekit.body.rotations import rotmat_to_rotvec
 from posekit.datasets.records import Record
 from posekit.encoders.state_cache import request_states
 from posekit.encoders.vision import DEFAULT_VISION
-from posekit.files import atomic_path
+from posekit.files import atomic_path, read_torch_file
 from posekit.models.decoder.config import PoseDecoderConfig
 from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
 from posekit.models.decoder.network import PoseDecoder
@@ -72,4 +72,4 @@ class StatePoseModel:
 
 def read_decoder_file(path: str | Path) -> dict:
     """The payload of a decoder file (``posekit train-decoder --out``): tensors and plain values only."""
-    return torch.load(path, weights_only=True)
+    return read_torch_file(path, "decoder file")

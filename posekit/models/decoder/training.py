@@ -16,7 +16,7 @@ from posekit.datasets.records import Record
 from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.encoders.state_cache import DEFAULT_STATE_LAYER, request_states
 from posekit.encoders.vision import DEFAULT_VISION, make_vision_encoder
-from posekit.files import atomic_path
+from posekit.files import atomic_path, read_torch_file
 from posekit.models.baselines import MeanPose
 from posekit.models.decoder.config import (
     DECODER_TASKS,
@@ -125,7 +125,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
     best, best_state, history, waited, first = math.inf, None, [], 0, 0
     if checkpoint is not None and Path(checkpoint).is_file():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = read_torch_file(checkpoint, "decoder training state")
         if saved["config"] != dataclasses.asdict(config) or saved["train"] != dataclasses.asdict(train):
             raise ValueError(f"{checkpoint} belongs to another run (config differs); delete it or pass another path")
         decoder.load_state_dict(saved["model"])
@@ -157,6 +157,10 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
                 val += objective(run_decoder(decoder, val_states, va, rows, val_images), va.target[rows]).item() * len(rows)
             val /= max(len(va.target), 1)
         row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
+        if not (math.isfinite(row["train_loss"]) and math.isfinite(val)):  # nothing is saved from a diverged run
+            raise ValueError(f"training diverged at epoch {epoch + 1} (train loss {row['train_loss']}, validation loss "
+                             f"{val}); nothing was saved: lower the learning rate (--lr), or check the cached states "
+                             "for NaN (delete $POSEKIT_CACHE/states to compute them again)")
         history.append(row)
         if log is not None:
             log(row)

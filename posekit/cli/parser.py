@@ -1,0 +1,238 @@
+"""The ``posekit`` argument parser: every default and choice that a config holds is read from it, every
+number is range-checked before any work starts, and a bad option is one line (exit code 2)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from posekit.cli import commands
+
+MAX_SEED = 2 ** 32 - 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with posekit's one-line errors (``posekit <cmd>: error: ...``, exit code 2)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def whole(low: int | None = None, high: int | None = None):
+    """An argparse type: a whole number in ``[low, high]`` (checked before any work starts)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"from {low} to {high}" if low is not None else f"<= {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+    return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def config_default(config, name: str):
+    """The default of field ``name`` of the dataclass ``config``: the CLI's defaults are the configs'."""
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``posekit`` parser: every default and choice that a config holds is read from it."""
+    from posekit.datasets.records import POSE_TASKS
+    from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
+    from posekit.encoders.vision import DEFAULT_VISION
+    from posekit.evaluation.benchmark import MODELS
+    from posekit.models.chatpose.config import DTYPES
+    from posekit.models.decoder.config import (
+        CONFIDENCE,
+        DECODER_TASKS,
+        TRAINABLE,
+        DecoderTrainConfig,
+        PoseDecoderConfig,
+    )
+
+    parser = OneLineParser(prog="posekit", description="posekit research workbench")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build-body", help="rebuild the open SMPL-compatible body from Anny (needs posekit[build])")
+    p.add_argument("--out", help="output .npz (default: data/body_models/posekit/POSEKIT_NEUTRAL.npz)")
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    p.add_argument("--num-samples", type=whole(2), default=320)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_build_body)
+
+    p = sub.add_parser("build-data", help="build the task datasets (text2pose, spg, image2pose, rpe, ...)")
+    p.add_argument("--name", default=None, help="dataset name: data/generated/<name> (default: default / quick)")
+    p.add_argument("--quick", action="store_true", help="small dataset for notebooks and CI")
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    p.add_argument("--scale", type=positive, default=None, help="multiply every count (GPU users: 5-20)")
+    p.add_argument("--image2pose-train-extra", type=whole(0), default=None,
+                   help="single-person training renders drawn after everything else (default: 8000; --quick: 0)")
+    p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
+    p.add_argument("--workers", type=whole(1, 64), default=None, help="processes rendering images (default: one per core, <= 4)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it is not a posekit dataset (it and everything in it is deleted)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_build_data)
+
+    p = sub.add_parser("verify-data", help="check a dataset's records and images against its manifest's SHA-256")
+    p.add_argument("--name", default="default", help="dataset name: data/generated/<name>")
+    p.add_argument("--out", default=None, help="the dataset folder, if not data/generated/<name>")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_verify_data)
+
+    p = sub.add_parser("train-retrieval", help="train the text<->pose retrieval model on a built dataset")
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--epochs", type=whole(1), default=60)
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    p.add_argument("--out", default=None, help="checkpoint path (default: data/checkpoints/retrieval.pt)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_train_retrieval)
+
+    p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--tasks", default=",".join(DECODER_TASKS), help="comma-separated tasks to train across")
+    p.add_argument("--layer", type=whole(0), default=None,
+                   help=f"LLM layer whose states are read (default: {DEFAULT_STATE_LAYER})")
+    p.add_argument("--width", type=whole(1), default=config_default(PoseDecoderConfig, "width"))
+    p.add_argument("--layers", type=whole(1), default=config_default(PoseDecoderConfig, "layers"), help="decoder layers")
+    p.add_argument("--image-layers", type=whole(0), default=config_default(PoseDecoderConfig, "image_layers"),
+                   help="self-attention layers over the image tokens (image path; may be added to an --init decoder)")
+    p.add_argument("--image-text-layers", type=whole(0), default=config_default(PoseDecoderConfig, "image_text_layers"),
+                   help="layers in which the image tokens read the request (early fusion; image path; may be added "
+                        "to an --init decoder)")
+    p.add_argument("--epochs", type=int, default=config_default(DecoderTrainConfig, "epochs"))
+    p.add_argument("--joint-weight", type=float, default=config_default(DecoderTrainConfig, "joint_weight"),
+                   help="weight of the joint-position L1 (metres); the shipped recipe uses 1.0")
+    p.add_argument("--caption-draws", type=int, default=config_default(DecoderTrainConfig, "caption_draws"),
+                   help="extra caption draws per training text2pose pose (augmentation; test splits unchanged)")
+    p.add_argument("--brief-draws", type=int, default=config_default(DecoderTrainConfig, "brief_draws"),
+                   help="extra short caption draws (at most --brief-facts facts, picked at random) per training pose")
+    p.add_argument("--brief-facts", type=int, default=config_default(DecoderTrainConfig, "brief_facts"))
+    p.add_argument("--instruction-draws", type=int, default=config_default(DecoderTrainConfig, "instruction_draws"),
+                   help="extra instruction-style requests per training text2pose pose ('Kneel down, then lean forward.')")
+    p.add_argument("--edit-draws", type=int, default=config_default(DecoderTrainConfig, "edit_draws"),
+                   help="extra edit pairs per training edit record (its input pose to another training pose)")
+    p.add_argument("--repeat", default="",
+                   help="show some tasks' training examples several times per epoch, e.g. spg=2 (keeps a small task's "
+                        "share of the mix when caption or edit draws grow the others)")
+    p.add_argument("--grounding-weight", type=float, default=config_default(DecoderTrainConfig, "grounding_weight"),
+                   help="ground image requests in the image (a map of where the asked-for person is), trained "
+                        "with this weight against the person's 2D joints")
+    p.add_argument("--vision", default=DEFAULT_VISION,
+                   help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
+                        "colour and mid-level 14 x 14 cells) or a local CLIP folder")
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=config_default(DecoderTrainConfig, "seed"))
+    p.add_argument("--lr", type=positive, default=config_default(DecoderTrainConfig, "lr"),
+                   help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--init", default=None,
+                   help="a decoder file, or a ChatPose folder with a decoder head (e.g. data/checkpoints/chatpose), to start from "
+                        "(a second stage, e.g. --tasks image2pose,rpe --trainable image)")
+    p.add_argument("--confidence", default=None, choices=CONFIDENCE,
+                   help="the decoder's confidence gate: one factor per answer (pose, the default with --trainable "
+                        "confidence) or per joint; none: no gate")
+    p.add_argument("--trainable", default=config_default(DecoderTrainConfig, "trainable"), choices=TRAINABLE,
+                   help="image: train only the image path of an --init decoder (text and edit answers stay as they "
+                        "were); confidence: add a confidence gate to it and fit only the gate, on half of the "
+                        "validation requests (held out from every stage), the other half picking the epoch")
+    p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
+    p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
+    p.add_argument("--chatpose-out", default=None, help="also write a ChatPose checkpoint with this decoder as its head")
+    p.add_argument("--chatpose-from", default=None,
+                   help="the ChatPose checkpoint whose language parts (LoRA, token rows) it keeps (default: the shipped one)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_train_decoder)
+
+    p = sub.add_parser("eval", help="benchmark models on a task's test split (mean, nearest, regressor, copy, chatpose)")
+    p.add_argument("--task", default="all", choices=["all", *POSE_TASKS, "pose2text"],
+                   help="pose2text: the model's descriptions of input poses, ranked by the retrieval model")
+    p.add_argument("--model", default="all",
+                   choices=["all", *MODELS, "decoder"],
+                   help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="ChatPose checkpoint folder (default: the shipped one); for --model decoder, a decoder file or "
+                        "a ChatPose folder with a decoder head")
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                   help="ChatPose's inference dtype (the README's numbers: float32)")
+    p.add_argument("--dataset", default="default")
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--limit", type=whole(1), default=None, help="evaluate on N records spread over the split")
+    p.add_argument("--root", default=None, help="dataset folder (default: data/generated/<dataset>)")
+    p.set_defaults(func=commands.run_eval)
+
+    p = sub.add_parser("train", help="fine-tune ChatPose (CPU here; `accelerate launch -m posekit train` on GPUs)")
+    p.add_argument("--out", default="runs/chatpose", help="run folder (checkpoints, log.csv, model/)")
+    p.add_argument("--config", default=None, help="TrainConfig as JSON (e.g. a run's train_config.json)")
+    p.add_argument("--quick", action="store_true", help="a few steps on the quick dataset")
+    p.add_argument("--steps", type=whole(1), default=None)
+    p.add_argument("--batch-size", type=whole(1), default=None)
+    p.add_argument("--lr", type=positive, default=None)
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=None)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_train)
+
+    p = sub.add_parser("export", help="copy a finished training run's trained parts (float16) and logs into a checkpoint folder")
+    p.add_argument("run", help="run folder written by `posekit train`")
+    p.add_argument("out", help="checkpoint folder, e.g. data/checkpoints/chatpose")
+    p.set_defaults(func=commands.run_export)
+
+    p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
+                       description="Chat with the shipped ChatPose model (or --checkpoint). How good it is, on the "
+                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 106 mm, "
+                       "21 mm better than a sentence-embedding regressor; edits 132 mm; instructions such as "
+                       "'Kneel down, then lean forward.' 124 mm, the average pose 154); implicit requests "
+                       "('someone who just heard great news') come out 3 mm better than the average pose and "
+                       "cautious (near it where the model doubts), image requests 8 mm better than an image "
+                       "regressor. It follows 8 of 12 plain requests in "
+                       "tests/test_plain_requests.py, but only 3 of 20 everyday requests written apart from its "
+                       "training text ('hands on hips', 'kneel on one knee'): it knows the captioner's words "
+                       "better than a person's. Each message is answered on its own unless --context-turns "
+                       "says otherwise. Numbers and limits: README, 'How good the model is', and docs/model-design.md.")
+    p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
+    p.add_argument("--image", default=None, help="an image for the (first) message")
+    p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
+    p.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=positive, default=0.7)
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    p.add_argument("--max-new-tokens", type=whole(1, 4096), default=160)
+    p.add_argument("--no-repeat-ngram", type=whole(0), default=0, metavar="N",
+                   help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
+    p.add_argument("--dtype", default="float16", choices=list(DTYPES),
+                   help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
+    p.add_argument("--context-turns", type=whole(-1), default=0, metavar="N",
+                   help="earlier exchanges the model reads with each message (0: each message alone, earlier poses "
+                        "only through /pose; -1: all that fit). The shipped model loses its <POSE> in long histories")
+    p.set_defaults(func=commands.run_chat)
+
+    p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
+    p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])
+    p.add_argument("--path", default=None, help="model file or folder (else $POSEKIT_BODY_MODELS, else defaults)")
+    p.set_defaults(func=commands.run_info)
+
+    p = sub.add_parser("report", help="execute the notebooks in order and write reports/ (HTML + executed .ipynb)")
+    p.add_argument("--full", action="store_true", help="full mode instead of quick mode (long steps run fully)")
+    p.add_argument("--timeout", type=whole(1), default=1800, help="per-cell timeout in seconds")
+    p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/*.ipynb in order)")
+    p.set_defaults(func=commands.run_report)
+
+    parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("POSEKIT_DEBUG")),
+                        help="show the full traceback of an error (also: POSEKIT_DEBUG=1)")
+    return parser
