@@ -397,3 +397,19 @@ def test_records_are_checked_against_the_manifest_when_loaded(tiny_dataset, tmp_
     path.write_text(path.read_text().replace("a", "b", 1))  # one character edited
     with pytest.raises(DatasetError, match="differs from what its manifest records"):
         load_records("spg", "train", root=root)
+
+
+def test_fewer_image_records_leave_every_text_record_as_it_was(tiny_dataset, tmp_path, body):
+    """What DatasetConfig.evaluation relies on: image counts change image files only."""
+    import dataclasses
+
+    root, manifest, config = tiny_dataset
+    fewer = dataclasses.replace(config, image2pose_count=config.image2pose_count // 4, rpe_scenes=config.rpe_scenes // 4)
+    small = build_dataset(fewer, out_dir=tmp_path / "small", body=body, progress=False)
+    changed = {f.split("/")[0] for f in manifest["files"] if small["files"][f] != manifest["files"][f]}
+    assert changed == {"image2pose", "rpe"}
+    assert small["counts"]["image2pose"]["test"] < manifest["counts"]["image2pose"]["test"]
+    from posekit.datasets import DatasetConfig
+
+    evaluation = DatasetConfig.evaluation()
+    assert (evaluation.image2pose_train_extra, evaluation.image2pose_count, evaluation.rpe_scenes) == (0, 1000, 750)

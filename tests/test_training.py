@@ -88,6 +88,18 @@ def test_resume_after_interruption_continues_exactly(tmp_path, tiny_dataset):
     assert resumed.log["loss"].tolist() == straight.log["loss"].tolist()  # same batches, same RNG, same numbers
 
 
+def test_a_crafted_training_state_runs_no_code(tmp_path, tiny_dataset):
+    from posefixtures import crafted_torch_file
+
+    config = _config(tiny_dataset[0], steps=4)
+    train(config, tmp_path / "run", model=tiny_chatpose(), progress=False, stop_after=2)  # a checkpoint at step 2
+    state = latest_checkpoint(tmp_path / "run") / "training_state.pt"
+    crafted_torch_file(state, tmp_path / "ran")
+    with pytest.raises(ValueError, match="Python objects posekit never loads"):
+        train(config, tmp_path / "run", model=tiny_chatpose(), progress=False)
+    assert not (tmp_path / "ran").exists()
+
+
 def test_resume_refuses_another_model_config(tmp_path, tiny_dataset):
     config = _config(tiny_dataset[0], steps=2)
     train(config, tmp_path / "run", model=tiny_chatpose(), progress=False, stop_after=2)

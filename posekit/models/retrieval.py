@@ -23,7 +23,7 @@ from posekit.body.rotations import rotvec_to_rot6d
 from posekit.body.skeleton import NUM_MAIN_JOINTS, ROT6D_DIM
 from posekit.encoders.text import TEXT_DIM
 from posekit.evaluation.metrics import recall_at_k
-from posekit.files import read_torch_file
+from posekit.files import atomic_path, read_torch_file
 from posekit.paths import data_dir, resolve_file
 
 __all__ = ["RetrievalConfig", "TextPoseRetrieval", "train_retrieval", "load_retrieval", "save_retrieval",
@@ -149,10 +149,12 @@ def train_retrieval(train_texts: torch.Tensor, train_poses: torch.Tensor, config
 
 
 def save_retrieval(model: TextPoseRetrieval, path: str | os.PathLike | None = None, meta: dict | None = None) -> Path:
+    """Write the retrieval model to ``path`` (default: the shipped checkpoint's place), atomically: the
+    old file stays whole until the new one is complete."""
     path = Path(path) if path is not None else data_dir() / "checkpoints" / CHECKPOINT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
-                "meta": {**(meta or {}), "saved": time.strftime("%Y-%m-%d %H:%M:%S")}}, path)
+    with atomic_path(path) as tmp:
+        torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
+                    "meta": {**(meta or {}), "saved": time.strftime("%Y-%m-%d %H:%M:%S")}}, tmp)
     return path
 
 
