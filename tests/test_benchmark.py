@@ -158,3 +158,11 @@ def test_pose2text_descriptions_are_ranked_against_their_poses():
     assert (table["samples"] == 40).all() and (table["task"] == "pose2text").all()
     with pytest.raises(ValueError, match="at least 32"):
         evaluate_descriptions(["x"] * 10, records[:10], retrieval, "few")
+
+
+def test_baselines_can_be_fitted_on_a_bounded_training_subset(tiny_dataset, body):
+    root = tiny_dataset[0]
+    full = evaluate_model("mean", "spg", root=root, limit=4, body=body, retrieval=None, write_csv=False)
+    few = evaluate_model("mean", "spg", root=root, limit=4, body=body, retrieval=None, write_csv=False, train_limit=3)
+    assert full.per_sample["id"].tolist() == few.per_sample["id"].tolist()  # the same test records
+    assert not torch.equal(full.predictions, few.predictions)  # a mean over 3 training poses, not all

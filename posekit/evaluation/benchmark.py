@@ -257,10 +257,12 @@ def evenly(records: list[Record], limit: int | None) -> list[Record]:
 
 def evaluate_model(name: str, task: str, dataset: str = "default", split: str = "test", limit: int | None = None,
                    root: Path | None = None, retrieval="default", body=None, write_csv: bool = True,
-                   checkpoint: str | Path | None = None, model=None, dtype: str | None = None) -> EvalResult:
+                   checkpoint: str | Path | None = None, model=None, dtype: str | None = None,
+                   train_limit: int | None = None) -> EvalResult:
     """Evaluate model ``name`` on ``split`` of ``task`` (``limit``: that many records, spread evenly).
 
-    Baselines are fitted on the training split first; ``"chatpose"`` is the trained model from
+    Baselines are fitted on the training split first (``train_limit``: on that many of its records,
+    spread evenly: a quick measurement); ``"chatpose"`` is the trained model from
     ``checkpoint`` (default: the shipped one; ``dtype`` as in :meth:`posekit.models.chatpose.ChatPose.set_dtype`),
     or ``model`` when given (loaded once by the caller)."""
 
@@ -272,7 +274,7 @@ def evaluate_model(name: str, task: str, dataset: str = "default", split: str = 
         train = load_records(task, "train", root=root)
         if task == "rpe" and name == "regressor":  # the image regressor learns from single-person images
             train = load_records("image2pose", "train", root=root)
-        model = make_baseline(name, task).fit(train, root)
+        model = make_baseline(name, task).fit(evenly(train, train_limit), root)
     if retrieval == "default":
         retrieval = load_retrieval() if task in TEXT_TASKS else None
     result = evaluate(model, task, test, root, body=body, retrieval=retrieval, model_name=name)
@@ -299,8 +301,10 @@ def plot_results(per_sample: dict[str, pd.DataFrame], metric: str = "MPJPE", tit
 
 def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: str = "test", limit: int | None = None,
               root: Path | None = None, checkpoint: str | Path | None = None, chatpose=None, body=None,
-              write_csv: bool = False, dtype: str | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], EvalResult]]:
-    """Every applicable (task, model) pair on the same records: ``(table, results)``.
+              write_csv: bool = False, dtype: str | None = None,
+              train_limit: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str], EvalResult]]:
+    """Every applicable (task, model) pair on the same records: ``(table, results)`` (``train_limit``:
+    baselines fitted on that many training records, spread evenly).
 
     ``table`` stacks the summaries (pose metrics, plus retrieval rows on text tasks); ``results``
     maps ``(task, model)`` to its :class:`EvalResult`. Trained models (ChatPose, a decoder from
@@ -317,7 +321,8 @@ def benchmark(tasks=EVAL_TASKS, models=MODELS, dataset: str = "default", split: 
             if (name == "copy" and task != "edit") or (name in TEXT_QUERY_BASELINES and task in IMAGE_TASKS):
                 continue
             results[(task, name)] = evaluate_model(name, task, dataset=dataset, split=split, limit=limit, root=root,
-                                                   body=body, write_csv=write_csv, model=trained.get(name))
+                                                   body=body, write_csv=write_csv, model=trained.get(name),
+                                                   train_limit=train_limit)
     table = pd.concat([r.summary for r in results.values()], ignore_index=True)
     return table, results
 
