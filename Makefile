@@ -37,7 +37,7 @@ run-full: $(STAMP) $(WIDGET_JS)
 
 ## Tests: pytest over tests/ plus every notebook under nbval
 test: $(STAMP) $(WIDGET_JS)
-	$(PY) -m pytest --nbval-lax tests notebooks
+	POSEKIT_QUICK=1 $(PY) -m pytest --nbval-lax tests notebooks
 
 ## Slow tests too (rebuilds the open body from Anny: ~2 min, 790 MB Anny cache)
 test-slow: $(STAMP)

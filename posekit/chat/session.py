@@ -133,7 +133,8 @@ class ChatSession:
             raise ValueError("the message is empty")
         if image is not None:
             if self.image is not None:
-                raise ValueError("this conversation already has an image: call reset() to talk about another one")
+                raise ValueError("this conversation already has an image: start a new one to talk about another "
+                                 "(/reset in `posekit chat`, ChatSession.reset() in Python)")
             load_image(image)  # fail early, with the reason, on an unreadable image
             if IMAGE_TOKEN not in text:
                 text = f"{IMAGE_TOKEN}\n{text}"
@@ -145,7 +146,8 @@ class ChatSession:
             if POSE_IN_TOKEN not in text:
                 text = f"{POSE_IN_TOKEN}\n{text}"
         if text.count(POSE_IN_TOKEN) != len(new_inputs):
-            raise ValueError(f"{POSE_IN_TOKEN} needs a pose: pass pose=<index or tensor>")
+            raise ValueError(f"{POSE_IN_TOKEN} needs a pose: attach one (/pose N in `posekit chat`, pose=<index or "
+                             "tensor> in Python)")
         messages = [*self.messages, {"role": "user", "content": text}]
         inputs = [*self.input_poses, *new_inputs]
         session_image = image if image is not None else self.image
