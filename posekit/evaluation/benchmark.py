@@ -27,6 +27,7 @@ from posekit.body.model import load_body_model
 from posekit.datasets import dataset_dir, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
 from posekit.encoders.text import get_text_encoder
+from posekit.evaluation.findings import LOWER_IS_BETTER
 from posekit.evaluation.metrics import (
     mpjpe,
     mpjre,
@@ -121,8 +122,8 @@ def compare(results: dict[str, EvalResult], reference: str, metrics=("PA-MPJPE",
             for metric in metrics:
                 d = paired_bootstrap(torch.tensor(frame[metric].to_numpy()[rows_of]),
                                      torch.tensor(ref[metric].to_numpy()[rows_of]), seed=seed)
-                better = d.high < 0 if metric in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE") else d.low > 0
-                worse = d.low > 0 if metric in ("MPJPE", "PA-MPJPE", "MPVPE", "MPJRE") else d.high < 0
+                better = d.high < 0 if metric in LOWER_IS_BETTER else d.low > 0
+                worse = d.low > 0 if metric in LOWER_IS_BETTER else d.high < 0
                 rows.append({"model": name, "reference": reference, "subset": subset, "metric": metric,
                              "model_value": float(frame[metric].to_numpy()[rows_of].mean()),
                              "reference_value": float(ref[metric].to_numpy()[rows_of].mean()),
