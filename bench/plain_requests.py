@@ -1,34 +1,83 @@
-"""The twelve plain requests of ``tests/test_plain_requests.py`` against any ChatPose checkpoint:
-which ones it follows, with the joint measurements the checks read.
+"""The plain-request test bank (``data/benchmarks/plain_requests.json``: explicit requests,
+situations and edits typed as people type them, held out from every training phrasing) through
+the chat of a ChatPose checkpoint, beside the label look-up and the mean pose: the share of
+answers with the asked geometry, per kind, with paired-bootstrap 95 % intervals.
 
-    python bench/plain_requests.py [CHECKPOINT]     # default: the shipped checkpoint
+    python bench/plain_requests.py [--checkpoint DIR] [--dtype float32] [--out data/experiments/plain_requests]
+
+The label look-up answers from the canonical poses of the default dataset's training split (as
+the evaluated checkpoint was trained) and, as ``label-nearest-all``, from every canonical pose.
 """
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-from posekit.chat import ChatSession
-from posekit.evaluation.requests import PLAIN_REQUEST_CHECKS as CHECKS
-from posekit.evaluation.requests import measure
+import torch
+from tqdm.auto import tqdm
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", nargs="?", default=None, help="ChatPose checkpoint folder (default: shipped)")
+    parser.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    parser.add_argument("--name", default="chatpose", help="the checkpoint's name in the tables")
+    parser.add_argument("--dtype", default="float32", help="float32 (the goals' precision) or float16 (the chat's)")
+    parser.add_argument("--limit", type=int, default=None, help="every n-th request only, for a quick look")
+    parser.add_argument("--out", default=None, help="folder for the per-request CSVs and the summary")
+    parser.add_argument("--baselines-only", action="store_true")
     args = parser.parse_args()
-    session = ChatSession(checkpoint=args.checkpoint)
-    followed = 0
-    for text, check in CHECKS.items():
-        session.reset()
-        reply = session.send(text)
-        if not reply.poses:
-            print(f"NO POSE {text}: {reply.text!r}")
-            continue
-        j = reply.poses[0].joints
-        ok = bool(check(j))
-        followed += ok
-        print(f"{'follows' if ok else 'misses '}  {text:<54} " + ", ".join(f"{k} {v}" for k, v in measure(j).items()))
-    print(f"{followed} of {len(CHECKS)} followed")
+
+    import pandas as pd
+
+    from posekit.body.model import load_body_model
+    from posekit.chat import ChatSession
+    from posekit.corpus.library import canonical_poses
+    from posekit.corpus.splits import load_canonical, split_canonical
+    from posekit.evaluation.request_bank import bank_summary, load_request_bank, score_answers
+    from posekit.models.baselines import LabelNearest
+    from posekit.body.rotations import mean_rotation, rotmat_to_rotvec, rotvec_to_rotmat
+
+    bank = load_request_bank()
+    if args.limit:
+        bank = bank[::max(1, len(bank) // args.limit)]
+    body = load_body_model()
+    canonical = canonical_poses()
+
+    def joints_of(poses: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return body(poses[:, 0], poses[:, 1:], joints_only=True).joints  # (N, 24, 3)
+
+    starts = {name: joints_of(canonical[name][None])[0] for name in {r.start for r in bank if r.start}}
+    split = split_canonical(load_canonical())
+    train_poses = [n for n, s in split.items() if s == "train"]
+    texts = [r.text for r in bank]
+    tables = {}
+    tables["label-nearest"] = score_answers(bank, joints_of(LabelNearest().fit_poses(train_poses).answer(texts)), starts)
+    tables["label-nearest-all"] = score_answers(bank, joints_of(LabelNearest().fit_poses().answer(texts)), starts)
+    mean = rotmat_to_rotvec(mean_rotation(rotvec_to_rotmat(torch.stack([canonical[n] for n in train_poses]))))
+    tables["mean"] = score_answers(bank, joints_of(mean.expand(len(bank), -1, -1)), starts)  # the training poses' mean
+    if not args.baselines_only:
+        session = ChatSession(checkpoint=args.checkpoint, dtype=args.dtype, body=body)
+        answers, found, seconds = [], [], []
+        for request in tqdm(bank, desc=args.name):
+            session.reset()
+            start = time.perf_counter()
+            reply = session.send(request.text, pose=canonical[request.start] if request.start else None)
+            seconds.append(time.perf_counter() - start)
+            found.append(bool(reply.poses))
+            answers.append(reply.poses[0].joints if reply.poses else torch.full((24, 3), float("nan")))
+        tables[args.name] = score_answers(bank, torch.stack(answers), starts, found)
+        print(f"chat latency: median {sorted(seconds)[len(seconds) // 2]:.2f} s, max {max(seconds):.2f} s")
+    summary = bank_summary(tables, reference="label-nearest")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.to_string(index=False))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            table.to_csv(out / f"{name}.csv", index=False)
+        summary.to_csv(out / "summary.csv", index=False)
     return 0
 
 

@@ -5,13 +5,13 @@ import torch
 from posekit.cli import main
 from posekit.datasets import load_records
 from posekit.evaluation.benchmark import EVAL_TASKS, benchmark, evaluate, evaluate_model, evenly, pose_table
-from posekit.models.baselines import CopyInput, MeanPose, make_baseline, query_text
+from posekit.models.baselines import TEXT_QUERY_BASELINES, CopyInput, LabelNearest, MeanPose, make_baseline, query_text
 from posekit.models.retrieval import TextPoseRetrieval
 
 
-@pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "soft-nearest", "regressor", "copy")
+@pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "soft-nearest", "label-nearest", "regressor", "copy")
                                        if not (m == "copy" and t != "edit")
-                                       and not (m in ("nearest", "soft-nearest") and t in ("image2pose", "rpe"))])
+                                       and not (m in TEXT_QUERY_BASELINES and t in ("image2pose", "rpe"))])
 def test_every_baseline_runs_on_every_task(tiny_dataset, body, task, name):
     root = tiny_dataset[0]
     result = evaluate_model(name, task, root=root, split="test", limit=40, body=body,
@@ -166,3 +166,25 @@ def test_baselines_can_be_fitted_on_a_bounded_training_subset(tiny_dataset, body
     few = evaluate_model("mean", "spg", root=root, limit=4, body=body, retrieval=None, write_csv=False, train_limit=3)
     assert full.per_sample["id"].tolist() == few.per_sample["id"].tolist()  # the same test records
     assert not torch.equal(full.predictions, few.predictions)  # a mean over 3 training poses, not all
+
+
+def test_label_nearest_answers_its_own_labels_with_their_poses():
+    from posekit.corpus.library import canonical_poses
+    from posekit.datasets.plain import pose_labels
+
+    names = ["hands on hips", "kneeling on one knee", "lying face down", "clapping"]
+    model = LabelNearest().fit_poses(names)
+    labels = pose_labels(names)
+    poses = canonical_poses(names)
+    answers = model.answer([text for text, _ in labels])
+    expected = torch.stack([poses[name] for _, name in labels])
+    assert torch.equal(answers, expected)
+    assert model.nearest(["put your fists on your hips"]) == ["hands on hips"]  # not a label: nearest by meaning
+
+
+def test_label_nearest_answers_only_with_the_training_poses(tiny_dataset):
+    root = tiny_dataset[0]
+    train = load_records("spg", "train", root=root)
+    model = LabelNearest().fit(train)
+    assert set(model.names) == {r.meta["source"] for r in train}
+    assert model.predict(load_records("spg", "test", root=root)[:5]).shape == (5, 24, 3)

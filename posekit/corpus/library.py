@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from posekit.body.parameters import pose_from_degrees
+from posekit.body.parameters import pose_from_degrees, remove_yaw
 from posekit.body.skeleton import JOINT_INDEX
 from posekit.paths import data_dir, resolve_file
 
-__all__ = ["PoseEntry", "SUPPORTS", "load_pose_entries", "load_pose_library", "library_params"]
+__all__ = ["PoseEntry", "SUPPORTS", "load_pose_entries", "load_pose_library", "library_params", "canonical_poses"]
 
 SUPPORTS = ("feet", "one foot", "knees", "sitting", "lying", "hands", "air")
 """What carries the body weight in a pose."""
@@ -103,3 +103,13 @@ def library_params(names: list[str], library: dict[str, dict[str, tuple]] | None
         raise KeyError(f"poses {missing} not in the library; available: {sorted(library)}")
     params = [pose_from_degrees(library[n], dtype=dtype) for n in names]
     return torch.cat([p[0] for p in params]), torch.cat([p[1] for p in params])
+
+
+def canonical_poses(names: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """``{name: (24, 3) axis-angle}`` of canonical poses (``data/poses/canonical.json``; all when
+    ``names`` is None), global orientation first, heading removed as in the datasets."""
+    library = load_pose_library("canonical")
+    names = list(library) if names is None else list(names)
+    orient, body = library_params(names, library)
+    orient = remove_yaw(orient)
+    return {n: torch.cat([orient[i:i + 1], body[i]]) for i, n in enumerate(names)}

@@ -9,6 +9,9 @@ the first ``<POSE>`` of each record.
 - :class:`TextRegressor`: MiniLM embedding (plus the input pose for ``edit``) -> MLP -> 6D pose;
 - :class:`ImageRegressor`: frozen ImageNet EfficientNet-lite0 features -> MLP -> 6D pose (for
   RPE it sees the whole image and cannot reason about the query: that is the point);
+- :class:`LabelNearest`: the canonical pose whose plain-word label (its name, its "who" phrase or
+  one of its situations) is closest to the request in MiniLM space: a look-up anyone could write
+  in twenty lines, and the bar a model of everyday wording must clear;
 - :class:`CopyInput`: ``edit`` only, returns the input pose unchanged.
 """
 from __future__ import annotations
@@ -23,13 +26,15 @@ from torch import nn
 
 from posekit.body.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS, POSE_6D_DIM
+from posekit.corpus.library import canonical_poses
+from posekit.datasets.plain import pose_labels
 from posekit.datasets.records import IMAGE_TASKS, IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.encoders.text import get_text_encoder
 from posekit.encoders.vision import efficientnet_lite0
 from posekit.files import atomic_path, read_torch_file
 from posekit.paths import cache_dir
 
-__all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
+__all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "LabelNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
            "RegressorConfig", "image_features", "BASELINES", "TEXT_QUERY_BASELINES", "make_baseline"]
 
 
@@ -99,6 +104,51 @@ class SoftNearest:
             weights = torch.softmax(top.values / self.temperature, 1)[..., None].expand(-1, -1, NUM_JOINTS)
             out.append(rotmat_to_rotvec(mean_rotation(self.targets[top.indices], dim=1, weights=weights)))
         return torch.cat(out)  # (N, 24, 3)
+
+
+class LabelNearest:
+    """The canonical pose whose label is nearest to the request (MiniLM cosine): its name
+    ("hands on hips"), "someone who" + its who phrase, or one of its situations
+    (:func:`posekit.datasets.plain.pose_labels`), answered with that canonical pose. ``fit``
+    takes the canonical poses of the training records' sources (so that a test pose is never
+    among the answers); :meth:`fit_poses` any list of them, :meth:`answer` free text."""
+
+    name = "label-nearest"
+
+    def fit(self, records: list[Record], root: Path | None = None) -> "LabelNearest":
+        sources = {r.meta.get(key) for r in records for key in ("source", "source_a", "source_b")}
+        sources |= {s for r in records for s in r.meta.get("sources", [])}
+        known = canonical_poses()
+        names = [n for n in known if n in sources]
+        if not names:
+            raise ValueError("LabelNearest.fit found no canonical pose among the records' sources (meta 'source')")
+        return self.fit_poses(names)
+
+    def fit_poses(self, names: list[str] | None = None) -> "LabelNearest":
+        """Answer with the canonical poses ``names`` (all when None)."""
+        self.encoder = get_text_encoder()
+        labels = pose_labels(names)
+        self.labels = [text for text, _ in labels]
+        poses = canonical_poses(list(dict.fromkeys(pose for _, pose in labels)))
+        self.names = list(poses)
+        self.poses = torch.stack(list(poses.values()))  # (P, 24, 3)
+        self.label_pose = torch.tensor([self.names.index(pose) for _, pose in labels])  # (L,)
+        self.keys = self.encoder.encode(self.labels)  # (L, 384)
+        return self
+
+    def nearest(self, texts: list[str]) -> list[str]:
+        """The canonical pose name each text is answered with."""
+        best = (self.encoder.encode(texts) @ self.keys.T).argmax(1)
+        return [self.names[int(self.label_pose[i])] for i in best]
+
+    def answer(self, texts: list[str]) -> torch.Tensor:
+        """Poses ``(N, 24, 3)`` for free-text requests."""
+        if not texts:
+            return torch.zeros(0, NUM_JOINTS, 3)
+        return self.poses[self.label_pose[(self.encoder.encode(texts) @ self.keys.T).argmax(1)]]
+
+    def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
+        return self.answer([query_text(r) for r in records])
 
 
 class CopyInput:
@@ -225,10 +275,10 @@ class ImageRegressor:
         return _decode(self.net, image_features(records, root))
 
 
-BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "soft-nearest": SoftNearest, "regressor": None,
-             "copy": CopyInput}
+BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "soft-nearest": SoftNearest, "label-nearest": LabelNearest,
+             "regressor": None, "copy": CopyInput}
 """Baseline names; ``regressor`` is the text or image regressor depending on the task."""
-TEXT_QUERY_BASELINES = ("nearest", "soft-nearest")
+TEXT_QUERY_BASELINES = ("nearest", "soft-nearest", "label-nearest")
 """Baselines that read only the query's text (none for the image tasks)."""
 
 
