@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    parser.add_argument("--decoder", default=None,
+                        help="a `posekit train-decoder` file: attached to the shipped checkpoint's language parts")
     parser.add_argument("--name", default="chatpose", help="the checkpoint's name in the tables")
     parser.add_argument("--dtype", default="float32", help="float32 (the goals' precision) or float16 (the chat's)")
     parser.add_argument("--limit", type=int, default=None, help="every n-th request only, for a quick look")
@@ -58,7 +60,15 @@ def main() -> int:
     mean = rotmat_to_rotvec(mean_rotation(rotvec_to_rotmat(torch.stack([canonical[n] for n in train_poses]))))
     tables["mean"] = score_answers(bank, joints_of(mean.expand(len(bank), -1, -1)), starts)  # the training poses' mean
     if not args.baselines_only:
-        session = ChatSession(checkpoint=args.checkpoint, dtype=args.dtype, body=body)
+        checkpoint = args.checkpoint
+        if args.decoder:
+            import tempfile
+
+            from posekit.models.chatpose import attach_to_chatpose, default_checkpoint_dir, load_decoder
+
+            checkpoint = Path(tempfile.mkdtemp()) / "chatpose"
+            attach_to_chatpose(load_decoder(args.decoder), args.checkpoint or default_checkpoint_dir(), checkpoint)
+        session = ChatSession(checkpoint=checkpoint, dtype=args.dtype, body=body)
         answers, found, seconds = [], [], []
         for request in tqdm(bank, desc=args.name):
             session.reset()

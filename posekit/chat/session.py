@@ -22,6 +22,7 @@ import torch
 from posekit.body.model import load_body_model
 from posekit.body.skeleton import NUM_BETAS, NUM_JOINTS
 from posekit.chat.export import save_html, save_obj, save_pose_npz
+from posekit.chat.tools import describe_pose, is_description_request, yes_no_answer, yes_no_question
 from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.encoders.vision import load_image
 from posekit.language.captioner import Captioner
@@ -62,6 +63,9 @@ class Reply:
     raw_text: str
     """The answer as the model wrote it."""
     poses: list[ChatPoseResult]
+    tool: str | None = None
+    """``"captioner"`` or ``"posecodes"`` when the answer was computed from the given pose's
+    posecodes (:mod:`posekit.chat.tools`) instead of generated; None: the model's."""
 
 
 class ChatSession:
@@ -69,11 +73,15 @@ class ChatSession:
 
     def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
-                 dtype: str | None = "float16", no_repeat_ngram_size: int = 0, context_turns: int | None = 0):
+                 dtype: str | None = "float16", no_repeat_ngram_size: int = 4, context_turns: int | None = 0,
+                 tools: bool = True):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
         the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
-        a guard against answers that loop (see :meth:`posekit.models.chatpose.ChatPose.generate`; 0: off).
+        a guard against answers that loop (see :meth:`posekit.models.chatpose.ChatPose.generate`; 0: off;
+        on by default). ``tools``: descriptions of a given pose and yes/no questions about it are
+        answered from its posecodes (:mod:`posekit.chat.tools`: true by construction) instead of
+        generated; False: the model writes every answer.
         ``context_turns``: how many earlier exchanges the model reads with each message (None: as
         many as fit). The default 0 answers each message on its own, earlier poses coming in only
         through ``pose=``: the shipped model's language side was trained on single-turn requests
@@ -84,6 +92,7 @@ class ChatSession:
         self.body = body if body is not None else load_body_model()
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.tools = tools
         if context_turns is not None and context_turns < 0:
             raise ValueError(f"context_turns must be >= 0 or None (all that fit), got {context_turns}")
         self.context_turns = context_turns
@@ -149,6 +158,14 @@ class ChatSession:
             raise ValueError(f"{POSE_IN_TOKEN} needs a pose: attach one (/pose N in `posekit chat`, pose=<index or "
                              "tensor> in Python)")
         messages = [*self.messages, {"role": "user", "content": text}]
+        if new_inputs and image is None and self.tools:
+            told = self._tool_answer(text.replace(POSE_IN_TOKEN, "").strip(), new_inputs[-1])
+            if told is not None:
+                answer, tool = told
+                self.messages = [*messages, {"role": "assistant", "content": answer}]
+                self.input_poses = [*self.input_poses, *new_inputs]
+                self._answered += 1
+                return Reply(answer, answer, [], tool)
         inputs = [*self.input_poses, *new_inputs]
         session_image = image if image is not None else self.image
         record, inputs = self._fit_context(messages, inputs, session_image)
@@ -164,6 +181,18 @@ class ChatSession:
         numbered = iter(r.index for r in results)
         shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", answer.text)
         return Reply(shown.strip(), answer.text, results)
+
+    @torch.no_grad()
+    def _tool_answer(self, text: str, pose: torch.Tensor) -> tuple[str, str] | None:
+        """A description or a yes/no answer about ``pose`` ``(24, 3)`` computed from its posecodes,
+        with the name of the tool, or None when ``text`` asks for something else."""
+        if not (is_description_request(text) or yes_no_question(text) is not None):
+            return None
+        out = self.body(pose[None, 0], pose[None, 1:], torch.zeros(1, NUM_BETAS))
+        joints, rotmats = out.joints[0], out.rotmats[0] if out.rotmats is not None else None
+        if is_description_request(text):
+            return describe_pose(joints, rotmats, self.body), "captioner"
+        return yes_no_answer(text, joints, rotmats), "posecodes"
 
     def _history_poses(self, messages: list[dict]) -> list[list[list[float]]]:
         """The poses of the ``<POSE>`` tokens still in the history (the record needs one per token)."""

@@ -203,7 +203,7 @@ def run_train_decoder(args: argparse.Namespace) -> int:
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
                                brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
                                edit_draws=args.edit_draws, task_repeats=parse_task_repeats(args.repeat),
-                               grounding_weight=args.grounding_weight)
+                               grounding_weight=args.grounding_weight, plain_targets=args.plain_targets)
     def log(row: dict) -> None:
         print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
               flush=True)
@@ -212,13 +212,15 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
                                image_layers=args.image_layers, image_text_layers=args.image_text_layers,
-                               confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"))
+                               confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"),
+                               recall=args.recall, sentence_dim=384 if args.sentence else 0)
     model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
-                                       vision=args.vision, init=load_decoder(args.init) if args.init else None)
+                                       vision=args.vision, init=load_decoder(args.init) if args.init else None,
+                                       poses=args.poses)
     # how this stage was trained, with every stage before it: in the decoder file and in --chatpose-out
     recipe = {"tasks": list(tasks), "dataset": args.dataset, "train": dataclasses.asdict(train), "history": history,
-              "init": stage_record(args.init) if args.init else None}
+              "init": stage_record(args.init) if args.init else None, "poses": args.poses}
     model.save(out, {**recipe, "seconds": round(time.time() - start, 1)})
     pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
     print(f"saved {out} ({time.time() - start:.0f} s)")

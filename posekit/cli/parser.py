@@ -134,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grounding-weight", type=float, default=config_default(DecoderTrainConfig, "grounding_weight"),
                    help="ground image requests in the image (a map of where the asked-for person is), trained "
                         "with this weight against the person's 2D joints")
+    p.add_argument("--plain-targets", type=whole(0), default=config_default(DecoderTrainConfig, "plain_targets"),
+                   help="add every plain request and situation of data/ (requests in everyday words) with this many "
+                        "target poses each (0: none)")
+    p.add_argument("--recall", type=whole(0), default=config_default(PoseDecoderConfig, "recall"),
+                   help="retrieval memory: the decoder also reads the poses of this many canonical poses whose labels "
+                        "are nearest to the request in MiniLM space (design M; may be added to an --init decoder)")
+    p.add_argument("--sentence", action="store_true",
+                   help="the decoder also reads the request's MiniLM sentence embedding (design N)")
+    p.add_argument("--poses", default="train", choices=("train", "all"),
+                   help="canonical poses the plain requests and the retrieval memory cover: those of the training split "
+                        "(a model evaluated on held-out poses) or all (a release model)")
     p.add_argument("--vision", default=DEFAULT_VISION,
                    help="image features: efficientnet-lite0 (7 x 7 ImageNet map), efficientnet-lite0-detail (plus "
                         "colour and mid-level 14 x 14 cells) or a local CLIP folder")

@@ -12,6 +12,7 @@ and the label look-up read, so that the built dataset and its test splits stay a
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,9 @@ from posekit.datasets.records import POSE_ANSWERS, POSE_TOKEN, Record, system_tu
 from posekit.datasets.tasks import load_spg_descriptions
 from posekit.paths import data_dir, resolve_file
 
-__all__ = ["load_plain_requests", "pose_situations", "pose_labels", "plain_records", "source_pools", "PLAIN_KINDS",
+__all__ = ["load_plain_requests", "pose_situations", "pose_labels", "plain_records", "source_pools", "PLAIN_KINDS", "PARTS",
+           "HELD_SHARE", "held_out",
+           "train_descriptions",
            "normalise_request"]
 
 PLAIN_KINDS = ("plain", "situation")
@@ -52,11 +55,13 @@ def pose_situations() -> dict[str, list[str]]:
             for pose, entry in load_spg_descriptions().items()}
 
 
-def pose_labels(poses: list[str] | None = None, plain: bool = False) -> list[tuple[str, str]]:
+def pose_labels(poses: list[str] | None = None, plain: bool = False,
+                descriptions: set[str] | None = None) -> list[tuple[str, str]]:
     """``[(label, canonical pose), ...]``: each pose's name, its "who" phrase ("someone who ..."),
-    its situations and, with ``plain``, its plain requests (every pose when ``poses`` is None)."""
+    its situations and, with ``plain``, its plain requests (every pose when ``poses`` is None).
+    ``descriptions``: keep only these of the spg task's descriptions (the others held out for
+    test); the further situations, which no dataset split uses, stay."""
     spg = load_spg_descriptions()
-    situations = pose_situations()
     requests = load_plain_requests() if plain else {}
     names = list(spg) if poses is None else list(poses)
     unknown = [n for n in names if n not in spg]
@@ -65,26 +70,57 @@ def pose_labels(poses: list[str] | None = None, plain: bool = False) -> list[tup
     out = []
     for name in names:
         out += [(name, name), (f"someone who {spg[name]['who']}", name)]
-        out += [(text, name) for text in situations[name]]
+        entry = spg[name]
+        kept = [t for t in entry["descriptions"] if descriptions is None or t in descriptions]
+        out += [(text, name) for text in kept + list(entry.get("situations", []))]
         out += [(text, name) for text in requests.get(name, [])]
     return out
 
 
+def train_descriptions(records: list[Record]) -> set[str] | None:
+    """The spg descriptions that ``records`` (a training split) use, so that labels for an
+    evaluated model leave out the descriptions the dataset holds out for test; None when the
+    records have no spg record (every description is then allowed)."""
+    seen = {r.meta["description"] for r in records if r.task == "spg" and "description" in r.meta}
+    return seen or None
+
+
+PARTS = ("all", "kept", "held")
+"""Which of each pose's texts :func:`plain_records` uses: all, or one of two seeded parts (the
+held part, :data:`HELD_SHARE` of each pose's requests and of its situations, validates a model
+on wordings it never trained on)."""
+HELD_SHARE = 0.2
+
+
+def held_out(texts: list[str], pose: str, seed: int = 0) -> set[str]:
+    """The :data:`HELD_SHARE` of ``texts`` (at least one) held out for validation, drawn per pose
+    from ``seed`` (the same texts for every run with that seed)."""
+    rng = np.random.default_rng([seed, zlib.crc32(pose.encode())])
+    count = max(1, int(round(HELD_SHARE * len(texts))))
+    return {texts[i] for i in rng.choice(len(texts), size=min(count, len(texts)), replace=False)}
+
+
 def plain_records(pools: dict[str, list[list[list[float]]]], split: str, kinds: tuple[str, ...] = PLAIN_KINDS,
-                  targets: int = 2, seed: int = 0) -> list[Record]:
+                  targets: int = 2, seed: int = 0, part: str = "all") -> list[Record]:
     """Training records for the canonical poses of ``pools`` (``{pose: [target pose (24 x 3
     axis-angle), ...]}``, the canonical pose first, then its variants): every plain request
     (``"plain"``) and situation (``"situation"``) of each, typed as is, each with ``targets``
-    target poses (the canonical one, then variants drawn at random), all in ``split``."""
+    target poses (the canonical one, then variants drawn at random), all in ``split``.
+    ``part``: :data:`PARTS` (``"kept"`` and ``"held"`` split each pose's texts by :func:`held_out`
+    with ``seed``)."""
     unknown = set(kinds) - set(PLAIN_KINDS)
-    if unknown or targets < 1:
-        raise ValueError(f"kinds must be among {PLAIN_KINDS} and targets >= 1, got {kinds}, {targets}")
+    if unknown or targets < 1 or part not in PARTS:
+        raise ValueError(f"kinds must be among {PLAIN_KINDS}, targets >= 1 and part one of {PARTS}, got {kinds}, "
+                         f"{targets}, {part!r}")
     rng = np.random.default_rng(seed)
     requests = load_plain_requests() if "plain" in kinds else {}
     situations = pose_situations() if "situation" in kinds else {}
     out = []
     for pose, pool in pools.items():
-        texts = [("plain", t) for t in requests.get(pose, [])] + [("situation", t) for t in situations.get(pose, [])]
+        texts = []
+        for kind, items in (("plain", requests.get(pose, [])), ("situation", situations.get(pose, []))):
+            held = held_out(items, pose, seed) if part != "all" and items else set()
+            texts += [(kind, t) for t in items if part == "all" or (t in held) == (part == "held")]
         for kind, text in texts:
             picks = [0] + (rng.choice(np.arange(1, len(pool)), size=min(targets - 1, len(pool) - 1), replace=False).tolist()
                            if len(pool) > 1 else [])

@@ -5,14 +5,14 @@ import numpy as np
 
 from posekit.language import PREDICATES
 
-__all__ = ["chat_turns"]
+__all__ = ["chat_turns", "YES_NO_QUESTIONS", "yes_no_reply"]
 
 
 def _bend(category: str) -> str:
     return PREDICATES["angle"][category][0]  # "bent at a right angle", "partially bent", ...
 
 
-_YES_NO = (
+YES_NO_QUESTIONS = (
     ("angle:{s}_knee", "Is the person's {s} knee bent?", lambda c: c != "straight",
      lambda c: f"the {{s}} knee is {_bend(c)}"),
     ("angle:{s}_elbow", "Is the {s} elbow bent?", lambda c: c != "straight",
@@ -36,16 +36,22 @@ _YES_NO = (
     ("orientation:{s}_hip-{s}_knee", "Is the {s} thigh horizontal?", lambda c: c == "horizontal",
      lambda c: "the {s} thigh is horizontal" if c == "horizontal" else "the {s} thigh is not horizontal"),
 )
+"""``(posecode, question, is-yes(category), explanation(category))``; ``{s}``: left or right."""
+
+
+def yes_no_reply(category: str, truth, explain, side: str = "") -> str:
+    """The answer to a question of :data:`YES_NO_QUESTIONS` for a pose whose posecode has ``category``."""
+    return f"{'Yes' if truth(category) else 'No'}, {explain(category).format(s=side)}."
 
 
 def chat_turns(result, b: int, rng: np.random.Generator, count: int = 2) -> list[dict[str, str]]:
     """Yes/no questions about pose ``b`` answered from its deterministic posecodes, ``count``
     Q&A pairs, balanced so that about half of the answers are "yes"."""
     candidates = []
-    for code, question, truth, explain in _YES_NO:
+    for code, question, truth, explain in YES_NO_QUESTIONS:
         for side in (("left", "right") if "{s}" in code else ("",)):
             category = result.category(b, code.format(s=side))
-            answer = f"{'Yes' if truth(category) else 'No'}, {explain(category).format(s=side)}."
+            answer = yes_no_reply(category, truth, explain, side)
             candidates.append((question.format(s=side), answer, truth(category)))
     if count > len(candidates):
         raise ValueError(f"count={count} but only {len(candidates)} distinct questions exist")

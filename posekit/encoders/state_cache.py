@@ -63,6 +63,15 @@ class RequestStates:
     def lengths(self) -> torch.Tensor:
         return self.offsets[1:] - self.offsets[:-1]
 
+    def __add__(self, other: "RequestStates") -> "RequestStates":
+        """The requests of ``self`` then those of ``other`` (same layer and backbone): states cached
+        in parts (a dataset's, then augmentation's) are joined without computing either again."""
+        if (self.layer, self.backbone) != (other.layer, other.backbone) or self.flat.shape[1:] != other.flat.shape[1:]:
+            raise ValueError(f"cannot join states of layer {self.layer} of {self.backbone} with layer {other.layer} "
+                             f"of {other.backbone}")
+        return RequestStates(torch.cat([self.flat, other.flat]), torch.cat([self.offsets, other.offsets[1:] + self.offsets[-1]]),
+                             self.layer, self.backbone)
+
     def padded(self, index: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """States ``(B, T, H)`` float32, right-padded, and ``mask (B, T)`` (True: a real token)."""
         rows = [self[int(i)] for i in index]

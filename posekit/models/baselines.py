@@ -27,7 +27,7 @@ from torch import nn
 from posekit.body.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS, POSE_6D_DIM
 from posekit.corpus.library import canonical_poses
-from posekit.datasets.plain import pose_labels
+from posekit.datasets.plain import pose_labels, train_descriptions
 from posekit.datasets.records import IMAGE_TASKS, IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.encoders.text import get_text_encoder
 from posekit.encoders.vision import efficientnet_lite0
@@ -122,12 +122,13 @@ class LabelNearest:
         names = [n for n in known if n in sources]
         if not names:
             raise ValueError("LabelNearest.fit found no canonical pose among the records' sources (meta 'source')")
-        return self.fit_poses(names)
+        return self.fit_poses(names, descriptions=train_descriptions(records))  # spg's test descriptions stay out
 
-    def fit_poses(self, names: list[str] | None = None) -> "LabelNearest":
-        """Answer with the canonical poses ``names`` (all when None)."""
+    def fit_poses(self, names: list[str] | None = None, descriptions: set[str] | None = None) -> "LabelNearest":
+        """Answer with the canonical poses ``names`` (all when None); ``descriptions``: keep only these
+        of the spg descriptions (:func:`posekit.datasets.plain.pose_labels`)."""
         self.encoder = get_text_encoder()
-        labels = pose_labels(names)
+        labels = pose_labels(names, descriptions=descriptions)
         self.labels = [text for text, _ in labels]
         poses = canonical_poses(list(dict.fromkeys(pose for _, pose in labels)))
         self.names = list(poses)

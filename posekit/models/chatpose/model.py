@@ -58,6 +58,7 @@ from posekit.models.chatpose.generation import Answer, forced_pose, generate
 from posekit.models.chatpose.heads import PoseEncoder, make_pose_head
 from posekit.models.chatpose.precision import HalfWeightLinear, half_weights
 from posekit.models.decoder.inference import align_to_records, decode_requests
+from posekit.models.decoder.recall import sentence_inputs
 from posekit.models.losses import joint_l1
 from posekit.paths import AssetNotFoundError
 
@@ -198,7 +199,8 @@ class ChatPose(nn.Module):
             images = align_to_records(records, lambda chosen: self.vision(torch.stack([
                 load_image(Path(root or ".") / r.image if isinstance(r.image, str) else r.image) for r in chosen
             ]).to(self.device)).float().cpu())
-        return [p.to(self.device) for p in decode_requests(self.pose_head, states, pose_in, images, counts)]
+        recall = sentence_inputs(records) if self.pose_head.config.reads_sentence else None
+        return [p.to(self.device) for p in decode_requests(self.pose_head, states, pose_in, images, counts, recall=recall)]
 
     # ------------------------------------------------------------------------------ tokenising
 

@@ -9,7 +9,8 @@ __all__ = ["GROWABLE", "CONFIDENCE", "PoseDecoderConfig", "TRAINABLE", "IMAGE_PA
            "DecoderTrainConfig", "parse_task_repeats", "DECODER_TASKS"]
 
 
-GROWABLE = ("image_layers", "image_text_layers", "confidence")
+GROWABLE = ("image_layers", "image_text_layers", "confidence", "recall", "sentence_dim", "recall_labels",
+            "recall_poses")
 """Parts of :class:`PoseDecoderConfig` that a later stage may add to a trained decoder (they
 start as the identity): a decoder without them grows them, one with them keeps them."""
 CONFIDENCE = ("none", "pose", "joint")
@@ -64,6 +65,29 @@ class PoseDecoderConfig:
     ``"confidence"``): on the training requests, which the decoder has learnt by heart, it would
     only learn to trust them. ``"none"``: no gate."""
 
+    recall: int = 0
+    """Retrieval memory (design M): the ``recall`` canonical poses whose labels (names, who
+    phrases, situations, plain requests; :func:`posekit.datasets.plain.pose_labels`) lie nearest to
+    the request in MiniLM space; each joint of the answer moves toward each recalled pose's joint
+    by an amount a small network reads from the joint's features, the difference and the
+    similarity (a copy mechanism; its last layer starts at zero, so that added to a trained
+    decoder it changes no answer until it trains). Requests with an image skip it (answered from
+    the image, as before). 0: none."""
+    sentence_dim: int = 0
+    """Width of the request's sentence embedding (MiniLM: 384): with :attr:`recall`, one more input
+    of the copy amounts; without, it changes each joint's features through a residual network
+    starting at zero (design N); 0: none."""
+    recall_labels: int = 0
+    """Labels in the retrieval memory (the decoder keeps their MiniLM keys, set by
+    :meth:`PoseDecoder.set_label_memory`)."""
+    recall_poses: int = 0
+    """Canonical poses the retrieval memory answers with."""
+
+    @property
+    def reads_sentence(self) -> bool:
+        """Whether the decoder needs the request's text (its MiniLM embedding) besides its states."""
+        return bool(self.recall or self.sentence_dim)
+
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
@@ -74,15 +98,17 @@ class PoseDecoderConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.confidence not in CONFIDENCE:
             raise ValueError(f"confidence must be one of {CONFIDENCE}, got {self.confidence!r}")
+        if min(self.recall, self.sentence_dim, self.recall_labels, self.recall_poses) < 0:
+            raise ValueError(f"recall sizes must be >= 0, got {self}")
         if self.image_detail_dim % 4:
             raise ValueError(f"image_detail_dim holds 2 x 2 sub-cells per token: a multiple of 4, got {self.image_detail_dim}")
 
 
-TRAINABLE = ("all", "image", "confidence")
+TRAINABLE = ("all", "image", "confidence", "recall")
 """What :attr:`DecoderTrainConfig.trainable` may name."""
 IMAGE_PATH = ("image_", "detail_", "ground_", "asked_embed")
 """Names of the parameters that only image requests reach."""
-TRAINABLE_PARTS = {"image": IMAGE_PATH, "confidence": ("confidence_",)}
+TRAINABLE_PARTS = {"image": IMAGE_PATH, "confidence": ("confidence_",), "recall": ("recall_", "sentence_")}
 """Name prefixes of the parameters each partial :attr:`DecoderTrainConfig.trainable` trains."""
 
 
@@ -118,6 +144,11 @@ class DecoderTrainConfig:
     """Extra edit pairs per training edit record: its input pose taken to another training pose,
     with the automatic instruction (:func:`posekit.datasets.extra_edit_pairs`), added by
     :func:`fit_state_decoder` to the training split only."""
+    plain_targets: int = 0
+    """Requests in everyday words (:func:`posekit.datasets.plain.plain_records`: every plain request
+    and situation of each canonical pose), added by :func:`fit_state_decoder` with this many target
+    poses each (the canonical pose, then variants of it): the training poses' to the training
+    split, the validation poses' to the validation split; 0: none."""
     trainable: str = "all"
     """Which parameters train: ``"all"``; ``"image"``: only the image path (the image tokens'
     norm, projection and positions, the image layers and the grounding map), so that a second stage on the image
@@ -139,7 +170,8 @@ class DecoderTrainConfig:
         rules = [(name, ">= 1", lambda v: v >= 1) for name in ("epochs", "batch_size", "patience", "brief_facts")]
         rules += [("lr", "> 0", lambda v: v > 0)]
         rules += [(name, ">= 0", lambda v: v >= 0) for name in ("joint_weight", "grounding_weight", "caption_draws",
-                                                                  "brief_draws", "instruction_draws", "edit_draws")]
+                                                                  "brief_draws", "instruction_draws", "edit_draws",
+                                                                  "plain_targets")]
         broken = [f"{name} {rule} (got {getattr(self, name)})" for name, rule, ok in rules if not ok(getattr(self, name))]
         if broken:
             raise ValueError(f"need {', '.join(broken)}")

@@ -110,10 +110,13 @@ def length_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Gene
 
 
 def run_decoder(decoder: PoseDecoder, states, ex: Examples, rows: torch.Tensor, images: torch.Tensor | None,
-         features: bool = False):
+         features: bool = False, recall=None, candidates: bool = False):
     """6D poses ``(b, 24, 6)`` of the examples ``rows`` (one input group per batch); with
     ``features``, the joint queries' outputs ``(b, 24, width)`` and the grounding map
-    ``(b, N)`` (or None) instead."""
+    ``(b, N)`` (or None) instead; with ``candidates``,
+    :meth:`~posekit.models.decoder.network.PoseDecoder.answer_candidates`' candidates and logits.
+    ``recall``: the requests' :class:`~posekit.models.decoder.recall.RecallInputs`, for a decoder
+    that reads them."""
     if len(set(ex.group[rows].tolist())) != 1:
         raise ValueError("a batch mixes requests with different inputs (pose, image); batch them apart")
     text, mask = states.padded(ex.request[rows])
@@ -123,9 +126,20 @@ def run_decoder(decoder: PoseDecoder, states, ex: Examples, rows: torch.Tensor, 
         if images is None:
             raise ValueError("image requests need their image tokens (posekit.encoders.state_cache.image_tokens)")
         image = images[ex.request[rows]]
+    sentences = exclude = None
+    if decoder.config.reads_sentence:
+        if recall is None:
+            raise ValueError("this decoder reads the requests' words: pass their RecallInputs "
+                             "(posekit.models.decoder.recall.sentence_inputs)")
+        requests = ex.request[rows]
+        sentences = recall.sentences[requests]
+        exclude = [recall.exclude[int(i)] for i in requests] if recall.exclude is not None else None
+    if candidates:
+        return decoder.answer_candidates(text, mask, pose_in, ex.index[rows], image, sentences, exclude)
     if features:
-        return decoder.joint_features(text, mask, pose_in, ex.index[rows], image, return_grounding=True)
-    return decoder(text, mask, pose_in, ex.index[rows], image)
+        return decoder.joint_features(text, mask, pose_in, ex.index[rows], image, return_grounding=True,
+                                      sentences=sentences, exclude=exclude)
+    return decoder(text, mask, pose_in, ex.index[rows], image, sentences=sentences, exclude=exclude)
 
 
 def group_batches(ex: Examples, lengths: torch.Tensor, batch_size: int, generator) -> list[torch.Tensor]:

@@ -20,10 +20,11 @@ __all__ = ["decode_requests", "aligned_image_tokens", "align_to_records"]
 
 @torch.no_grad()
 def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | None], images: torch.Tensor | None,
-                    counts: list[int], batch_size: int = 256) -> list[torch.Tensor]:
+                    counts: list[int], batch_size: int = 256, recall=None) -> list[torch.Tensor]:
     """Rotation matrices ``(counts[i], 24, 3, 3)`` for each request ``i``: its first ``counts[i]``
     poses, from its states (``states[i]``), its input pose ``pose_in[i]`` ``(24, 3)`` or None and
-    its image tokens ``images[i]`` (None or zeros for requests without an image)."""
+    its image tokens ``images[i]`` (None or zeros for requests without an image); ``recall``: the
+    requests' :class:`~posekit.models.decoder.recall.RecallInputs` (a decoder that reads their words)."""
     request, index = [], []
     for i, n in enumerate(counts):
         request += [i] * n
@@ -43,7 +44,7 @@ def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | N
     decoder.eval()
     out = torch.zeros(len(request), NUM_JOINTS, 3, 3)
     for rows in group_batches(ex, states.lengths[ex.request], batch_size, None):
-        out[rows] = rot6d_to_rotmat(run_decoder(decoder, states, ex, rows, images).float())
+        out[rows] = rot6d_to_rotmat(run_decoder(decoder, states, ex, rows, images, recall=recall).float())
     decoder.train(was_training)
     return list(out.split(counts))
 

@@ -87,6 +87,28 @@ class PoseDecoder(nn.Module):
         self.out = nn.Linear(w, 6)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if config.recall and config.recall_poses < config.recall:
+            raise ValueError(f"recall={config.recall} needs a label memory of at least that many poses, got "
+                             f"{config.recall_poses} (fit_state_decoder sizes it from the labels)")
+        if config.reads_sentence:
+            self.register_buffer("recall_keys", torch.zeros(config.recall_labels, config.sentence_dim or 384))
+            self.register_buffer("recall_owner", torch.zeros(config.recall_labels, dtype=torch.long))
+            self.register_buffer("recall_table", torch.zeros(config.recall_poses, NUM_JOINTS, 3))
+            if config.sentence_dim:
+                self.sentence_proj = nn.Linear(config.sentence_dim, w)
+            if config.recall:  # design M: choose between the decoder's answer and each recalled pose
+                inputs = 2 * w + 2 + 16 + 64
+                self.recall_pose = nn.Linear(NUM_JOINTS * 6, 64)  # which pose a candidate is
+                self.recall_rank = nn.Parameter(torch.randn(config.recall + 1, 16) * 0.02)  # 0: the decoder's answer
+                self.recall_choice = nn.Sequential(nn.Linear(inputs, 2 * w), nn.GELU(), nn.Linear(2 * w, 1))
+                last = self.recall_choice[2]
+                if not config.sentence_dim:
+                    raise ValueError("recall chooses with the request's sentence: set sentence_dim (MiniLM: 384)")
+            else:  # design N: the sentence embedding changes each joint's features
+                self.sentence_delta = nn.Sequential(nn.Linear(2 * w, 2 * w), nn.GELU(), nn.Linear(2 * w, w))
+                last = self.sentence_delta[2]
+            nn.init.zeros_(last.weight)  # starts as the identity: added to a trained decoder, no answer changes
+            nn.init.zeros_(last.bias)
         if config.confidence != "none":
             self.confidence_gate = nn.Sequential(nn.Linear(w, 64), nn.GELU(), nn.Linear(64, 1))  # per joint
             self.confidence_norm = nn.LayerNorm(w)
@@ -99,6 +121,53 @@ class PoseDecoder(nn.Module):
         """Per-feature mean and std ``(D,)`` of the training states."""
         self.state_mean.copy_(mean)
         self.state_std.copy_(std.clamp_min(1e-4))
+
+    def set_label_memory(self, keys: torch.Tensor, owner: torch.Tensor, table: torch.Tensor) -> None:
+        """The retrieval memory: label keys ``(L, 384)`` (unit MiniLM embeddings), the canonical pose
+        each label names ``owner (L,)`` (indices into ``table``) and the poses ``table (P, 24, 3)``."""
+        if keys.shape != self.recall_keys.shape or table.shape != self.recall_table.shape or owner.shape != self.recall_owner.shape:
+            raise ValueError(f"label memory of {tuple(keys.shape)} keys and {tuple(table.shape)} poses does not fit this "
+                             f"decoder's ({tuple(self.recall_keys.shape)}, {tuple(self.recall_table.shape)})")
+        self.recall_keys.copy_(keys)
+        self.recall_owner.copy_(owner)
+        self.recall_table.copy_(table)
+
+    def recall(self, sentences: torch.Tensor, exclude: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The :attr:`PoseDecoderConfig.recall` canonical poses nearest to each request: sentence
+        embeddings ``(B, 384)`` -> poses ``(B, k, 24, 3)`` and similarities ``(B, k)`` (each pose's
+        best label). ``exclude``: per request, label indices not to match (training leaves a
+        request's own text out of the memory it reads)."""
+        sim = sentences.float() @ self.recall_keys.float().T  # (B, L)
+        if exclude is not None:
+            for b, labels in enumerate(exclude):
+                if labels:
+                    sim[b, labels] = -2.0
+        best = torch.full((len(sim), len(self.recall_table)), -2.0, device=sim.device)
+        best = best.scatter_reduce(1, self.recall_owner.expand(len(sim), -1), sim, reduce="amax")  # (B, P)
+        top = best.topk(self.config.recall, dim=1)
+        return self.recall_table[top.indices], top.values
+
+    def recall_candidates(self, six_d: torch.Tensor, features: torch.Tensor, sentences: torch.Tensor,
+                          exclude: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Design M's candidates ``(B, k + 1, 24, 6)`` (the decoder's answer ``six_d (B, 24, 6)``,
+        then the :meth:`recall`-ed poses) and their logits ``(B, k + 1)``, read from the request
+        (its pooled joint features and sentence), each candidate's pose, similarity, rank and
+        distance to the decoder's answer. The last layer starts at zero and the decoder's answer
+        has a head start of 1, so that a decoder that has just grown this part answers as before."""
+        poses, scores = self.recall(sentences, exclude)  # (B, k, 24, 3), (B, k)
+        candidates = torch.cat([six_d[:, None], rotvec_to_rot6d(poses.float())], 1)  # (B, k + 1, 24, 6)
+        b, c = candidates.shape[:2]
+        dtype = self.queries.dtype
+        request = torch.cat([self.out_norm(features[:, :NUM_JOINTS]).mean(1),
+                             self.sentence_proj(sentences.to(dtype))], -1)  # (B, 2w)
+        similarity = torch.cat([torch.ones(b, 1, device=scores.device), scores.float()], 1)  # (B, k + 1)
+        gap = (candidates - six_d[:, None]).abs().mean((2, 3))  # (B, k + 1)
+        per = torch.cat([request[:, None].expand(b, c, -1).float(), similarity[..., None], gap[..., None],
+                         self.recall_rank[None].expand(b, -1, -1).float(),
+                         self.recall_pose(candidates.flatten(2).to(dtype)).float()], -1)  # (B, k + 1, inputs)
+        logits = self.recall_choice(per.to(dtype)).float()[..., 0]  # (B, k + 1)
+        logits = logits + torch.nn.functional.one_hot(torch.zeros(b, dtype=torch.long, device=logits.device), c)
+        return candidates, logits
 
     def grounding(self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``(B, N)`` that each image token shows the asked-for person, from
@@ -145,7 +214,8 @@ class PoseDecoder(nn.Module):
 
     def joint_features(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                        pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
-                       return_grounding: bool = False):
+                       return_grounding: bool = False, sentences: torch.Tensor | None = None,
+                       exclude: list[list[int]] | None = None):
         """The decoder's output per joint query ``(B, 24, width)`` (inputs as :meth:`forward`), and
         with a confidence gate one more row, the request's summary (its memory tokens' mean), which
         the gate reads: ``(B, 25, width)``. With ``return_grounding``, also :meth:`grounding`'s
@@ -155,6 +225,13 @@ class PoseDecoder(nn.Module):
                                                                         device=states.device)
         queries = self.queries[None] + self.index_embed[index][:, None]  # (B, 24, w)
         hidden = self.decoder(queries, memory, memory_key_padding_mask=~memory_mask)  # (B, 24, w)
+        if self.config.reads_sentence and image is None:  # image requests are answered from the image (their
+            if sentences is None:                         # answers stay as they were: tested)
+                raise ValueError("this decoder reads the request's sentence embedding too (recall / sentence_dim): "
+                                 "pass sentences= (posekit.models.decoder.recall.sentence_inputs)")
+            if not self.config.recall:  # design N
+                sentence = self.sentence_proj(sentences.to(hidden.dtype))[:, None].expand_as(hidden)
+                hidden = hidden + self.sentence_delta(torch.cat([self.out_norm(hidden), sentence], -1))
         if self.config.confidence != "none":
             weights = memory_mask[..., None].to(memory.dtype)  # (B, M, 1)
             summary = (memory * weights).sum(1) / weights.sum(1).clamp_min(1)  # (B, w)
@@ -184,9 +261,27 @@ class PoseDecoder(nn.Module):
             logit = logit.mean(-1, keepdim=True).expand_as(logit)
         return 2 * torch.sigmoid(logit.float())  # (B, 24)
 
+    def answer_candidates(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
+                          pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
+                          sentences: torch.Tensor | None = None,
+                          exclude: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidate answers ``(B, C, 24, 6)`` and their logits ``(B, C)`` (inputs as
+        :meth:`forward`): with a retrieval memory, the decoder's answer and the recalled poses
+        (:meth:`recall_candidates`); otherwise the decoder's answer alone (``C = 1``)."""
+        features = self.joint_features(states, mask, pose_in, pose_index, image, sentences=sentences, exclude=exclude)
+        six_d = self.rotations(features)
+        if self.config.recall and image is None:
+            return self.recall_candidates(six_d, features, sentences, exclude)
+        return six_d[:, None], torch.zeros(len(six_d), 1, device=six_d.device)
+
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
-                pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
+                pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
+                sentences: torch.Tensor | None = None, exclude: list[list[int]] | None = None) -> torch.Tensor:
         """``states (B, T, D)``, ``mask (B, T)`` bool, ``pose_in (B, 24, 3)`` axis-angle or None,
         ``pose_index (B,)`` long (0: the answer's first pose), ``image (B, 49, C)`` feature tokens
-        or None -> 6D rotations ``(B, 24, 6)``."""
-        return self.rotations(self.joint_features(states, mask, pose_in, pose_index, image))
+        or None, ``sentences (B, 384)`` the requests' MiniLM embeddings (a decoder with
+        :attr:`PoseDecoderConfig.reads_sentence`) -> 6D rotations ``(B, 24, 6)``."""
+        candidates, logits = self.answer_candidates(states, mask, pose_in, pose_index, image, sentences, exclude)
+        if self.training:  # the expected answer (training itself weighs each candidate's loss)
+            return (logits.softmax(-1)[..., None, None] * candidates).sum(1)
+        return candidates[torch.arange(len(logits)), logits.argmax(-1)]  # one answer, committed to

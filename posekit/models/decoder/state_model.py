@@ -15,6 +15,7 @@ from posekit.files import atomic_path, read_torch_file
 from posekit.models.decoder.config import PoseDecoderConfig
 from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
 from posekit.models.decoder.network import PoseDecoder
+from posekit.models.decoder.recall import sentence_inputs
 
 __all__ = ["StatePoseModel", "read_decoder_file"]
 
@@ -36,7 +37,8 @@ class StatePoseModel:
         states = request_states(records, self.layer, self.backbone, progress=progress, model=self.llm)
         images = aligned_image_tokens(records, root, progress=progress, vision=self.vision)
         pose_in = [r.inputs()[-1] if r.input_poses else None for r in records]
-        poses = decode_requests(self.decoder, states, pose_in, images, [1] * len(records))
+        recall = sentence_inputs(records) if self.decoder.config.reads_sentence else None
+        poses = decode_requests(self.decoder, states, pose_in, images, [1] * len(records), recall=recall)
         return rotmat_to_rotvec(torch.cat(poses))
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:

@@ -12,9 +12,12 @@ from torch import nn
 
 from posekit.body.model import load_body_model
 from posekit.datasets import dataset_dir, extra_edit_pairs, load_records, recaptioned
+from posekit.corpus.library import canonical_poses
+from posekit.datasets.plain import plain_records, source_pools, train_descriptions
 from posekit.datasets.records import Record
 from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.encoders.state_cache import DEFAULT_STATE_LAYER, request_states
+from posekit.encoders.text import TEXT_DIM
 from posekit.encoders.vision import DEFAULT_VISION, make_vision_encoder
 from posekit.files import atomic_path, read_torch_file
 from posekit.models.baselines import MeanPose
@@ -35,6 +38,7 @@ from posekit.models.decoder.examples import (
 )
 from posekit.models.decoder.inference import aligned_image_tokens
 from posekit.models.decoder.network import PoseDecoder
+from posekit.models.decoder.recall import build_label_memory, sentence_inputs
 from posekit.models.decoder.state_model import StatePoseModel
 from posekit.models.losses import joint_loss, pose_loss
 
@@ -52,7 +56,8 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
                        config: PoseDecoderConfig = PoseDecoderConfig(), train: DecoderTrainConfig = DecoderTrainConfig(),
                        progress: bool = True, log=None, train_images: torch.Tensor | None = None,
                        val_images: torch.Tensor | None = None, checkpoint: str | Path | None = None,
-                       image_size: int = 224, init: PoseDecoder | None = None) -> tuple[PoseDecoder, list[dict]]:
+                       image_size: int = 224, init: PoseDecoder | None = None, memory=None, train_recall=None,
+                       val_recall=None) -> tuple[PoseDecoder, list[dict]]:
     """Train a :class:`PoseDecoder` on cached states (:func:`posekit.encoders.state_cache.request_states` of the
     same records, in the same order; ``*_images``: :func:`posekit.encoders.state_cache.image_tokens` rows aligned
     with the records, zeros for records without an image); returns the model at its best
@@ -60,6 +65,10 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
     joints of :attr:`DecoderTrainConfig.grounding_weight` lie). ``init``: start from this trained
     decoder (same config) instead of the mean pose, its state standardisation and mean pose
     kept: a second stage on some of the tasks (e.g. the image tasks at a lower ``lr``).
+
+    ``memory``: the :class:`~posekit.models.decoder.recall.LabelMemory` a decoder that recalls
+    poses reads (:attr:`PoseDecoderConfig.recall`), ``*_recall``: the records'
+    :class:`~posekit.models.decoder.recall.RecallInputs` (a decoder that reads the requests' words).
 
     ``checkpoint``: a file written atomically after every epoch (model, optimizer, schedule, RNG
     states, history); a run started again with the same file resumes after its last finished
@@ -73,10 +82,10 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
 
         body = load_body_model()
 
-    def objective(six_d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def objective(six_d: torch.Tensor, target: torch.Tensor, per_example: bool = False) -> torch.Tensor:
         """The training loss, also the validation loss that picks the best epoch."""
-        loss = pose_loss(six_d, target)
-        return loss if body is None else loss + train.joint_weight * joint_loss(body, six_d, target)
+        loss = pose_loss(six_d, target, per_example)
+        return loss if body is None else loss + train.joint_weight * joint_loss(body, six_d, target, per_example)
     absent = sorted(set(train.task_repeats) - {r.task for r in train_records})
     if absent:
         raise ValueError(f"task_repeats names {', '.join(absent)}, which no training record has "
@@ -97,14 +106,27 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         flat = train_states.flat.float()
         decoder.set_standardisation(flat.mean(0), flat.std(0))
         del flat
+    if config.reads_sentence:
+        if memory is None or train_recall is None or val_recall is None:
+            raise ValueError("a decoder that reads the requests' words needs memory=, train_recall= and val_recall=")
+        decoder.set_label_memory(memory.keys, memory.owner, memory.table)
     if train.grounding_weight > 0 and not config.grounding:
         raise ValueError("grounding_weight trains the grounding map: use PoseDecoderConfig(grounding=True)")
 
     def train_loss(rows: torch.Tensor) -> torch.Tensor:
-        """The objective, plus the grounding loss on the batch's examples with known 2D joints."""
+        """The objective, plus the grounding loss on the batch's examples with known 2D joints; with a
+        retrieval memory, each candidate answer's objective weighed by its probability (the expected
+        loss of choosing one: it pays to put the weight on the best candidate, not to hedge)."""
+        if config.recall:
+            candidates, logits = run_decoder(decoder, train_states, tr, rows, train_images, recall=train_recall,
+                                             candidates=True)
+            target = tr.target[rows]
+            each = torch.stack([objective(candidates[:, c], target, per_example=True)
+                                for c in range(candidates.shape[1])], 1)  # (b, C)
+            return (logits.softmax(-1) * each).sum(1).mean()
         if train.grounding_weight == 0:
-            return objective(run_decoder(decoder, train_states, tr, rows, train_images), tr.target[rows])
-        features, grounding = run_decoder(decoder, train_states, tr, rows, train_images, features=True)
+            return objective(run_decoder(decoder, train_states, tr, rows, train_images, recall=train_recall), tr.target[rows])
+        features, grounding = run_decoder(decoder, train_states, tr, rows, train_images, features=True, recall=train_recall)
         loss = objective(decoder.rotations(features), tr.target[rows])
         points = tr.keypoints[rows]  # (b, 24, 2) pixels, NaN: unknown
         known = ~points.isnan().any(-1).any(-1)
@@ -154,7 +176,8 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         with torch.no_grad():
             val = 0.0
             for rows in group_batches(va, val_states.lengths[va.request], 256, None):
-                val += objective(run_decoder(decoder, val_states, va, rows, val_images), va.target[rows]).item() * len(rows)
+                val += objective(run_decoder(decoder, val_states, va, rows, val_images, recall=val_recall),
+                                 va.target[rows]).item() * len(rows)
             val /= max(len(va.target), 1)
         row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
         if not (math.isfinite(row["train_loss"]) and math.isfinite(val)):  # nothing is saved from a diverged run
@@ -187,14 +210,17 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                       backbone: str | None = None, config: PoseDecoderConfig | None = None,
                       train: DecoderTrainConfig = DecoderTrainConfig(), root: Path | None = None,
                       progress: bool = True, log=None, checkpoint: str | Path | None = None,
-                      vision: str = DEFAULT_VISION, init: str | Path | StatePoseModel | None = None
-                      ) -> tuple[StatePoseModel, list[dict]]:
+                      vision: str = DEFAULT_VISION, init: str | Path | StatePoseModel | None = None,
+                      poses: str = "train") -> tuple[StatePoseModel, list[dict]]:
     """The staged recipe's first two stages in one call: cache the request states of ``tasks``'
     train and val splits (and the image tokens of the encoder ``vision``), then train one decoder
     across the tasks on them (``checkpoint``: see :func:`train_pose_decoder`, a stopped run resumes;
     ``init``: a decoder (or a decoder file; a ChatPose folder's head:
     :func:`posekit.models.chatpose.load_decoder`) to start from, read at the same layer of the same backbone with the
-    same image features)."""
+    same image features). ``poses``: which canonical poses the requests in everyday words
+    (:attr:`DecoderTrainConfig.plain_targets`) and the label memory (:attr:`PoseDecoderConfig.recall`)
+    cover: ``"train"``, those of the training split (a model evaluated on held-out poses), or
+    ``"all"`` (a release model, every canonical pose)."""
 
     layer = DEFAULT_STATE_LAYER if layer is None else layer
     backbone = backbone or DEFAULT_BACKBONE
@@ -218,9 +244,44 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                                           style="instruction"))
     if "edit" in tasks:
         splits["train"] += extra_edit_pairs(splits["train"], train.edit_draws, seed=train.seed + 4)
+    if poses not in ("train", "all"):
+        raise ValueError(f"poses must be 'train' or 'all', got {poses!r}")
+    canonical = canonical_poses()
+    text2pose = {s: load_records("text2pose", s, root=root) for s in ("train", "val", "test")}
+    known = {s: sorted({r.meta.get("source") for r in recs} & set(canonical)) for s, recs in text2pose.items()}
+    covered = known["train"] if poses == "train" else sorted(canonical)  # what the memory and the plain records cover
+    extra = {"train": [], "val": []}  # states cached apart, so that the dataset's cache stays valid
+    if train.plain_targets:
+        def plain(split_poses: list[str], pool_splits: tuple[str, ...], split: str, part: str = "all") -> list[Record]:
+            """Plain records of ``split_poses``, their variants from ``pool_splits`` only."""
+            pools = source_pools([r for s in pool_splits for r in text2pose[s]], {n: canonical[n] for n in split_poses})
+            return plain_records(pools, split, targets=train.plain_targets, seed=train.seed + 5, part=part)
+        # validation: the validation poses' requests (unseen poses) and a held-out fifth of the
+        # training poses' wordings (unseen words for a known pose), as the test bank has both
+        pool_splits = ("train",) if poses == "train" else ("train", "val", "test")
+        held = plain(covered, pool_splits, "val", part="held")
+        if poses == "train":
+            held = plain(known["val"], ("val",), "val") + held
+        if train.trainable == "confidence":  # the gate is fitted on requests no stage trained on
+            extra["train"], extra["val"] = held_out_halves(held, train.seed)
+        else:
+            extra["train"] = plain(covered, pool_splits, "train", part="kept")
+            extra["val"] = held
+    memory = None
+    config = config or PoseDecoderConfig()
+    if config.reads_sentence:
+        memory = build_label_memory(covered, descriptions=None if poses == "all" else train_descriptions(
+            load_records("spg", "train", root=root)))
+        config = dataclasses.replace(config, recall_labels=len(memory.texts), recall_poses=len(memory.table),
+                                     sentence_dim=config.sentence_dim and TEXT_DIM)
     states = {s: request_states(recs, layer, backbone, progress=progress, model=llm) for s, recs in splits.items()}
+    for s, recs in extra.items():
+        if recs:
+            states[s] = states[s] + request_states(recs, layer, backbone, progress=progress, model=llm)
+            splits[s] = splits[s] + recs
     images = {s: aligned_image_tokens(recs, root, progress=progress, vision=vision) for s, recs in splits.items()}
-    config = dataclasses.replace(config or PoseDecoderConfig(), state_dim=states["train"].flat.shape[1])
+    recall = {s: sentence_inputs(recs, memory) if memory is not None else None for s, recs in splits.items()}
+    config = dataclasses.replace(config, state_dim=states["train"].flat.shape[1])
     if images["train"] is not None:
 
         encoder = make_vision_encoder(vision)
@@ -230,5 +291,6 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
                                           train, progress=progress, log=log, train_images=images["train"],
                                           val_images=images["val"], checkpoint=checkpoint,
                                           image_size=image_side(splits["train"], root),
-                                          init=start.decoder if start is not None else None)
+                                          init=start.decoder if start is not None else None, memory=memory,
+                                          train_recall=recall["train"], val_recall=recall["val"])
     return StatePoseModel(decoder, layer, backbone, llm, vision), history
