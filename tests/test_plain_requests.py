@@ -51,3 +51,32 @@ def test_different_requests_give_different_bodies(answers):
     poses = torch.stack([a.poses[0].pose for a in answers.values() if a.poses])
     spread = (poses[:, None] - poses[None]).norm(dim=-1).mean(-1)  # (R, R) mean joint-rotation distance
     assert spread[~torch.eye(len(poses), dtype=torch.bool)].min() > 0.01
+
+
+BANK_SAMPLE = 30
+"""A fixed sample of the plain-request test bank: every (239 // 30 = 7)th request, 35 of them
+(explicit requests, situations and edits), as ``bench/plain_requests.py --limit 30`` takes it."""
+BANK_SAMPLE_PASSED = 19
+"""How many of them the shipped checkpoint follows through the chat (float16, greedy): measured
+with ``python bench/plain_requests.py --limit 30 --dtype float16``; the full bank's rates are in
+the README."""
+
+
+def test_the_shipped_model_follows_the_bank_sample_at_its_measured_rate(body):
+    from posekit.corpus.library import canonical_poses
+    from posekit.evaluation.request_bank import load_request_bank, score_answers
+
+    bank = load_request_bank()
+    bank = bank[::max(1, len(bank) // BANK_SAMPLE)]
+    canonical = canonical_poses()
+    session = ChatSession(body=body)
+    answers, found = [], []
+    for request in bank:
+        session.reset()
+        reply = session.send(request.text, pose=canonical[request.start] if request.start else None)
+        found.append(bool(reply.poses))
+        answers.append(reply.poses[0].joints if reply.poses else torch.full((24, 3), float("nan")))
+    starts = {n: body(canonical[n][None, 0], canonical[n][None, 1:], joints_only=True).joints[0]
+              for n in {r.start for r in bank if r.start}}
+    table = score_answers(bank, torch.stack(answers), starts, found)
+    assert int(table.passed.sum()) >= BANK_SAMPLE_PASSED, table[~table.passed].to_string()

@@ -28,7 +28,10 @@ from posekit.encoders.vision import load_image
 from posekit.language.captioner import Captioner
 from posekit.models.chatpose import check_no_repeat_ngram_size, load_chatpose
 
-__all__ = ["ChatPoseResult", "Reply", "ChatSession"]
+__all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM"]
+
+NO_REPEAT_NGRAM = 4
+"""The chat's default repetition guard: no 4-token sequence twice in one answer."""
 
 
 @dataclasses.dataclass
@@ -73,7 +76,7 @@ class ChatSession:
 
     def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
-                 dtype: str | None = "float16", no_repeat_ngram_size: int = 4, context_turns: int | None = 0,
+                 dtype: str | None = "float16", no_repeat_ngram_size: int = NO_REPEAT_NGRAM, context_turns: int | None = 0,
                  tools: bool = True):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see

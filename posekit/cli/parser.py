@@ -53,6 +53,7 @@ def config_default(config, name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``posekit`` parser: every default and choice that a config holds is read from it."""
+    from posekit.chat.session import NO_REPEAT_NGRAM
     from posekit.datasets.records import POSE_TASKS
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import DEFAULT_VISION
@@ -224,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=positive, default=0.7)
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     p.add_argument("--max-new-tokens", type=whole(1, 4096), default=160)
-    p.add_argument("--no-repeat-ngram", type=whole(0), default=0, metavar="N",
-                   help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
+    p.add_argument("--no-repeat-ngram", type=whole(0), default=NO_REPEAT_NGRAM,
+                   metavar="N", help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
+    p.add_argument("--no-tools", action="store_true",
+                   help="let the model write descriptions and yes/no answers about a given pose (default: computed "
+                        "from its posecodes, true by construction)")
     p.add_argument("--dtype", default="float16", choices=list(DTYPES),
                    help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
     p.add_argument("--context-turns", type=whole(-1), default=0, metavar="N",

@@ -77,6 +77,10 @@ class PoseDecoderConfig:
     """Width of the request's sentence embedding (MiniLM: 384): with :attr:`recall`, one more input
     of the copy amounts; without, it changes each joint's features through a residual network
     starting at zero (design N); 0: none."""
+    recall_margin: float = 0.0
+    """How much more a recalled pose must score than the decoder's own answer to be chosen at
+    inference (logits), picked on validation requests (``bench/recall_margin.py``): 0 takes the
+    best-scored candidate."""
     recall_labels: int = 0
     """Labels in the retrieval memory (the decoder keeps their MiniLM keys, set by
     :meth:`PoseDecoder.set_label_memory`)."""

@@ -32,7 +32,12 @@ from posekit.body.rotations import rotvec_to_rot6d
 from posekit.body.skeleton import NUM_JOINTS
 from posekit.models.decoder.config import PoseDecoderConfig
 
-__all__ = ["start_as_identity", "PoseDecoder"]
+__all__ = ["start_as_identity", "PoseDecoder", "RECALL_LOGIT_BOUND"]
+
+RECALL_LOGIT_BOUND = 4.0
+"""Design M's candidate scores lie in (-4, 4) (a scaled tanh): unbounded, the choice's softmax
+saturated within a few epochs and training stalled on one candidate (measured: the collapsed runs
+of 2026-12-06 in data/experiments/decoder_designs/README.md)."""
 
 
 def start_as_identity(stack: nn.Module) -> nn.Module:
@@ -100,8 +105,9 @@ class PoseDecoder(nn.Module):
                 inputs = 2 * w + 2 + 16 + 64
                 self.recall_pose = nn.Linear(NUM_JOINTS * 6, 64)  # which pose a candidate is
                 self.recall_rank = nn.Parameter(torch.randn(config.recall + 1, 16) * 0.02)  # 0: the decoder's answer
-                self.recall_choice = nn.Sequential(nn.Linear(inputs, 2 * w), nn.GELU(), nn.Linear(2 * w, 1))
-                last = self.recall_choice[2]
+                self.recall_choice = nn.Sequential(nn.LayerNorm(inputs), nn.Linear(inputs, 2 * w), nn.GELU(),
+                                                   nn.Linear(2 * w, 1))
+                last = self.recall_choice[3]
                 if not config.sentence_dim:
                     raise ValueError("recall chooses with the request's sentence: set sentence_dim (MiniLM: 384)")
             else:  # design N: the sentence embedding changes each joint's features
@@ -153,7 +159,8 @@ class PoseDecoder(nn.Module):
         then the :meth:`recall`-ed poses) and their logits ``(B, k + 1)``, read from the request
         (its pooled joint features and sentence), each candidate's pose, similarity, rank and
         distance to the decoder's answer. The last layer starts at zero and the decoder's answer
-        has a head start of 1, so that a decoder that has just grown this part answers as before."""
+        has a head start of 1, so that a decoder that has just grown this part answers as before;
+        the learned part of each score is bounded by :data:`RECALL_LOGIT_BOUND`."""
         poses, scores = self.recall(sentences, exclude)  # (B, k, 24, 3), (B, k)
         candidates = torch.cat([six_d[:, None], rotvec_to_rot6d(poses.float())], 1)  # (B, k + 1, 24, 6)
         b, c = candidates.shape[:2]
@@ -165,7 +172,8 @@ class PoseDecoder(nn.Module):
         per = torch.cat([request[:, None].expand(b, c, -1).float(), similarity[..., None], gap[..., None],
                          self.recall_rank[None].expand(b, -1, -1).float(),
                          self.recall_pose(candidates.flatten(2).to(dtype)).float()], -1)  # (B, k + 1, inputs)
-        logits = self.recall_choice(per.to(dtype)).float()[..., 0]  # (B, k + 1)
+        raw = self.recall_choice(per.to(dtype)).float()[..., 0]  # (B, k + 1)
+        logits = RECALL_LOGIT_BOUND * torch.tanh(raw / RECALL_LOGIT_BOUND)  # bounded: the choice never saturates
         logits = logits + torch.nn.functional.one_hot(torch.zeros(b, dtype=torch.long, device=logits.device), c)
         return candidates, logits
 
@@ -284,4 +292,7 @@ class PoseDecoder(nn.Module):
         candidates, logits = self.answer_candidates(states, mask, pose_in, pose_index, image, sentences, exclude)
         if self.training:  # the expected answer (training itself weighs each candidate's loss)
             return (logits.softmax(-1)[..., None, None] * candidates).sum(1)
+        if logits.shape[1] > 1 and self.config.recall_margin:  # a recalled pose must beat the decoder's answer by the margin
+            logits = logits - self.config.recall_margin * torch.nn.functional.one_hot(
+                torch.zeros(len(logits), dtype=torch.long, device=logits.device), logits.shape[1]).neg().add(1)
         return candidates[torch.arange(len(logits)), logits.argmax(-1)]  # one answer, committed to

@@ -14,11 +14,10 @@ import torch
 
 from posekit.corpus.library import canonical_poses
 from posekit.datasets.plain import normalise_request, pose_labels
-from posekit.datasets.records import Record
+from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, Record
 from posekit.encoders.text import TEXT_DIM, get_text_encoder
-from posekit.models.baselines import query_text
 
-__all__ = ["LabelMemory", "RecallInputs", "build_label_memory", "sentence_inputs"]
+__all__ = ["LabelMemory", "RecallInputs", "build_label_memory", "request_text", "sentence_inputs"]
 
 
 @dataclasses.dataclass
@@ -49,11 +48,21 @@ def build_label_memory(poses: list[str] | None = None, plain: bool = True,
                        torch.stack(list(table.values())), names)
 
 
+def request_text(record: Record) -> str:
+    """What the person typed: the record's last user turn, placeholders removed (the same text in
+    training, evaluation and the chat, where a request comes with no metadata)."""
+    user = [m["content"] for m in record.messages if m["role"] == "user"]
+    text = user[-1] if user else ""
+    for placeholder in (POSE_IN_TOKEN, IMAGE_TOKEN):
+        text = text.replace(placeholder, "")
+    return " ".join(text.split())
+
+
 def sentence_inputs(records: list[Record], memory: LabelMemory | None = None) -> RecallInputs:
-    """Each record's request text (:func:`posekit.models.baselines.query_text`) embedded with
-    MiniLM ``(N, 384)``; with the training ``memory``, the labels that are the request's own text
-    (left out of what it recalls, as a held-out request would find them)."""
-    texts = [query_text(r) for r in records]
+    """Each record's :func:`request_text` embedded with MiniLM ``(N, 384)``; with the training
+    ``memory``, the labels that are the request's own text (left out of what it recalls, as a
+    held-out request would find them)."""
+    texts = [request_text(r) for r in records]
     sentences = get_text_encoder().encode(texts) if texts else torch.zeros(0, TEXT_DIM)
     exclude = None
     if memory is not None:
