@@ -11,11 +11,9 @@ the evaluated checkpoint was trained) and, as ``label-nearest-all``, from every 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 
 def main() -> int:
@@ -36,7 +34,7 @@ def main() -> int:
     from posekit.chat import ChatSession
     from posekit.corpus.library import canonical_poses
     from posekit.corpus.splits import load_canonical, split_canonical
-    from posekit.evaluation.request_bank import bank_summary, load_request_bank, score_answers
+    from posekit.evaluation.request_bank import bank_summary, chat_answers, load_request_bank, score_answers, start_joints
     from posekit.models.baselines import LabelNearest
     from posekit.body.rotations import mean_rotation, rotmat_to_rotvec, rotvec_to_rotmat
 
@@ -50,7 +48,7 @@ def main() -> int:
         with torch.no_grad():
             return body(poses[:, 0], poses[:, 1:], joints_only=True).joints  # (N, 24, 3)
 
-    starts = {name: joints_of(canonical[name][None])[0] for name in {r.start for r in bank if r.start}}
+    starts = start_joints(bank, body)
     split = split_canonical(load_canonical())
     train_poses = [n for n, s in split.items() if s == "train"]
     texts = [r.text for r in bank]
@@ -69,15 +67,7 @@ def main() -> int:
             checkpoint = Path(tempfile.mkdtemp()) / "chatpose"
             attach_to_chatpose(load_decoder(args.decoder), args.checkpoint or default_checkpoint_dir(), checkpoint)
         session = ChatSession(checkpoint=checkpoint, dtype=args.dtype, body=body)
-        answers, found, seconds = [], [], []
-        for request in tqdm(bank, desc=args.name):
-            session.reset()
-            start = time.perf_counter()
-            reply = session.send(request.text, pose=canonical[request.start] if request.start else None)
-            seconds.append(time.perf_counter() - start)
-            found.append(bool(reply.poses))
-            answers.append(reply.poses[0].joints if reply.poses else torch.full((24, 3), float("nan")))
-        tables[args.name] = score_answers(bank, torch.stack(answers), starts, found)
+        tables[args.name], seconds = chat_answers(session, bank, progress=True)
         print(f"chat latency: median {sorted(seconds)[len(seconds) // 2]:.2f} s, max {max(seconds):.2f} s")
     summary = bank_summary(tables, reference="label-nearest")
     with pd.option_context("display.width", 200, "display.max_columns", 20):

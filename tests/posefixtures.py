@@ -50,3 +50,14 @@ def crafted_torch_file(path, marker):
 
     torch.save({"model": _RunsCode(marker)}, path)
     return path
+
+
+def random_states(n: int, width: int, seed: int = 0, lengths: tuple[int, int] = (3, 9)):
+    """Request states of ``n`` requests of random lengths in ``lengths`` (half-open), ``width`` wide,
+    as :class:`posekit.encoders.state_cache.RequestStates` (layer 1 of a backbone named "tiny")."""
+    from posekit.encoders.state_cache import RequestStates
+
+    gen = torch.Generator().manual_seed(seed)
+    counts = torch.randint(*lengths, (n,), generator=gen)
+    flat = torch.randn(int(counts.sum()), width, generator=gen).half()
+    return RequestStates(flat, torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]), 1, "tiny")

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from posefixtures import random_states
 
 from posekit.body.rotations import rot6d_to_rotvec, rotvec_to_rot6d
 from posekit.datasets.records import POSE_TOKEN, Record
@@ -23,10 +24,7 @@ CONFIG = PoseDecoderConfig(state_dim=16, width=32, layers=1, heads=4, dropout=0.
 
 
 def _states(n: int, seed: int = 0) -> RequestStates:
-    gen = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(3, 9, (n,), generator=gen)
-    flat = torch.randn(int(lengths.sum()), CONFIG.state_dim, generator=gen).half()
-    return RequestStates(flat, torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]), 1, "tiny")
+    return random_states(n, CONFIG.state_dim, seed)
 
 
 def test_starts_at_the_mean_pose():

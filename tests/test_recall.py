@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 import torch
+from posefixtures import random_states
 
 from posekit.body.rotations import rot6d_to_rotvec
 from posekit.datasets.records import POSE_TOKEN, Record
-from posekit.encoders.state_cache import RequestStates
 from posekit.models.decoder import DecoderTrainConfig, PoseDecoder, PoseDecoderConfig, StatePoseModel, train_pose_decoder
 from posekit.models.decoder.recall import LabelMemory, RecallInputs
 
@@ -30,11 +30,8 @@ def _config(recall: int = 2, sentence: bool = True) -> PoseDecoderConfig:
                                recall_poses=POSES)
 
 
-def _states(n: int, seed: int = 0) -> RequestStates:
-    gen = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(3, 6, (n,), generator=gen)
-    flat = torch.randn(int(lengths.sum()), BASE.state_dim, generator=gen).half()
-    return RequestStates(flat, torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]), 1, "tiny")
+def _states(n: int, seed: int = 0):
+    return random_states(n, BASE.state_dim, seed, lengths=(3, 6))
 
 
 def test_recall_returns_the_poses_of_the_nearest_labels_and_leaves_out_the_excluded():

@@ -189,11 +189,12 @@ class ChatSession:
     def _tool_answer(self, text: str, pose: torch.Tensor) -> tuple[str, str] | None:
         """A description or a yes/no answer about ``pose`` ``(24, 3)`` computed from its posecodes,
         with the name of the tool, or None when ``text`` asks for something else."""
-        if not (is_description_request(text) or yes_no_question(text) is not None):
+        describe = is_description_request(text)
+        if not (describe or yes_no_question(text) is not None):
             return None
         out = self.body(pose[None, 0], pose[None, 1:], torch.zeros(1, NUM_BETAS))
         joints, rotmats = out.joints[0], out.rotmats[0] if out.rotmats is not None else None
-        if is_description_request(text):
+        if describe:
             return describe_pose(joints, rotmats, self.body), "captioner"
         return yes_no_answer(text, joints, rotmats), "posecodes"
 

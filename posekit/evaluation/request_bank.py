@@ -17,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from posekit.corpus.library import canonical_poses
 from posekit.evaluation.metrics import paired_bootstrap
 from posekit.evaluation.requests import check_names, passes
 from posekit.paths import data_dir, resolve_file
 
-__all__ = ["BankRequest", "load_request_bank", "BANK_KINDS", "score_answers", "bank_summary"]
+__all__ = ["BankRequest", "load_request_bank", "BANK_KINDS", "score_answers", "start_joints", "chat_answers",
+           "bank_summary"]
 
 BANK_KINDS = ("explicit", "situations", "edits")
 """The bank's three parts: requests that name a pose, situations that call for one, edits of a given pose."""
@@ -71,6 +73,38 @@ def score_answers(bank: list[BankRequest], joints: torch.Tensor, starts: dict[st
         ok = (found is None or found[k]) and bool(torch.isfinite(j).all()) and passes(request.check, j, start)
         rows.append({"kind": request.kind, "request": request.text, "check": request.check, "passed": bool(ok)})
     return pd.DataFrame(rows)
+
+
+def start_joints(bank: list[BankRequest], body) -> dict[str, torch.Tensor]:
+    """``{canonical pose: (24, 3) joints}`` of the edits' starting poses (``body``: a body model)."""
+    names = sorted({r.start for r in bank if r.start})
+    if not names:
+        return {}
+    poses = canonical_poses(names)
+    stacked = torch.stack([poses[n] for n in names])
+    with torch.no_grad():
+        joints = body(stacked[:, 0], stacked[:, 1:], joints_only=True).joints
+    return dict(zip(names, joints))
+
+
+def chat_answers(session, bank: list[BankRequest], progress: bool = False) -> tuple[pd.DataFrame, list[float]]:
+    """Each request sent on its own through a chat ``session`` (a :class:`posekit.chat.ChatSession`;
+    an edit with its starting pose attached), scored by :func:`score_answers` (an answer without a
+    pose is a miss), and the seconds each answer took."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    canonical = canonical_poses(sorted({r.start for r in bank if r.start})) if any(r.start for r in bank) else {}
+    answers, found, seconds = [], [], []
+    for request in tqdm(bank, desc="plain requests", disable=not progress):
+        session.reset()
+        start = time.perf_counter()
+        reply = session.send(request.text, pose=canonical[request.start] if request.start else None)
+        seconds.append(time.perf_counter() - start)
+        found.append(bool(reply.poses))
+        answers.append(reply.poses[0].joints if reply.poses else torch.full((24, 3), float("nan")))
+    return score_answers(bank, torch.stack(answers), start_joints(bank, session.body), found), seconds
 
 
 def bank_summary(tables: dict[str, pd.DataFrame], reference: str | None = None, seed: int = 0) -> pd.DataFrame:

@@ -138,7 +138,7 @@ def run_decoder(decoder: PoseDecoder, states, ex: Examples, rows: torch.Tensor, 
         return decoder.answer_candidates(text, mask, pose_in, ex.index[rows], image, sentences, exclude)
     if features:
         return decoder.joint_features(text, mask, pose_in, ex.index[rows], image, return_grounding=True,
-                                      sentences=sentences, exclude=exclude)
+                                      sentences=sentences)
     return decoder(text, mask, pose_in, ex.index[rows], image, sentences=sentences, exclude=exclude)
 
 

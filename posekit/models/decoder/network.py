@@ -174,8 +174,14 @@ class PoseDecoder(nn.Module):
                          self.recall_pose(candidates.flatten(2).to(dtype)).float()], -1)  # (B, k + 1, inputs)
         raw = self.recall_choice(per.to(dtype)).float()[..., 0]  # (B, k + 1)
         logits = RECALL_LOGIT_BOUND * torch.tanh(raw / RECALL_LOGIT_BOUND)  # bounded: the choice never saturates
-        logits = logits + torch.nn.functional.one_hot(torch.zeros(b, dtype=torch.long, device=logits.device), c)
-        return candidates, logits
+        return candidates, logits + self._decoder_first(b, c, logits.device)
+
+    @staticmethod
+    def _decoder_first(batch: int, candidates: int, device) -> torch.Tensor:
+        """``(B, C)``: 1 for candidate 0 (the decoder's own answer), 0 for the recalled poses."""
+        out = torch.zeros(batch, candidates, device=device)
+        out[:, 0] = 1
+        return out
 
     def grounding(self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``(B, N)`` that each image token shows the asked-for person, from
@@ -222,8 +228,7 @@ class PoseDecoder(nn.Module):
 
     def joint_features(self, states: torch.Tensor, mask: torch.Tensor, pose_in: torch.Tensor | None = None,
                        pose_index: torch.Tensor | None = None, image: torch.Tensor | None = None,
-                       return_grounding: bool = False, sentences: torch.Tensor | None = None,
-                       exclude: list[list[int]] | None = None):
+                       return_grounding: bool = False, sentences: torch.Tensor | None = None):
         """The decoder's output per joint query ``(B, 24, width)`` (inputs as :meth:`forward`), and
         with a confidence gate one more row, the request's summary (its memory tokens' mean), which
         the gate reads: ``(B, 25, width)``. With ``return_grounding``, also :meth:`grounding`'s
@@ -276,7 +281,7 @@ class PoseDecoder(nn.Module):
         """The candidate answers ``(B, C, 24, 6)`` and their logits ``(B, C)`` (inputs as
         :meth:`forward`): with a retrieval memory, the decoder's answer and the recalled poses
         (:meth:`recall_candidates`); otherwise the decoder's answer alone (``C = 1``)."""
-        features = self.joint_features(states, mask, pose_in, pose_index, image, sentences=sentences, exclude=exclude)
+        features = self.joint_features(states, mask, pose_in, pose_index, image, sentences=sentences)
         six_d = self.rotations(features)
         if self.config.recall and image is None:
             return self.recall_candidates(six_d, features, sentences, exclude)
@@ -293,6 +298,5 @@ class PoseDecoder(nn.Module):
         if self.training:  # the expected answer (training itself weighs each candidate's loss)
             return (logits.softmax(-1)[..., None, None] * candidates).sum(1)
         if logits.shape[1] > 1 and self.config.recall_margin:  # a recalled pose must beat the decoder's answer by the margin
-            logits = logits - self.config.recall_margin * torch.nn.functional.one_hot(
-                torch.zeros(len(logits), dtype=torch.long, device=logits.device), logits.shape[1]).neg().add(1)
+            logits = logits - self.config.recall_margin * (1 - self._decoder_first(*logits.shape, logits.device))
         return candidates[torch.arange(len(logits)), logits.argmax(-1)]  # one answer, committed to
