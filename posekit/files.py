@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import zipfile
@@ -11,7 +12,49 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_path", "atomic_dir", "check_owned", "NotOwnedError", "copy_other_files", "read_npz",
-           "read_torch_file"]
+           "read_torch_file", "read_json", "first_bad_tensor"]
+
+
+def first_bad_tensor(tensors, all_zero: tuple[str, ...] = ()) -> str | None:
+    """The name (and the fault) of the first floating-point tensor in the mapping ``tensors`` (any
+    nesting of dicts) holding NaN or infinite values, or of a tensor named in ``all_zero`` that is
+    zero everywhere (a cache of model states never is); None when all are sound. What every loader
+    of weights, states and caches runs before using them."""
+    import torch
+
+    for name, value in tensors.items():
+        if isinstance(value, dict):
+            found = first_bad_tensor(value, all_zero)
+            if found:
+                return f"{name}.{found}"
+        elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            if not bool(torch.isfinite(value).all()):
+                return f"{name} (NaN or infinite values)"
+            if name in all_zero and value.numel() and not bool(value.any()):
+                return f"{name} (all zeros)"
+    return None
+
+
+def read_json(path: str | os.PathLike, what: str = "file", expect: type | None = dict):
+    """The JSON value in ``path`` (UTF-8), with every failure named: ``FileNotFoundError`` /
+    ``IsADirectoryError`` for a missing path or a folder, ``ValueError`` for bytes that are not
+    UTF-8, text that is not JSON (line and column given) or a value that is not an ``expect``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; pass the JSON file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 JSON") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                         "fix or rewrite it") from None
+    if expect is not None and not isinstance(value, expect):
+        raise ValueError(f"{what} {path} holds a JSON {type(value).__name__}, not the {expect.__name__} expected; "
+                         "fix or rewrite it")
+    return value
 
 
 def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarray]:

@@ -9,10 +9,12 @@ Quick mode (the default) sets ``POSEKIT_QUICK=1``: notebooks shorten their long 
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +105,22 @@ def _exporter(out_dir: Path):
 def is_quick() -> bool:
     """True when notebooks should take their quick path (``POSEKIT_QUICK=1``, the report default)."""
     return os.environ.get("POSEKIT_QUICK", "0") not in ("", "0", "false", "False")
+
+
+@contextlib.contextmanager
+def quick_mode(quick: bool) -> Iterator[None]:
+    """``POSEKIT_QUICK`` set for the notebooks' kernels (and :func:`notebook_dataset`) while the
+    block runs, and put back as it was afterwards, so that a report leaves the caller's process
+    in the mode it was in."""
+    before = os.environ.get("POSEKIT_QUICK")
+    os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("POSEKIT_QUICK", None)
+        else:
+            os.environ["POSEKIT_QUICK"] = before
 
 
 @dataclass(frozen=True)
@@ -214,12 +232,12 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, timeout: int = 1
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    os.environ["POSEKIT_QUICK"] = "1" if quick else "0"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     start, error = time.time(), ""
     try:
-        client.execute()
+        with quick_mode(quick):
+            client.execute()
     except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
     seconds = time.time() - start
@@ -257,15 +275,16 @@ def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout
     out_dir = reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks else notebook_paths()
-    os.environ["POSEKIT_QUICK"] = "1" if quick else "0"  # the notebooks' kernels and notebook_dataset read it
-    if not notebooks:
-        prepare_datasets()
     runs = []
-    for path in paths:
-        print(f"running {path.name} ...", flush=True)
-        run = run_notebook(path, out_dir, quick=quick, timeout=timeout)
-        print(f"  {'ok' if run.ok else 'FAILED'} in {run.seconds:.0f} s{'' if run.ok else ': ' + run.error}", flush=True)
-        runs.append(run)
+    with quick_mode(quick):  # notebook_dataset reads it
+        if not notebooks:
+            prepare_datasets()
+        for path in paths:
+            print(f"running {path.name} ...", flush=True)
+            run = run_notebook(path, out_dir, quick=quick, timeout=timeout)
+            print(f"  {'ok' if run.ok else 'FAILED'} in {run.seconds:.0f} s{'' if run.ok else ': ' + run.error}",
+                  flush=True)
+            runs.append(run)
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(r.html_path.name)}'>{html.escape(r.name)}</a></td>"
         f"<td>{'ok' if r.ok else 'FAILED'}</td><td>{r.seconds:.0f}</td><td>{html.escape(r.error)}</td></tr>"

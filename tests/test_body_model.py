@@ -235,3 +235,17 @@ def test_a_model_file_with_nan_is_refused(tmp_path, tiny_dict):
     np.savez(tmp_path / "bad.npz", **bad)
     with pytest.raises(ValueError, match=r"NaN or infinite values in \['v_template'\]"):
         BodyModel.from_file(tmp_path / "bad.npz")
+
+
+def test_odd_inputs_get_one_line_answers_not_low_level_errors(body, tiny_dict):
+    with pytest.raises(PoseFormatError, match="global_orient is a single number.*\\(B, 3\\)"):
+        body(global_orient=torch.tensor(0.0))
+    empty = body(body_pose=torch.zeros(0, 23, 3))  # an empty batch: no bodies
+    assert empty.joints.shape == (0, NUM_JOINTS, 3) and empty.vertices.shape == (0, body.num_vertices, 3)
+    assert body(body_pose=torch.zeros(0, 23, 3), joints_only=True).joints.shape == (0, NUM_JOINTS, 3)
+    for key, cut in (("weights", np.s_[:-1]), ("shapedirs", np.s_[:-2]), ("J_regressor", np.s_[:, :-1])):
+        broken = {**tiny_dict, key: tiny_dict[key][cut]}
+        with pytest.raises(ValueError, match=f"{key} has shape .*must be .*different models or the file is damaged"):
+            BodyModel(broken, num_betas=4)
+    with pytest.raises(ValueError, match="f must be \\(F, 3\\) vertex indices"):
+        BodyModel({**tiny_dict, "f": tiny_dict["f"] + len(tiny_dict["v_template"])}, num_betas=4)

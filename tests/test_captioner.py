@@ -162,3 +162,18 @@ def test_shuffled_short_captions_state_a_random_few_facts(joints_rot):
     assert len(said["brief"]) > 1.5 * len(said["ordered"])
     # without shuffle_facts the captions are the datasets' (the option draws nothing extra)
     assert Captioner()(joints, rotmats, seed=3) == Captioner(CaptionConfig(shuffle_facts=False))(joints, rotmats, seed=3)
+
+
+def test_joints_in_millimetres_are_warned_about(body):
+    import warnings
+
+    import torch
+
+    from posekit.language.captioner import caption
+
+    joints = body(body_pose=torch.zeros(1, 23, 3), joints_only=True).joints
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # metres: no warning
+        caption(joints)
+    with pytest.warns(UserWarning, match="posecodes measure in metres.*divide them by 1000"):
+        caption(joints * 1000)

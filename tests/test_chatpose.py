@@ -499,3 +499,26 @@ def test_a_decoder_with_image_layers_ships_as_the_head_of_a_chatpose_checkpoint(
     states, mask = torch.randn(2, 5, decoder.config.state_dim), torch.ones(2, 5, dtype=torch.bool)
     image = torch.randn(2, decoder.config.image_tokens, decoder.config.image_dim)
     assert torch.equal(back.decoder(states, mask, image=image), decoder(states, mask, image=image))
+
+
+def test_a_checkpoint_with_bad_weights_is_refused_and_a_foreign_folder_is_not_adopted(tmp_path, model):
+    from safetensors.torch import load_file, save_file
+
+    from posekit.files import NotOwnedError
+
+    model.save(tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "trained.safetensors"
+    state = load_file(weights)
+    name = sorted(state)[0]
+    state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, str(weights))
+    with pytest.raises(CheckpointError, match=f"holds bad weights \\({name} \\(NaN"):
+        model.load_trained(tmp_path / "ckpt")
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("mine")
+    with pytest.raises(NotOwnedError, match="no config.json"):
+        model.save(mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
+    model.save(mine, force=True)  # told to: the checkpoint is written beside the other files
+    assert (mine / "config.json").is_file() and (mine / "todo.txt").read_text() == "mine"

@@ -73,6 +73,13 @@ def test_cli_defaults_and_choices_are_the_configs():
     (["train", "--config", "/nonexistent/train_config.json"], "train_config.json"),
     (["train", "--config", "BADJSON"], "Expecting property name"),
     (["train", "--config", "UNKNOWNKEY"], "unknown TrainConfig fields ['stepz']"),
+    (["train", "--config", "TYPEDCONFIG"], "TrainConfig.steps must be an integer, got '10' (str)"),
+    (["train", "--config", "NESTEDCONFIG"], "ChatPoseConfig.lora_rank must be an integer, got 'x'"),
+    (["train", "--config", "LATIN1"], "is not UTF-8 text"),
+    (["train", "--config", "LISTJSON"], "holds a JSON list, not the dict expected"),
+    (["train-decoder", "--out", "AFILE"], "is not a posekit decoder file; pass a new path, or --force"),
+    (["train-decoder", "--out", "TMP"], "is a folder; name the decoder file"),
+    (["train-decoder", "--out", "TMP/d.pt", "--chatpose-out", "TMP"], "no config.json, so posekit did not write it"),
     (["train", "--steps", "-1", "--out", "TMP/run"], "argument --steps: must be >= 1, got -1"),
     (["chat", "--prompt", "hi", "--max-new-tokens", "0"], "argument --max-new-tokens: must be from 1 to 4096"),
     (["chat", "--prompt", "hi", "--temperature", "-1"], "argument --temperature: must be a finite number > 0"),
@@ -106,10 +113,16 @@ def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path
     (tmp_path / "bad.json").write_text("{bad json")
     (tmp_path / "unknown.json").write_text('{"stepz": 3}')
     (tmp_path / "a_file").write_text("in the way")
+    (tmp_path / "typed.json").write_text('{"steps": "10"}')
+    (tmp_path / "nested.json").write_text('{"model": {"lora_rank": "x"}}')
+    (tmp_path / "latin1.json").write_bytes('{"name": "caf\xe9"}'.encode("latin-1"))
+    (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "empty_manifest").mkdir()
     (tmp_path / "empty_manifest" / "manifest.json").write_text("{}")
     names = {"BADJSON": str(tmp_path / "bad.json"), "UNKNOWNKEY": str(tmp_path / "unknown.json"),
-             "AFILE": str(tmp_path / "a_file"),
+             "AFILE": str(tmp_path / "a_file"), "TYPEDCONFIG": str(tmp_path / "typed.json"),
+             "NESTEDCONFIG": str(tmp_path / "nested.json"), "LATIN1": str(tmp_path / "latin1.json"),
+             "LISTJSON": str(tmp_path / "list.json"),
              "EMPTYMANIFEST": str(tmp_path / "empty_manifest"), "TMP": str(tmp_path)}
     argv = [next((a.replace(k, v) for k, v in names.items() if a.startswith(k)), a) for a in argv]
     says = next((says.replace(k, v) for k, v in names.items() if says.startswith(k)), says)

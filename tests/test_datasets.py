@@ -413,3 +413,26 @@ def test_fewer_image_records_leave_every_text_record_as_it_was(tiny_dataset, tmp
 
     evaluation = DatasetConfig.evaluation()
     assert (evaluation.image2pose_train_extra, evaluation.image2pose_count, evaluation.rpe_scenes) == (0, 1000, 750)
+
+
+def test_a_record_file_is_hashed_once_per_version(tiny_dataset, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from posekit.datasets import store
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset[0], root)
+    hashed = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda path: hashed.append(path) or real(path))
+    for _ in range(3):
+        load_records("spg", "train", root=root)
+    assert len(hashed) == 1  # checked the first time only
+    path = root / "spg" / "train.jsonl"
+    path.write_text(path.read_text().replace("a", "b", 1))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))  # a later version, whatever the clock's grain
+    with pytest.raises(DatasetError, match="differs from what its manifest records"):
+        load_records("spg", "train", root=root)
+    assert len(hashed) == 2

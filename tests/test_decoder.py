@@ -533,3 +533,23 @@ def test_a_diverged_run_stops_with_a_message_and_saves_nothing(tmp_path):
         train_pose_decoder(records, states, records, states, CONFIG, DecoderTrainConfig(epochs=2), progress=False,
                            checkpoint=ckpt)
     assert not ckpt.exists()
+
+
+def test_a_decoder_file_with_bad_weights_is_refused_and_foreign_files_are_not_overwritten(tmp_path):
+    from posekit.files import NotOwnedError
+    from posekit.models.decoder import check_decoder_out
+
+    decoder = PoseDecoder(CONFIG, torch.zeros(24, 3))
+    with torch.no_grad():
+        next(decoder.parameters()).fill_(float("nan"))
+    path = StatePoseModel(decoder, 1, "tiny").save(tmp_path / "d.pt")
+    with pytest.raises(ValueError, match="holds bad weights .*NaN.*train it again"):
+        StatePoseModel.load(path)
+    check_decoder_out(path)  # posekit's own decoder file: may be replaced
+    check_decoder_out(tmp_path / "new.pt")
+    (tmp_path / "notes.pt").write_text("my notes")
+    with pytest.raises(NotOwnedError, match="notes.pt exists and is not a posekit decoder file.*--force"):
+        check_decoder_out(tmp_path / "notes.pt")
+    check_decoder_out(tmp_path / "notes.pt", force=True)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        check_decoder_out(tmp_path)

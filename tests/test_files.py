@@ -86,3 +86,34 @@ def test_a_text_file_named_npz_is_called_what_it_is(tmp_path):
     fake.write_text("just some text\n")
     with pytest.raises(ValueError, match="is not a .npz archive"):
         read_npz(fake, "pose file")
+
+
+def test_json_files_are_read_with_every_failure_named(tmp_path):
+    from posekit.files import read_json
+
+    (tmp_path / "ok.json").write_text('{"a": 1}')
+    assert read_json(tmp_path / "ok.json") == {"a": 1}
+    cases = {"missing.json": (None, FileNotFoundError, "settings .*missing.json does not exist"),
+             "torn.json": (b'{"a": 1', ValueError, "torn.json is not valid JSON .*line 1, column 8"),
+             "latin.json": ('{"a": "caf\xe9"}'.encode("latin-1"), ValueError, "latin.json is not UTF-8 text"),
+             "list.json": (b"[1, 2]", ValueError, "list.json holds a JSON list, not the dict expected")}
+    for name, (content, error, says) in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(error, match=says):
+            read_json(tmp_path / name, "settings")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        read_json(tmp_path)
+
+
+def test_bad_tensors_are_found_by_name():
+    import torch
+
+    from posekit.files import first_bad_tensor
+
+    good = {"w": torch.ones(3), "ids": torch.zeros(3, dtype=torch.long), "inner": {"b": torch.zeros(2)}}
+    assert first_bad_tensor(good) is None
+    assert first_bad_tensor({**good, "inner": {"b": torch.tensor([0.0, float("nan")])}}) == "inner.b (NaN or infinite values)"
+    assert first_bad_tensor({"w": torch.tensor([float("inf")])}) == "w (NaN or infinite values)"
+    assert first_bad_tensor({"flat": torch.zeros(4)}, all_zero=("flat",)) == "flat (all zeros)"
+    assert first_bad_tensor({"flat": torch.zeros(0)}, all_zero=("flat",)) is None  # empty is not "all zeros"

@@ -60,3 +60,31 @@ def test_a_damaged_cached_backbone_is_rebuilt_on_load(tmp_path, monkeypatch, cap
     assert model.config.hidden_size == 576
     assert "could not be loaded" in capsys.readouterr().err
     assert (copy / "model.safetensors").read_bytes()[:8] != b"\xff" * 8
+
+
+def test_nan_weights_in_the_cached_backbone_are_converted_again(tmp_path, monkeypatch, capsys):
+    import struct
+
+    copy = _copy_cache(tmp_path, monkeypatch)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    start = 8 + struct.unpack("<Q", bytes(data[:8]))[0]
+    data[start + 4096:start + 8192] = b"\xff" * 4096  # a same-size block of NaN (float32 0xffffffff)
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(llm, "_gguf_folder", lambda: (_ for _ in ()).throw(AssetNotFoundError("reconverting")))
+    with pytest.raises(AssetNotFoundError, match="reconverting"):  # never handed out
+        llm.load_backbone()
+    assert "bad values" in capsys.readouterr().err and not copy.exists()
+
+
+def test_a_model_folder_with_nan_weights_is_refused(tmp_path):
+    import torch
+    from test_chatpose import tiny_llama
+
+    model, tokenizer = tiny_llama(seed=2)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    model.save_pretrained(tmp_path / "backbone")
+    tokenizer.save_pretrained(tmp_path / "backbone")
+    with pytest.raises(ValueError, match="has bad weights: .*NaN.*download it again"):
+        llm.load_backbone(str(tmp_path / "backbone"))

@@ -98,3 +98,18 @@ def test_pages_keep_one_form_of_each_widget_figure():
     kept = slim.metadata["widgets"][WIDGET_STATE]["state"]["a"]["state"]["outputs"]
     assert list(kept[0]["data"]) == ["text/html"] and PLOTLY_JSON in kept[1]["data"]  # the only form stays
     assert PLOTLY_JSON in output["data"]  # the notebook itself (reports/notebooks/) keeps both
+
+
+def test_quick_mode_is_put_back_as_it_was(monkeypatch):
+    import os
+
+    from posekit.report import quick_mode
+
+    monkeypatch.delenv("POSEKIT_QUICK", raising=False)
+    with quick_mode(True):
+        assert os.environ["POSEKIT_QUICK"] == "1"
+    assert "POSEKIT_QUICK" not in os.environ
+    monkeypatch.setenv("POSEKIT_QUICK", "0")
+    with pytest.raises(RuntimeError), quick_mode(True):
+        raise RuntimeError("a notebook failed")
+    assert os.environ["POSEKIT_QUICK"] == "0"

@@ -99,3 +99,17 @@ def test_padded_batches_mask_the_padding(llm, cache):
     padded, mask = states.padded([0, 2])
     assert padded.shape[0] == 2 and mask.sum(1).tolist() == states.lengths[[0, 2]].tolist()
     assert (padded[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("damage", ["zeros", "nan"])
+def test_a_cache_with_bad_values_is_rebuilt(llm, cache, damage):
+    from safetensors.torch import load_file, save_file
+
+    first = request_states(RECORDS, layer=1, model=llm, progress=False)
+    (path,) = cache.glob("*.safetensors")
+    data = load_file(path)
+    data["flat"] = torch.zeros_like(data["flat"]) if damage == "zeros" else data["flat"].clone().fill_(float("nan"))
+    save_file(data, str(path))  # the same size: a size check alone would trust it
+    with pytest.warns(UserWarning, match="bad values in flat.*rebuilding"):
+        again = request_states(RECORDS, layer=1, model=llm, progress=False)
+    assert torch.equal(first.flat, again.flat)

@@ -111,6 +111,8 @@ def skin(
         out = torch.addcmul(blended[..., 9:], blended[..., 0:9:3], v[..., 0:1])  # t + R[:, 0] * x
         out = out + blended[..., 1:9:3] * v[..., 1:2] + blended[..., 2:9:3] * v[..., 2:3]
         chunks.append(out)
+    if not chunks:  # an empty batch: no bodies, no vertices
+        return vertices.new_zeros(0, vertices.shape[1], 3)
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
 
 

@@ -116,6 +116,25 @@ def read_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
 _REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights", "f")
 
 
+def _check_shapes(data: dict, v_template: np.ndarray, shapedirs: np.ndarray, joints: int, source: str) -> None:
+    """Refuse a model file whose arrays disagree on the vertex or joint count (one line naming the
+    array, its shape and the shape expected), before any of them is used."""
+    if v_template.ndim != 2 or v_template.shape[1] != 3:
+        raise ValueError(f"{source}: v_template must be (V, 3), got {v_template.shape}: the file is damaged")
+    verts = v_template.shape[0]
+    expected = {"shapedirs": ((verts, 3, None), shapedirs.shape), "J_regressor": ((joints, verts), np.shape(data["J_regressor"])),
+                "weights": ((verts, joints), np.shape(data["weights"])), "posedirs": ((verts, 3, None), np.shape(data["posedirs"]))}
+    for name, (want, got) in expected.items():
+        if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
+            shown = tuple("*" if w is None else w for w in want)
+            raise ValueError(f"{source}: {name} has shape {tuple(got)} but the template has {verts} vertices and the "
+                             f"kinematic tree {joints} joints, so it must be {shown}: the arrays come from different "
+                             "models or the file is damaged; use the original file")
+    faces = np.asarray(data["f"])
+    if faces.ndim != 2 or faces.shape[1] != 3 or (faces.size and (faces.min() < 0 or faces.max() >= verts)):
+        raise ValueError(f"{source}: f must be (F, 3) vertex indices below {verts}; the file is damaged")
+
+
 class BodyModel(nn.Module):
     """An SMPL-family body model driven by SMPL's 24-joint pose.
 
@@ -145,6 +164,7 @@ class BodyModel(nn.Module):
         if layout is not None and num_model_joints != layout["num_joints"]:
             raise ValueError(f"{source}: a {model_type} model needs {layout['num_joints']} joints, the file has {num_model_joints}")
         self.num_betas = num_betas
+        _check_shapes(data, v_template, shapedirs, num_model_joints, source)
 
         def buf(name: str, value: np.ndarray, kind: torch.dtype = dtype) -> None:
             self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(value), dtype=kind), persistent=False)

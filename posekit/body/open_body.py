@@ -33,6 +33,7 @@ import torch
 
 from posekit.body.lbs import forward_kinematics, skin
 from posekit.body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
+from posekit.configs import check_field_types
 
 __all__ = ["OpenBodyConfig", "build_open_body", "save_body_npz", "BONE_TO_JOINT", "JOINT_ANCHORS"]
 
@@ -113,6 +114,7 @@ class OpenBodyConfig:
     """Pull of the regressor towards uniform weights (relative to the data term)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.num_samples <= self.num_betas:
             raise ValueError(f"num_samples ({self.num_samples}) must exceed num_betas ({self.num_betas})")
         if not 0 < self.min_age < self.max_age:

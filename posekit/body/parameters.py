@@ -68,6 +68,9 @@ def to_rotmats(x: torch.Tensor, num_joints: int | None, name: str, validate: boo
         raise PoseFormatError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise PoseFormatError(f"{name} must be a floating-point tensor (float32/float64), got dtype {x.dtype}")
+    if x.dim() == 0:
+        raise PoseFormatError(f"{name} is a single number (a 0-dimensional tensor); pass "
+                              f"{'(B, 3) axis-angle, for one body x.reshape(1, 3)' if num_joints is None else f'(B, {num_joints}, 3) axis-angle'}")
     lead = (x.shape[0],) if num_joints is None else (x.shape[0], num_joints) if x.dim() >= 2 else ()
     core = tuple(x.shape[len(lead):]) if lead and tuple(x.shape[: len(lead)]) == lead else None
     expected_dim = 1 if num_joints is None else 2

@@ -9,6 +9,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from posekit.files import read_json
+
 
 def run_build_body(args: argparse.Namespace) -> int:
     from posekit.body.open_body import OpenBodyConfig, build_open_body, save_body_npz
@@ -68,7 +70,6 @@ def run_verify_data(args: argparse.Namespace) -> int:
 
 
 def run_train_retrieval(args: argparse.Namespace) -> int:
-    import json
 
     import torch
 
@@ -91,7 +92,7 @@ def run_train_retrieval(args: argparse.Namespace) -> int:
     with torch.no_grad():
         text, pose = model.encode_text(test[0]), model.encode_pose(test[1])
     full, pool = recall_at_k(text, pose), recall_at_k(text, pose, protocol="pool")
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = read_json(root / "manifest.json", "dataset manifest")
     meta = {"dataset": args.dataset, "dataset_files": manifest["files"], "train_pairs": len(train[1]),
             "test_pairs": len(test[1]), "test_full": full.as_row(), "test_pool32": pool.as_row(),
             "history": history[-1], "config": dataclasses.asdict(config)}
@@ -186,8 +187,16 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import check_vision_name
     from posekit.evaluation.benchmark import EVAL_TASKS, evaluate_model, pose_table
+    from posekit.files import check_owned
     from posekit.models.chatpose import attach_to_chatpose, default_checkpoint_dir, load_decoder, stage_record
-    from posekit.models.decoder import DecoderTrainConfig, PoseDecoderConfig, fit_state_decoder, parse_task_repeats
+    from posekit.models.chatpose.checkpoint import CONFIG_FILE
+    from posekit.models.decoder import (
+        DecoderTrainConfig,
+        PoseDecoderConfig,
+        check_decoder_out,
+        fit_state_decoder,
+        parse_task_repeats,
+    )
 
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = sorted(set(tasks) - set(EVAL_TASKS))
@@ -197,6 +206,9 @@ def run_train_decoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     check_vision_name(args.vision)  # before minutes of state caching
     out = Path(args.out)
+    check_decoder_out(out, args.force)
+    if args.chatpose_out:
+        check_owned(args.chatpose_out, CONFIG_FILE, args.force)
     out.parent.mkdir(parents=True, exist_ok=True)
     train = DecoderTrainConfig(epochs=args.epochs, seed=args.seed, joint_weight=args.joint_weight, lr=args.lr,
                                trainable=args.trainable,
@@ -226,7 +238,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
         source = args.chatpose_from or default_checkpoint_dir()
-        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {**recipe, "layer": layer}})
+        path = attach_to_chatpose(model, source, args.chatpose_out, {"decoder_training": {**recipe, "layer": layer}},
+                                  force=args.force)
         print(f"ChatPose checkpoint with this decoder as its pose head: {path} (language parts from {source})")
     if args.eval:
         frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]
@@ -243,7 +256,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.quick() if args.quick else TrainConfig()
     if args.config:
-        config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+        config = TrainConfig.from_dict(read_json(args.config, "--config file"))
     overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset") if getattr(args, k) is not None}
     config = dataclasses.replace(config, **overrides)
     if config.dataset in ("default", "quick"):  # the named datasets are built on first use

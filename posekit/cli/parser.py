@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/pose_decoder/decoder.pt")
     p.add_argument("--eval", action="store_true", help="evaluate on each task's test split afterwards")
     p.add_argument("--chatpose-out", default=None, help="also write a ChatPose checkpoint with this decoder as its head")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out and --chatpose-out even if they are not posekit's decoder file / checkpoint")
     p.add_argument("--chatpose-from", default=None,
                    help="the ChatPose checkpoint whose language parts (LoRA, token rows) it keeps (default: the shipped one)")
     p.add_argument("--quiet", action="store_true")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from posekit.configs import check_field_types
 from posekit.corpus.library import PoseEntry, load_pose_entries
 from posekit.corpus.variants import PoseSet, SamplerConfig, sample_variants
 from posekit.language.posecodes import normalize_joints
@@ -51,6 +52,7 @@ class SplitConfig:
     variant of its canonical pose."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not 0 <= self.unseen_test_share + self.val_share < 1:
             raise ValueError(f"unseen_test_share + val_share must be in [0, 1), got "
                              f"{self.unseen_test_share} + {self.val_share}")

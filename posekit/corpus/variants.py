@@ -20,6 +20,7 @@ from posekit.body.parameters import SplitPose, mirror_rotvec
 from posekit.body.plausibility import JointLimits, check_plausible, load_joint_limits
 from posekit.body.rotations import euler_to_rotvec
 from posekit.body.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from posekit.configs import check_field_types
 from posekit.corpus.library import PoseEntry
 from posekit.language.posecodes import normalize_joints
 
@@ -52,6 +53,7 @@ class SamplerConfig:
     """Turn every candidate by a random heading (global orientation about the vertical)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.candidates_per_pose < 1 or not 1 <= self.keep_per_pose <= self.candidates_per_pose:
             raise ValueError(f"need 1 <= keep_per_pose ({self.keep_per_pose}) <= candidates_per_pose "
                              f"({self.candidates_per_pose})")

@@ -30,7 +30,7 @@ from posekit.datasets.records import (
 )
 from posekit.datasets.store import sha256_file
 from posekit.datasets.tasks import TaskBuilder, load_spg_descriptions
-from posekit.files import atomic_dir
+from posekit.files import atomic_dir, read_json
 from posekit.language import LANGUAGE_VERSION
 
 __all__ = ["build_dataset", "ensure_dataset"]
@@ -99,7 +99,10 @@ def ensure_dataset(config: DatasetConfig, body=None, progress: bool = False, wor
     root = dataset_dir(config.name)
     manifest = root / "manifest.json"
     if manifest.is_file():
-        stored = json.loads(manifest.read_text())
+        try:
+            stored = read_json(manifest, "dataset manifest")
+        except ValueError:  # damaged: posekit's own folder, built again
+            stored = {}
         if (stored.get("config") == json.loads(json.dumps(config.to_dict()))
                 and stored.get("language") == LANGUAGE_VERSION):
             return root

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from posekit.configs import check_field_types
 from posekit.corpus.splits import SplitConfig
 from posekit.corpus.variants import SamplerConfig
 from posekit.paths import data_dir
@@ -43,6 +44,7 @@ class DatasetConfig:
     splits: SplitConfig = SplitConfig()
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.scale <= 0:
             raise ValueError(f"scale must be > 0, got {self.scale}")
         if self.image2pose_train_extra < 0:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from posekit.corpus.splits import SPLITS
 from posekit.datasets.config import DatasetError, dataset_dir
 from posekit.datasets.records import TASKS, Record, read_jsonl
+from posekit.files import read_json
 
 __all__ = ["load_records", "DatasetCheck", "verify_dataset", "sha256_file"]
 
@@ -46,15 +46,24 @@ def load_records(task: str, split: str, name: str = "default", root: str | os.Pa
     path = folder / task / f"{split}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found although {folder} has a manifest; {_build_hint(name, root)}")
-    try:
-        digest = json.loads((folder / "manifest.json").read_text()).get("files", {}).get(f"{task}/{split}.jsonl")
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{folder / 'manifest.json'} is not valid JSON ({err}); rebuild the dataset: "
-                           f"{_build_hint(name, root)}") from None
-    if digest is not None and sha256_file(path) != digest:  # the file posekit opens is the one the build wrote
-        raise DatasetError(f"{path} differs from what its manifest records (edited or damaged); rebuild the "
-                           f"dataset: {_build_hint(name, root)}")
+    stat, manifest_stat = path.stat(), (folder / "manifest.json").stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, manifest_stat.st_size, manifest_stat.st_mtime_ns)
+    if key not in _VERIFIED:  # the file posekit opens is the one the build wrote (checked once per version of it)
+        try:
+            manifest = read_json(folder / "manifest.json", "dataset manifest")
+            digest = manifest.get("files", {}).get(f"{task}/{split}.jsonl")
+        except (ValueError, AttributeError) as err:
+            raise DatasetError(f"{err}; rebuild the dataset: {_build_hint(name, root)}") from None
+        if digest is not None and sha256_file(path) != digest:
+            raise DatasetError(f"{path} differs from what its manifest records (edited or damaged); rebuild the "
+                               f"dataset: {_build_hint(name, root)}")
+        _VERIFIED.add(key)
     return read_jsonl(path)
+
+
+_VERIFIED: set[tuple] = set()
+"""Record files whose hash :func:`load_records` has checked, keyed by path, size and modification
+time (and the manifest's): a file changed since is hashed again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +102,9 @@ def verify_dataset(name: str = "default", root: str | os.PathLike | None = None,
         raise DatasetError(f"{folder} has no manifest.json, so its build never finished; rebuild it: "
                            f"{_build_hint(name, root)}")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{manifest_path} is not valid JSON ({err}); rebuild it: {_build_hint(name, root)}") from None
+        manifest = read_json(manifest_path, "dataset manifest")
+    except ValueError as err:
+        raise DatasetError(f"{err}; rebuild it: {_build_hint(name, root)}") from None
     expected = {**manifest.get("files", {}), **manifest.get("images", {})}
     if not expected:
         raise DatasetError(f"{manifest_path} lists no files, so it vouches for nothing; rebuild the dataset: "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from posekit.files import atomic_dir
+from posekit.files import atomic_dir, first_bad_tensor
 from posekit.paths import AssetNotFoundError, cache_dir
 
 __all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading"]
@@ -110,13 +110,16 @@ def _load_backbone(name_or_path: str, dtype: torch.dtype):
     if name_or_path == DEFAULT_BACKBONE:
         source = smollm2_dir()
         try:
-            return (AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype),
-                    AutoTokenizer.from_pretrained(source, local_files_only=True))
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+            bad = first_bad_tensor(model.state_dict())
+            if bad is None:
+                return model, AutoTokenizer.from_pretrained(source, local_files_only=True)
+            problem = f"its weights hold bad values in {bad}"
         except Exception as err:  # a damaged file the size check missed (safetensors, JSON, tokenizer errors)
-            print(f"posekit: the cached backbone {source} could not be loaded ({type(err).__name__}: {err}); "
-                  "converting it again", file=sys.stderr)
-            shutil.rmtree(source, ignore_errors=True)
-            source, local = smollm2_dir(), True
+            problem = f"it could not be loaded ({type(err).__name__}: {err})"
+        print(f"posekit: the cached backbone {source} is damaged ({problem}); converting it again", file=sys.stderr)
+        shutil.rmtree(source, ignore_errors=True)
+        source, local = smollm2_dir(), True
     elif Path(name_or_path).expanduser().is_dir():
         source, local = Path(name_or_path).expanduser(), True
     else:
@@ -128,4 +131,7 @@ def _load_backbone(name_or_path: str, dtype: torch.dtype):
         where = "folder" if local else "Hugging Face cache (nothing is downloaded)"
         raise AssetNotFoundError(f"backbone {name_or_path!r} could not be loaded from the {where}: {err}. "
                                  f"Use {DEFAULT_BACKBONE!r}, a local model folder, or a hub name already cached.") from err
+    bad = first_bad_tensor(model.state_dict())
+    if bad:
+        raise ValueError(f"backbone {name_or_path!r} ({source}) has bad weights: {bad}; convert or download it again")
     return model, tokenizer

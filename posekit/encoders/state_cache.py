@@ -29,7 +29,7 @@ import torch
 from posekit.datasets.records import CHAT_SYSTEM_PROMPT, IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.encoders.vision import DEFAULT_VISION, load_image, make_vision_encoder
-from posekit.files import atomic_path
+from posekit.files import atomic_path, first_bad_tensor
 from posekit.paths import cache_dir
 
 __all__ = ["RequestStates", "request_states", "request_messages", "image_tokens", "STATE_SYSTEM_PROMPT", "PLACEHOLDER_WORDS",
@@ -127,15 +127,22 @@ def _cache_key(ids: list[list[int]], layer: int, backbone: str, model) -> str:
 
 def _read_cache(path: Path, what: str) -> dict[str, torch.Tensor] | None:
     """The tensors of a cache file, or None (and the file deleted, with a warning) when it cannot
-    be read: a torn or corrupt file is rebuilt, never trusted."""
+    be read or holds values no encoder writes (NaN, infinities, all zeros): a torn or damaged file
+    is rebuilt, never trusted."""
     from safetensors.torch import load_file
 
     try:
-        return load_file(path)
+        data = load_file(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file means: rebuild it
         warnings.warn(f"{what} cache {path} could not be read ({type(err).__name__}: {err}); rebuilding it")
         path.unlink(missing_ok=True)
         return None
+    bad = first_bad_tensor(data, all_zero=("flat", "tokens"))
+    if bad:
+        warnings.warn(f"{what} cache {path} holds bad values in {bad}; rebuilding it")
+        path.unlink(missing_ok=True)
+        return None
+    return data
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from posekit.configs import check_field_types
 from posekit.language.phrasing import (
     PERSON,
     PREDICATES,
@@ -58,6 +59,7 @@ class CaptionConfig:
     short caption says a random few things (False: body-part order, the datasets' captions)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("skip_probability", "aggregate_probability", "pair_probability"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from posekit.body.skeleton import JOINT_INDEX
+from posekit.configs import check_field_types
 from posekit.language.phrasing import Chooser, Fact, entity_phrase, merge_limbs, merge_twins, side_base
 from posekit.language.posecodes import IGNORED, POSECODES, SUPER_POSECODES, compute_posecodes, normalize_joints
 
@@ -59,6 +60,7 @@ class InstructionConfig:
     down) before every limb's, whatever the motion: a short instruction then says the posture first."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.max_changes < 1 or self.min_motion < 0:
             raise ValueError(f"need max_changes >= 1 and min_motion >= 0, got {self.max_changes}, {self.min_motion}")
 

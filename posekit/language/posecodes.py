@@ -23,6 +23,7 @@ With a ``torch.Generator``, every threshold gets a small random offset before bi
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -71,6 +72,11 @@ def smpl_joints(joints: torch.Tensor, layout: str = "smpl") -> torch.Tensor:
     return torch.cat([joints[:, :22], joints[:, [left, right]]], dim=1)
 
 
+MAX_BODY_SPREAD = 3.0
+"""Largest distance (metres) of a joint from the joints' centre that a human body reaches (about
+1.2 m with arms raised); joints farther out were given in other units and are warned about."""
+
+
 def _check_joints(joints: torch.Tensor) -> None:
     if not isinstance(joints, torch.Tensor):
         raise ValueError(f"joints must be a torch.Tensor (B, 24, 3), got {type(joints).__name__}")
@@ -85,6 +91,11 @@ def _check_joints(joints: torch.Tensor) -> None:
     if (spread < 1e-4).any():
         bad = torch.nonzero(spread < 1e-4).flatten()[:5].tolist()
         raise ValueError(f"degenerate pose(s) at batch index {bad}: all joints coincide; posecodes need a skeleton")
+    if (spread > MAX_BODY_SPREAD).any():
+        index = int(spread.argmax())
+        warnings.warn(f"joints of pose {index} lie up to {float(spread[index]):.3g} units from their centre, but posecodes "
+                      f"measure in metres (a body spans under {MAX_BODY_SPREAD:g} m): if they are millimetres divide them by "
+                      "1000, centimetres by 100; the captions of such poses are wrong", UserWarning, stacklevel=3)
 
 
 def normalize_joints(joints: torch.Tensor) -> torch.Tensor:

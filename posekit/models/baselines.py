@@ -26,6 +26,7 @@ from torch import nn
 
 from posekit.body.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS, POSE_6D_DIM
+from posekit.configs import check_field_types
 from posekit.corpus.library import canonical_poses
 from posekit.datasets.plain import pose_labels, train_descriptions
 from posekit.datasets.records import IMAGE_TASKS, IMAGE_TOKEN, POSE_IN_TOKEN, Record
@@ -172,6 +173,9 @@ class RegressorConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
 
 def _mlp(inputs: int, config: RegressorConfig) -> nn.Module:

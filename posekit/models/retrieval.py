@@ -21,9 +21,10 @@ from torch import nn
 
 from posekit.body.rotations import rotvec_to_rot6d
 from posekit.body.skeleton import NUM_MAIN_JOINTS, ROT6D_DIM
+from posekit.configs import check_field_types
 from posekit.encoders.text import TEXT_DIM
 from posekit.evaluation.metrics import recall_at_k
-from posekit.files import atomic_path, read_torch_file
+from posekit.files import atomic_path, first_bad_tensor, read_torch_file
 from posekit.paths import data_dir, resolve_file
 
 __all__ = ["RetrievalConfig", "TextPoseRetrieval", "train_retrieval", "load_retrieval", "save_retrieval",
@@ -47,6 +48,7 @@ class RetrievalConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.embed_dim < 8 or self.hidden < 8 or self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"invalid retrieval config: {self}")
         if not 0 < self.temperature < 1:
@@ -164,6 +166,10 @@ def load_retrieval(path: str | os.PathLike | None = None) -> TextPoseRetrieval:
                         defaults=(data_dir() / "checkpoints",), what="retrieval checkpoint",
                         hint="train it with `posekit train-retrieval`")
     blob = read_torch_file(file, "retrieval checkpoint", map_location="cpu")
+    bad = first_bad_tensor(blob.get("state_dict", {}))
+    if bad:
+        raise ValueError(f"retrieval checkpoint {file} holds bad weights ({bad}); train it again with "
+                         "`posekit train-retrieval`")
     config = RetrievalConfig(**blob["config"])
     model = TextPoseRetrieval(config)
     model.load_state_dict(blob["state_dict"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from posekit.files import atomic_dir, copy_other_files
+from posekit.files import atomic_dir, copy_other_files, first_bad_tensor, read_json
 from posekit.models.chatpose.config import CheckpointError
 from posekit.paths import data_dir, resolve_file
 
@@ -20,9 +20,12 @@ WEIGHTS_FILE = "trained.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None,
+                    force: bool = False) -> Path:
     """Write the trained parts and the config to folder ``path`` (atomically replaced). Other files
-    an existing folder holds (its README, logs, results) are kept.
+    an existing folder holds (its README, logs, results) are kept. A folder that holds files but no
+    ``config.json`` is not a checkpoint and is refused (:class:`posekit.files.NotOwnedError`) unless
+    ``force``.
 
     ``dtype=torch.float16`` halves the file (for shipping); loading casts back to the model's."""
     from safetensors.torch import save_file
@@ -30,7 +33,7 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
     path = Path(path)
     meta = {"format_version": FORMAT_VERSION, "config": model.config.to_dict(), "backbone": fingerprint(model),
             "token_ids": model.token_ids, **(extra or {})}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, marker=CONFIG_FILE, force=force) as tmp:
         save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
                   tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
@@ -49,9 +52,9 @@ def read_meta(path: str | os.PathLike) -> dict:
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{path} is not a ChatPose checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}")
     try:
-        meta = json.loads((path / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path / CONFIG_FILE} is corrupt: {err}") from err
+        meta = read_json(path / CONFIG_FILE, "checkpoint config")
+    except ValueError as err:
+        raise CheckpointError(f"{err}; export or train the checkpoint again") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {meta.get('format_version')}, this posekit reads {FORMAT_VERSION}")
     return meta
@@ -76,6 +79,10 @@ def load_trained(model, path: str | os.PathLike, meta: dict | None = None, stric
         state = load_file(path / WEIGHTS_FILE)
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path / WEIGHTS_FILE} is corrupt or truncated: {err}") from err
+    bad = first_bad_tensor(state)
+    if bad:
+        raise CheckpointError(f"{path / WEIGHTS_FILE} holds bad weights ({bad}): a diverged or damaged checkpoint; "
+                              "export or train it again")
     own = {**dict(model.named_parameters()), **model.trainable_state()}
     expected = set(model.trainable_state())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)

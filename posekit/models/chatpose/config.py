@@ -6,6 +6,7 @@ import difflib
 
 import torch
 
+from posekit.configs import check_field_types
 from posekit.datasets.records import CHAT_SYSTEM_PROMPT, IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN
 from posekit.encoders.llm import DEFAULT_BACKBONE
 from posekit.encoders.vision import DEFAULT_VISION
@@ -73,6 +74,7 @@ class ChatPoseConfig:
     """Replaces the records' system turns (short: every token costs training time on a CPU)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.pose_head not in POSE_HEADS:
             raise ValueError(f"pose_head must be one of {POSE_HEADS}, got {self.pose_head!r}")
         if self.pose_head == "decoder" and self.head_layer < 0:

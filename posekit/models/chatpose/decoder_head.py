@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from posekit.encoders.vision import DEFAULT_VISION
+from posekit.files import first_bad_tensor
 from posekit.models.chatpose.checkpoint import WEIGHTS_FILE, read_meta
-from posekit.models.chatpose.config import ChatPoseConfig
+from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
 from posekit.models.chatpose.heads import decoder_head_config
 from posekit.models.chatpose.model import ChatPose
 from posekit.models.decoder.network import PoseDecoder
@@ -38,6 +39,9 @@ def load_decoder(path: str | Path, llm=None) -> StatePoseModel:
     prefix = "pose_head."
     state = {k[len(prefix):]: v.float() if v.is_floating_point() else v
              for k, v in load_file(folder / WEIGHTS_FILE).items() if k.startswith(prefix)}
+    bad = first_bad_tensor(state)
+    if bad:
+        raise CheckpointError(f"{folder / WEIGHTS_FILE} holds a bad decoder head ({bad}); train or export it again")
     detail = state["detail_proj.weight"].shape[1] * 4 if "detail_proj.weight" in state else 0
     decoder = PoseDecoder(decoder_head_config(settings, state["state_mean"].shape[0], state["image_proj.weight"].shape[1],
                                               state["image_pos"].shape[0], detail))
@@ -63,12 +67,12 @@ def stage_record(path: str | Path) -> dict:
 
 
 def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Path, extra: dict | None = None,
-                       dtype: torch.dtype | None = torch.float16, backbone=None) -> Path:
+                       dtype: torch.dtype | None = torch.float16, backbone=None, force: bool = False) -> Path:
     """Ship a trained decoder as a ChatPose checkpoint: the ``source`` checkpoint's language parts
     (LoRA, token rows, pose encoder, image projector) with this decoder as its pose head
     (``pose_head="decoder"``, ``head_layer`` = the decoder's layer). ``backbone``: ``(model,
     tokenizer)`` to use instead of loading the one the config names (a fresh one: LoRA wraps it).
-    Returns ``out``."""
+    ``out`` must be new, empty or a ChatPose checkpoint unless ``force``. Returns ``out``."""
     meta = ChatPose.read_meta(source)
     config = dataclasses.replace(ChatPoseConfig.from_dict(meta["config"]), pose_head="decoder", head_layer=model.layer,
                                  vision_encoder=model.vision, decoder=model.decoder.config)

@@ -361,9 +361,10 @@ class ChatPose(nn.Module):
         return out
 
     # ------------------------------------------------------------------------ save and load
-    def save(self, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    def save(self, path: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None,
+             force: bool = False) -> Path:
         """Write the trained parts and the config to folder ``path`` (:func:`posekit.models.chatpose.checkpoint.save_checkpoint`)."""
-        return save_checkpoint(self, path, extra, dtype)
+        return save_checkpoint(self, path, extra, dtype, force)
     def fingerprint(self) -> dict:
         return fingerprint(self)
     @staticmethod

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from posekit.configs import check_field_types
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
 from posekit.evaluation.benchmark import evaluate
@@ -81,6 +82,7 @@ class TrainConfig:
     """accelerate's ``"no"``, ``"bf16"`` or ``"fp16"`` (GPUs)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         positive = {name: getattr(self, name) for name in ("steps", "batch_size", "grad_accum", "log_every",
                                                            "checkpoint_every", "keep_checkpoints")}
         bad = {k: v for k, v in positive.items() if v < 1}

@@ -22,10 +22,10 @@ from posekit.models.decoder.config import (
 from posekit.models.decoder.examples import grounding_target, held_out_halves, image_side, target_keypoints
 from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
 from posekit.models.decoder.network import PoseDecoder
-from posekit.models.decoder.state_model import StatePoseModel, read_decoder_file
+from posekit.models.decoder.state_model import StatePoseModel, check_decoder_out, read_decoder_file
 from posekit.models.decoder.training import fit_state_decoder, train_pose_decoder
 
 __all__ = ["PoseDecoderConfig", "DecoderTrainConfig", "PoseDecoder", "StatePoseModel", "train_pose_decoder",
            "fit_state_decoder", "decode_requests", "aligned_image_tokens", "DECODER_TASKS", "CONFIDENCE", "GROWABLE",
            "TRAINABLE", "parse_task_repeats", "held_out_halves", "grounding_target", "image_side", "target_keypoints",
-           "read_decoder_file"]
+           "read_decoder_file", "check_decoder_out"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from posekit.configs import check_field_types
+
 __all__ = ["GROWABLE", "CONFIDENCE", "PoseDecoderConfig", "TRAINABLE", "IMAGE_PATH", "TRAINABLE_PARTS",
            "DecoderTrainConfig", "parse_task_repeats", "DECODER_TASKS"]
 
@@ -93,6 +95,7 @@ class PoseDecoderConfig:
         return bool(self.recall or self.sentence_dim)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if min(self.state_dim, self.width, self.layers, self.heads, self.max_poses) < 1:
@@ -171,6 +174,7 @@ class DecoderTrainConfig:
     picks the best epoch stays the pose loss alone."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         rules = [(name, ">= 1", lambda v: v >= 1) for name in ("epochs", "batch_size", "patience", "brief_facts")]
         rules += [("lr", "> 0", lambda v: v > 0)]
         rules += [(name, ">= 0", lambda v: v >= 0) for name in ("joint_weight", "grounding_weight", "caption_draws",

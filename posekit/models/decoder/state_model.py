@@ -11,13 +11,13 @@ from posekit.body.rotations import rotmat_to_rotvec
 from posekit.datasets.records import Record
 from posekit.encoders.state_cache import request_states
 from posekit.encoders.vision import DEFAULT_VISION
-from posekit.files import atomic_path, read_torch_file
+from posekit.files import NotOwnedError, atomic_path, first_bad_tensor, read_torch_file
 from posekit.models.decoder.config import PoseDecoderConfig
 from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
 from posekit.models.decoder.network import PoseDecoder
 from posekit.models.decoder.recall import sentence_inputs
 
-__all__ = ["StatePoseModel", "read_decoder_file"]
+__all__ = ["StatePoseModel", "read_decoder_file", "check_decoder_out"]
 
 
 class StatePoseModel:
@@ -66,10 +66,32 @@ class StatePoseModel:
         except Exception as err:  # truncated, another format, or a file of another program
             raise ValueError(f"{path} is not a posekit decoder file ({type(err).__name__}); pass the .pt file that "
                              "`posekit train-decoder --out` wrote") from None
+        bad = first_bad_tensor(payload["state_dict"])
+        if bad:
+            raise ValueError(f"decoder file {path} holds bad weights ({bad}); train it again with "
+                             "`posekit train-decoder`")
         decoder = PoseDecoder(config)
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
         return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", DEFAULT_VISION))
+
+
+def check_decoder_out(path: str | Path, force: bool = False) -> None:
+    """Refuse (:class:`posekit.files.NotOwnedError`, before any work) to write a decoder file over
+    ``path`` when it is a folder, or a file that is not a posekit decoder file, unless ``force``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {path} is a folder; name the decoder file to write, e.g. {path / 'decoder.pt'}")
+    if force or not path.exists():
+        return
+    try:
+        payload = read_decoder_file(path)
+        ours = isinstance(payload, dict) and {"config", "state_dict", "layer"} <= set(payload)
+    except ValueError:
+        ours = False
+    if not ours:
+        raise NotOwnedError(f"{path} exists and is not a posekit decoder file; pass a new path, or --force "
+                            "(force=True) to replace it")
 
 
 def read_decoder_file(path: str | Path) -> dict:
