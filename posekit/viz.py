@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from posekit.body.skeleton import JOINT_NAMES, NUM_BODY_JOINTS, PARENTS
 
 __all__ = ["setup_notebook", "mesh_trace", "simplify_mesh", "DISPLAY_CELL", "skeleton_trace", "ground_trace", "plot_bodies", "plot_body",
-           "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints", "wrap_title"]
+           "PoseEditor", "FigureView", "BODY_COLORS", "image_grid", "image_with_joints", "draw_skeletons", "wrap_title"]
 
 BODY_COLORS = ("#8fb3d9", "#e3a587", "#9fcf9a", "#d3a6d9", "#e8d27c", "#8fd1cf")
 CAMERA = dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.9, y=0.35, z=1.9), center=dict(x=0, y=-0.05, z=0))
@@ -283,11 +283,17 @@ def image_grid(images, titles: Sequence[str] | None = None, cols: int = 8, tile:
     return fig
 
 
-def image_with_joints(image, joints_2d, title: str = "", parents: Sequence[int] = PARENTS) -> go.Figure:
-    """An image ``(H, W, 3)`` with 2D skeletons ``(P, 24, 2)`` (pixels) drawn over it."""
+def image_with_joints(image, joints_2d, title: str = "", parents: Sequence[int] = PARENTS, points=None,
+                      height: int = 400) -> go.Figure:
+    """An image ``(H, W, 3)`` with 2D skeletons ``(P, 24, 2)`` (pixels) drawn over it, and optional
+    white dots at ``points`` ``(P, K, 2)`` (e.g. the landmarks a fit was made to)."""
     import plotly.express as px
 
     fig = px.imshow(_np(image))
+    if points is not None:
+        dots = _np(points).reshape(-1, 2)
+        fig.add_trace(go.Scatter(x=dots[:, 0], y=dots[:, 1], mode="markers", hoverinfo="skip", name="landmarks",
+                                 marker=dict(size=5, color="white", line=dict(color="black", width=1))))
     colors = ["#ffd400", "#00e5ff", "#ff4df0", "#7dff5c"]
     for p, joints in enumerate(_np(joints_2d).reshape(-1, len(parents), 2)):
         xs, ys = [], []
@@ -297,11 +303,32 @@ def image_with_joints(image, joints_2d, title: str = "", parents: Sequence[int] 
                 ys += [joints[parent, 1], joints[child, 1], None]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line=dict(color=colors[p % 4], width=2),
                                  marker=dict(size=3), name=f"person {p}", hoverinfo="skip"))
-    fig.update_xaxes(visible=False).update_yaxes(visible=False)
-    fig.update_layout(title=dict(text=wrap_title(title, 48), font=dict(size=13)), height=400, width=420,
+    rows, cols = _np(image).shape[:2]  # the photo's frame: lines running off it (hidden legs) are cut at its edge
+    fig.update_xaxes(visible=False, range=[-0.5, cols - 0.5]).update_yaxes(visible=False, range=[rows - 0.5, -0.5])
+    fig.update_layout(title=dict(text=wrap_title(title, 48), font=dict(size=13)), height=height, width=height + 20,
                       margin=dict(l=0, r=40, t=50, b=0), showlegend=False,
                       modebar=dict(orientation="v"))  # the toolbar on the right, not over the title
     return fig
+
+
+def draw_skeletons(image, joints_2d, points=None, parents: Sequence[int] = PARENTS, width: int = 3):
+    """A PIL copy of ``image`` ``(H, W, 3)`` with 2D skeletons ``(P, 24, 2)`` (pixels) drawn on it and
+    optional dots at ``points`` (per person ``(K, 2)``): a picture without a browser (``posekit photo``)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(_np(image).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    colors = ["#ffd400", "#00e5ff", "#ff4df0", "#7dff5c"]
+    scale = max(1, round(max(picture.size) / 400))
+    for p, joints in enumerate(_np(joints_2d).reshape(-1, len(parents), 2)):
+        for child, parent in enumerate(parents):
+            if parent >= 0:
+                draw.line([tuple(joints[parent]), tuple(joints[child])], fill=colors[p % 4], width=width * scale)
+    for dots in points or []:
+        for x, y in _np(dots).reshape(-1, 2):
+            r = 2 * scale
+            draw.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
+    return picture
 
 
 def wrap_title(text: str, width: int = 40, lines: int = 2) -> str:

@@ -212,3 +212,34 @@ def test_two_chat_calls_in_the_same_second_get_two_folders(monkeypatch, tmp_path
         assert main(["chat", "--prompt", "Show me a squat."]) == 0
     folders = sorted(p.name for p in (tmp_path / "chat").iterdir())
     assert folders == ["20260101-000000-111", "20260101-000000-222"]
+
+
+def test_a_photo_brings_its_people_in_as_fitted_poses(body, tiny_dataset, monkeypatch, tmp_path):
+    from PIL import Image
+
+    from posekit.chat.photo import is_edit_request
+    from posekit.photos import photo_path_available
+
+    if not photo_path_available():
+        pytest.skip("MediaPipe is not installed (make env installs it)")
+    chat = ChatSession(model=scripted(vision=True), body=body)
+    folder = tiny_dataset[0] / "images" / "image2pose"
+    image = sorted(folder.iterdir())[0]
+    shown = chat.send("Show me the pose of the person in this photo.", image=image)
+    assert chat.photo is not None and len(chat.photo.people) == 1
+    assert shown.tool == "photo fit" and torch.equal(shown.poses[0].pose, chat.photo.pose(0))
+    assert float(chat.photo.fit.reprojection[0]) < 12.0  # its joints follow the landmarks (percent of the height)
+    described = chat.send("What is this person doing?")
+    assert described.tool == "captioner" and not described.poses and described.text
+    seen = []
+    original = chat.model.generate
+    monkeypatch.setattr(chat.model, "generate", lambda records, **kw: seen.append(records[0]) or original(records, **kw))
+    edited = chat.send("Make him raise both arms.")
+    assert torch.allclose(seen[-1].inputs()[-1], chat.photo.pose(0)) and seen[-1].image is None
+    assert edited.tool is None and len(edited.poses) == 1
+    assert is_edit_request("Now bend her left knee.") and not is_edit_request("Show me the pose of the person.")
+    empty = tmp_path / "grey.png"
+    Image.new("RGB", (160, 160), (120, 120, 120)).save(empty)
+    plain = ChatSession(model=scripted(vision=True), body=body)
+    reply = plain.send("Show me the pose of the person in this photo.", image=empty)
+    assert plain.photo is None and reply.tool is None and len(reply.poses) == 1  # no one found: the model's answer

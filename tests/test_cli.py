@@ -1,4 +1,5 @@
 import nbformat
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,6 +109,9 @@ def test_cli_defaults_and_choices_are_the_configs():
     (["export", "TMP", "TMP/out"], "TMP"),
     (["info", "--model-type", "smpl", "--path", "/nonexistent/SMPL_NEUTRAL.npz"], "SMPL_NEUTRAL"),
     (["report", "TMP/nosuch.ipynb"], "nosuch.ipynb"),
+    (["photo", "TMP/nosuch.jpg"], "nosuch.jpg does not exist"),
+    (["photo", "AFILE"], "could not be read as an image"),
+    (["photo", "GREYPHOTO"], "no person found in"),
 ])
 def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path):
     (tmp_path / "bad.json").write_text("{bad json")
@@ -117,12 +121,15 @@ def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path
     (tmp_path / "nested.json").write_text('{"model": {"lora_rank": "x"}}')
     (tmp_path / "latin1.json").write_bytes('{"name": "caf\xe9"}'.encode("latin-1"))
     (tmp_path / "list.json").write_text("[1, 2]")
+    from PIL import Image
+
+    Image.new("RGB", (120, 120), (128, 128, 128)).save(tmp_path / "grey.png")
     (tmp_path / "empty_manifest").mkdir()
     (tmp_path / "empty_manifest" / "manifest.json").write_text("{}")
     names = {"BADJSON": str(tmp_path / "bad.json"), "UNKNOWNKEY": str(tmp_path / "unknown.json"),
              "AFILE": str(tmp_path / "a_file"), "TYPEDCONFIG": str(tmp_path / "typed.json"),
              "NESTEDCONFIG": str(tmp_path / "nested.json"), "LATIN1": str(tmp_path / "latin1.json"),
-             "LISTJSON": str(tmp_path / "list.json"),
+             "LISTJSON": str(tmp_path / "list.json"), "GREYPHOTO": str(tmp_path / "grey.png"),
              "EMPTYMANIFEST": str(tmp_path / "empty_manifest"), "TMP": str(tmp_path)}
     argv = [next((a.replace(k, v) for k, v in names.items() if a.startswith(k)), a) for a in argv]
     says = next((says.replace(k, v) for k, v in names.items() if says.startswith(k)), says)
@@ -161,3 +168,16 @@ def test_numeric_options_are_range_checked_before_any_work(option, value):
 def test_debug_shows_the_traceback():
     with pytest.raises(FileNotFoundError):
         main(["--debug", "train", "--config", "/nonexistent/train_config.json"])
+
+
+def test_photo_writes_each_persons_body_and_an_overlay(tmp_path, capsys):
+    from posekit.paths import data_dir
+    from posekit.photos import photo_path_available
+
+    if not photo_path_available():
+        pytest.skip("MediaPipe is not installed (make env installs it)")
+    assert main(["photo", str(data_dir() / "photos" / "astronaut.jpg"), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "person 0:" in out and "reprojection" in out and "1 people in" in out
+    assert {p.name for p in tmp_path.iterdir()} == {"overlay.png", "bodies.html", "person_0.npz", "person_0.obj"}
+    assert np.load(tmp_path / "person_0.npz")["body_pose"].shape == (1, 69)

@@ -14,9 +14,10 @@ from posekit.models.chatpose import ChatPoseConfig
 from posekit.models.chatpose.training import TrainConfig
 from posekit.models.decoder import DecoderTrainConfig, PoseDecoderConfig
 from posekit.models.retrieval import RetrievalConfig
+from posekit.photos import FitConfig
 
 CONFIGS = [TrainConfig, ChatPoseConfig, PoseDecoderConfig, DecoderTrainConfig, DatasetConfig, RetrievalConfig,
-           RegressorConfig, CaptionConfig, InstructionConfig, SplitConfig, SamplerConfig, OpenBodyConfig]
+           RegressorConfig, CaptionConfig, InstructionConfig, SplitConfig, SamplerConfig, OpenBodyConfig, FitConfig]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.__name__)

@@ -85,6 +85,7 @@ def run_chat(args) -> int:
         session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
                               seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
                               no_repeat_ngram_size=args.no_repeat_ngram, tools=not args.no_tools,
+                              photos=False if args.no_photos else None,
                               context_turns=None if args.context_turns < 0 else args.context_turns)
     except (OSError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
         return fail(" ".join(str(err).split()))

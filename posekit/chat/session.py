@@ -22,11 +22,13 @@ import torch
 from posekit.body.model import load_body_model
 from posekit.body.skeleton import NUM_BETAS, NUM_JOINTS
 from posekit.chat.export import save_html, save_obj, save_pose_npz
+from posekit.chat.photo import PhotoReading, photo_path_available, photo_route, read_chat_photo
 from posekit.chat.tools import describe_pose, is_description_request, yes_no_answer, yes_no_question
 from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.encoders.vision import load_image
 from posekit.language.captioner import Captioner
 from posekit.models.chatpose import check_no_repeat_ngram_size, load_chatpose
+from posekit.photos import PHOTO_INSTALL
 
 __all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM"]
 
@@ -68,7 +70,8 @@ class Reply:
     poses: list[ChatPoseResult]
     tool: str | None = None
     """``"captioner"`` or ``"posecodes"`` when the answer was computed from the given pose's
-    posecodes (:mod:`posekit.chat.tools`) instead of generated; None: the model's."""
+    posecodes (:mod:`posekit.chat.tools`) instead of generated; ``"photo fit"`` when its poses are the
+    fitted bodies of the photo's people (:mod:`posekit.chat.photo`); None: the model's."""
 
 
 class ChatSession:
@@ -77,7 +80,7 @@ class ChatSession:
     def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
                  dtype: str | None = "float16", no_repeat_ngram_size: int = NO_REPEAT_NGRAM, context_turns: int | None = 0,
-                 tools: bool = True):
+                 tools: bool = True, photos: bool | None = None):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
         the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
@@ -88,7 +91,9 @@ class ChatSession:
         ``context_turns``: how many earlier exchanges the model reads with each message (None: as
         many as fit). The default 0 answers each message on its own, earlier poses coming in only
         through ``pose=``: the shipped model's language side was trained on single-turn requests
-        and loses the ``<POSE>`` in long histories (docs/reference.md, Chat)."""
+        and loses the ``<POSE>`` in long histories (docs/reference.md, Chat).
+        ``photos``: find the people in an image and fit their bodies (:mod:`posekit.chat.photo`), so that
+        messages about them are answered from their fitted poses; None: when MediaPipe is installed."""
 
         check_no_repeat_ngram_size(no_repeat_ngram_size)  # before loading a model: a bad value fails at once
         self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
@@ -96,6 +101,9 @@ class ChatSession:
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.tools = tools
+        if photos and not photo_path_available():
+            raise ImportError(f"photos=True needs MediaPipe's bundled pose model: {PHOTO_INSTALL}")
+        self.photos = photo_path_available() if photos is None else photos
         if context_turns is not None and context_turns < 0:
             raise ValueError(f"context_turns must be >= 0 or None (all that fit), got {context_turns}")
         self.context_turns = context_turns
@@ -109,6 +117,9 @@ class ChatSession:
         self.messages: list[dict[str, str]] = []
         self.input_poses: list[torch.Tensor] = []
         self.image = None
+        self.photo: PhotoReading | None = None
+        """The people found in the conversation's image and their fitted bodies (None: no image, no
+        one found, or ``photos=False``)."""
         self.poses: list[ChatPoseResult] = []
         self.trimmed_turns = 0
         self._answered = 0
@@ -150,8 +161,12 @@ class ChatSession:
             load_image(image)  # fail early, with the reason, on an unreadable image
             if IMAGE_TOKEN not in text:
                 text = f"{IMAGE_TOKEN}\n{text}"
+            if self.photos:
+                self.photo = read_chat_photo(image, self.body)
         elif IMAGE_TOKEN in text:
             raise ValueError(f"the message has {IMAGE_TOKEN} but no image was given")
+        if self.photo is not None and pose is None and POSE_IN_TOKEN not in text:
+            return self._photo_turn(text, image)
         new_inputs = []
         if pose is not None:
             new_inputs.append(self._pose_input(pose))
@@ -171,19 +186,51 @@ class ChatSession:
                 return Reply(answer, answer, [], tool)
         inputs = [*self.input_poses, *new_inputs]
         session_image = image if image is not None else self.image
+        if not any(IMAGE_TOKEN in m["content"] for m in messages):  # an edit of a photo's person: the pose alone
+            session_image = None
         record, inputs = self._fit_context(messages, inputs, session_image)
         messages, session_image = record.messages, record.image
         answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                      temperature=self.temperature, top_p=self.top_p, generator=self.generator,
                                      no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
-        self.input_poses, self.image = inputs, session_image
+        self.input_poses, self.image = inputs, session_image if session_image is not None else self.image
+        return self._answer(answer.text, answer.poses)
+
+    def _answer(self, text: str, poses: list[torch.Tensor], tool: str | None = None) -> Reply:
+        """Count the turn, keep its poses and write each ``<POSE>`` of ``text`` as ``[pose N]``."""
         self._answered += 1
-        results = [self._result(p, self.turns, len(self.poses) + k) for k, p in enumerate(answer.poses)]
+        results = [self._result(p, self.turns, len(self.poses) + k) for k, p in enumerate(poses)]
         self.poses += results
         numbered = iter(r.index for r in results)
-        shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", answer.text)
-        return Reply(shown.strip(), answer.text, results)
+        shown = re.sub(re.escape(POSE_TOKEN), lambda _: f"[pose {next(numbered)}]", text)
+        return Reply(shown.strip(), text, results, tool)
+
+    @torch.no_grad()
+    def _photo_turn(self, text: str, image) -> Reply:
+        """A message about the people of the conversation's photo (see :mod:`posekit.chat.photo`)."""
+        words = text.replace(IMAGE_TOKEN, "").strip()
+        if image is not None:
+            self.image = image
+        route = photo_route(words, self.tools)
+        named = self.photo.pick(words)[0]  # the person the words name (colour, place, size), else the largest
+        if route == "edit":
+            return self.send(words, pose=self.photo.pose(named))
+        if route == "tool":
+            answer, tool = self._tool_answer(words, self.photo.pose(named))
+            self.messages = [*self.messages, {"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+            self._answered += 1
+            return Reply(answer, answer, [], tool)
+        record = Record(id=f"chat-{self.turns}", task="chat", split="test", target_poses=[],
+                        messages=[{"role": "user", "content": f"{IMAGE_TOKEN}\n{words}"}], image=self.image)
+        answer = self.model.generate([record], max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+                                     temperature=self.temperature, top_p=self.top_p, generator=self.generator,
+                                     no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
+        said = answer.text if POSE_TOKEN in answer.text else f"Here is the pose: {POSE_TOKEN}."
+        picked = [self.photo.pick(words, self.body(p[None, 0], p[None, 1:], joints_only=True).joints[0])[0]
+                  for p in answer.poses] or [self.photo.pick(words)[0]]
+        self.messages = [*self.messages, {"role": "user", "content": text}, {"role": "assistant", "content": said}]
+        return self._answer(said, [self.photo.pose(k) for k in picked][:said.count(POSE_TOKEN)], "photo fit")
 
     @torch.no_grad()
     def _tool_answer(self, text: str, pose: torch.Tensor) -> tuple[str, str] | None:

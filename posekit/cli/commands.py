@@ -275,6 +275,44 @@ def run_chat(args: argparse.Namespace) -> int:
     return chat_loop(args)
 
 
+def run_photo(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    import numpy as np
+
+    from posekit.body.model import load_body_model
+    from posekit.chat.export import save_obj, save_pose_npz
+    from posekit.chat.tools import nearest_canonical
+    from posekit.encoders.vision import read_rgb
+    from posekit.paths import reports_dir
+    from posekit.photos import read_photo
+    from posekit.viz import draw_skeletons, plot_bodies
+
+    image = read_rgb(args.photo)  # a bad file fails before the models load
+    body = load_body_model()
+    people, fit = read_photo(image, max_people=args.max_people, body=body)
+    name = Path(args.photo).stem
+    out = Path(args.out) if args.out else reports_dir() / "photos" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    draw_skeletons(image, fit.projected, [p.image_xy[p.visibility >= 0.5] for p in people]).save(out / "overlay.png")
+    posed = body(fit.pose[:, 0], fit.pose[:, 1:])
+    for k in range(len(people)):
+        save_pose_npz(out / f"person_{k}.npz", fit.pose[k])
+        save_obj(out / f"person_{k}.obj", posed.vertices[k], body.faces)
+        looks, gap, _ = nearest_canonical(fit.joints[k], body)
+        seen = int((people[k].visibility >= 0.5).sum())
+        print(f"person {k}: {seen} of 33 landmarks seen, reprojection {float(fit.reprojection[k]):.1f} % of the "
+              f"height, {'plausible' if fit.plausible[k] else 'NOT plausible'}, nearest canonical pose: {looks} "
+              f"({gap * 100:.0f} cm mean joint gap)")
+    plot_bodies([(posed.vertices[k], body.faces, posed.joints[k]) for k in range(len(people))],
+                titles=[f"person {k}" for k in range(len(people))], cols=min(len(people), 4),
+                height=520).write_html(out / "bodies.html", include_plotlyjs=True, full_html=True)
+    print(f"{len(people)} people in {args.photo} ({fit.seconds:.2f} s to fit); files in {out}: overlay.png, "
+          "bodies.html, person_N.npz (SMPL parameters), person_N.obj")
+    return 0 if np.isfinite(fit.pose.numpy()).all() else 2
+
+
 def run_export(args: argparse.Namespace) -> int:
     from posekit.models.chatpose.training import export_run
 

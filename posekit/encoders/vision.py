@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder",
-           "check_vision_name", "DEFAULT_VISION"]
+           "check_vision_name", "DEFAULT_VISION", "read_rgb"]
 
 IMAGE_SIZE = 224
 DEFAULT_VISION = "efficientnet-lite0"
@@ -28,7 +28,16 @@ more is refused before memory is spent on it."""
 
 def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
     """A file path, PIL image or ``(H, W, 3)`` array (uint8 0-255, or floats in [0, 1]) -> ``(3, size, size)``
-    float in [0, 1].
+    float in [0, 1] (:func:`read_rgb`, then resized)."""
+    from PIL import Image
+
+    array = np.asarray(Image.fromarray(read_rgb(image)).resize((size, size), Image.BILINEAR))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def read_rgb(image) -> np.ndarray:
+    """A file path, PIL image or ``(H, W, 3|4)`` array (uint8 0-255, or floats in [0, 1]) -> ``(H, W, 3)``
+    uint8 RGB at its own size.
 
     Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``ValueError`` (unreadable, or more than
     :data:`MAX_IMAGE_PIXELS`) with the offending input named."""
@@ -67,8 +76,7 @@ def load_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
         image = Image.fromarray(image)
     elif not isinstance(image, Image.Image):
         raise TypeError(f"image must be a path, PIL image or array, got {type(image).__name__}")
-    array = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+    return np.asarray(image.convert("RGB")).copy()
 
 
 def efficientnet_lite0():
