@@ -251,6 +251,9 @@ def run_train_decoder(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import torch
+    from accelerate import PartialState
+
     from posekit.datasets import DatasetConfig, ensure_dataset
     from posekit.models.chatpose.training import TrainConfig, train
 
@@ -259,13 +262,19 @@ def run_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(read_json(args.config, "--config file"))
     overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset") if getattr(args, k) is not None}
     config = dataclasses.replace(config, **overrides)
+    # several processes (torchrun, accelerate launch): one job; the first builds what is missing, the others wait
+    state = PartialState(cpu=not torch.cuda.is_available())
     if config.dataset in ("default", "quick"):  # the named datasets are built on first use
-        ensure_dataset(DatasetConfig.quick() if config.dataset == "quick" else DatasetConfig(), progress=not args.quiet)
+        with state.main_process_first():
+            ensure_dataset(DatasetConfig.quick() if config.dataset == "quick" else DatasetConfig(),
+                           progress=not args.quiet and state.is_main_process)
     result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet)
-    last = result.log.iloc[-1]
-    print(f"step {int(last['step'])}: loss {last['loss']:.3f} (CE {last['ce']:.3f}, rotmat L1 {last['rotmat']:.4f}); "
-          f"{last['samples_per_s']:.2f} samples/s, {last['tokens_per_s']:.0f} tokens/s")
-    print(f"model: {Path(args.out) / 'model'}  (load with posekit.models.chatpose.ChatPose.load)")
+    if state.is_main_process:
+        last = result.log.iloc[-1]
+        print(f"step {int(last['step'])}: loss {last['loss']:.3f} (CE {last['ce']:.3f}, rotmat L1 {last['rotmat']:.4f}); "
+              f"{last['samples_per_s']:.2f} samples/s, {last['tokens_per_s']:.0f} tokens/s"
+              f"{f' per process, {state.num_processes} processes' if state.num_processes > 1 else ''}")
+        print(f"model: {Path(args.out) / 'model'}  (load with posekit.models.chatpose.ChatPose.load)")
     return 0
 
 

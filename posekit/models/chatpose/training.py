@@ -143,20 +143,25 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class _Sampler:
-    """Batches as a pure function of (seed, step, micro-batch, process)."""
+    """Batches as a pure function of (seed, step, micro-batch): the global batch of ``size`` records per
+    process is drawn the same way whatever the number of processes, and process ``process`` of
+    ``processes`` takes its slice, so that N processes train on exactly the records one process would
+    with N times the batch."""
 
-    def __init__(self, records: dict[str, list[Record]], weights: dict[str, float], seed: int, process: int):
+    def __init__(self, records: dict[str, list[Record]], weights: dict[str, float], seed: int, process: int,
+                 processes: int = 1):
         self.tasks = [t for t in weights if weights[t] > 0 and records.get(t)]
         if not self.tasks:
             raise ValueError(f"no training records for the weighted tasks {sorted(weights)}")
-        self.records, self.seed, self.process = records, seed, process
+        self.records, self.seed, self.process, self.processes = records, seed, process, processes
         self.probs = torch.tensor([weights[t] for t in self.tasks], dtype=torch.float64)
 
     def batch(self, step: int, micro: int, size: int) -> list[Record]:
         """One task per micro-batch (drawn by weight): similar lengths, little padding."""
-        gen = torch.Generator().manual_seed(((self.seed * 1_000_003 + step) * 1009 + micro) * 131 + self.process)
+        gen = torch.Generator().manual_seed(((self.seed * 1_000_003 + step) * 1009 + micro) * 131)
         pool = self.records[self.tasks[int(torch.multinomial(self.probs, 1, generator=gen))]]
-        return [pool[i] for i in torch.randint(len(pool), (size,), generator=gen).tolist()]
+        drawn = torch.randint(len(pool), (size * self.processes,), generator=gen).tolist()
+        return [pool[i] for i in drawn[self.process * size:(self.process + 1) * size]]
 
 
 def _lr_lambda(warmup: int, total: int):
@@ -201,7 +206,9 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     # a text-only batch leaves the image projector unused: DDP must allow that
-    accelerator = Accelerator(mixed_precision=config.mixed_precision,
+    # cpu=True where there is no GPU: accelerate then runs several CPU processes (torchrun, accelerate launch)
+    # as one job over gloo; without it each process trains alone, on the same batches, and all of them write
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -250,7 +257,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_atomic(out_dir / "train_config.json", json.dumps(config.to_dict(), indent=2))
 
-    sampler = _Sampler(records, config.task_weights, config.seed, accelerator.process_index)
+    sampler = _Sampler(records, config.task_weights, config.seed, accelerator.process_index, accelerator.num_processes)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     bar = tqdm(range(start, end), desc="train", disable=not (progress and accelerator.is_main_process), initial=start,
                total=config.steps)
@@ -279,7 +286,10 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             n = config.log_every if done % config.log_every == 0 else done % config.log_every
-            row = {"step": done, **{k: window[k] / n for k in ("loss", "ce", "rotmat", "joint")},
+            keys = ("loss", "ce", "rotmat", "joint")  # the mean over the processes: the global batch's losses
+            means = accelerator.reduce(torch.tensor([window[k] for k in keys], device=accelerator.device), "mean")
+            window.update({k: float(v) for k, v in zip(keys, means.tolist())})
+            row = {"step": done, **{k: window[k] / n for k in keys},
                    "lr": scheduler.get_last_lr()[0], "samples_per_s": window["samples"] / window["time"],
                    "tokens_per_s": window["tokens"] / window["time"]}
             log_rows.append(row)
