@@ -88,3 +88,46 @@ def test_a_model_folder_with_nan_weights_is_refused(tmp_path):
     tokenizer.save_pretrained(tmp_path / "backbone")
     with pytest.raises(ValueError, match="has bad weights: .*NaN.*download it again"):
         llm.load_backbone(str(tmp_path / "backbone"))
+
+
+def _tiny_folder(kind: str, folder):
+    """A tiny random Llama- or Qwen2-style causal LM saved as a Hugging Face folder (SmolLM2's tokenizer)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(llm.smollm2_dir(progress=False))
+    sizes = dict(vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True)
+    model = LlamaForCausalLM(LlamaConfig(**sizes)) if kind == "llama" else Qwen2ForCausalLM(Qwen2Config(**sizes))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_the_read_layer_is_a_number_or_a_fraction_of_the_depth(tmp_path):
+    folder = str(_tiny_folder("qwen2", tmp_path / "qwen2"))
+    assert llm.backbone_depth(folder) == 4
+    assert llm.read_layer("2", folder) == 2 and llm.read_layer("0.5", folder) == 2 and llm.read_layer("0.1", folder) == 1
+    assert llm.read_layer("0.27") == 8  # SmolLM2-135M: layer 8 of 30, the shipped recipe's
+    for bad, says in (("5", "must be 0..4"), ("1.0", "strictly between 0 and 1"), ("eight", "a layer number")):
+        with pytest.raises(ValueError, match=says):
+            llm.read_layer(bad, folder)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_a_decoder_trains_on_another_backbones_states(kind, tmp_path, tiny_dataset, monkeypatch):
+    import torch
+
+    from posekit.datasets import load_records
+    from posekit.models.decoder import DecoderTrainConfig, fit_state_decoder
+
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path / "cache"))
+    folder = str(_tiny_folder(kind, tmp_path / kind))
+    layer = llm.read_layer("0.5", folder)
+    model, history = fit_state_decoder(tasks=("text2pose",), layer=layer, backbone=folder, root=tiny_dataset[0],
+                                       train=DecoderTrainConfig(epochs=1, batch_size=16), progress=False)
+    assert model.backbone == folder and model.layer == 2 and model.decoder.config.state_dim == 48
+    assert len(history) == 1 and history[0]["val_loss"] > 0
+    poses = model.predict(load_records("text2pose", "test", root=tiny_dataset[0])[:3], tiny_dataset[0])
+    assert poses.shape == (3, 24, 3) and bool(torch.isfinite(poses).all())

@@ -184,6 +184,7 @@ def run_train_decoder(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from posekit.encoders.llm import read_layer
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import check_vision_name
     from posekit.evaluation.benchmark import EVAL_TASKS, evaluate_model, pose_table
@@ -221,12 +222,12 @@ def run_train_decoder(args: argparse.Namespace) -> int:
               flush=True)
 
     start = time.time()
-    layer = DEFAULT_STATE_LAYER if args.layer is None else args.layer
+    layer = DEFAULT_STATE_LAYER if args.layer is None else read_layer(args.layer, args.llm)
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
                                image_layers=args.image_layers, image_text_layers=args.image_text_layers,
                                confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"),
                                recall=args.recall, sentence_dim=384 if args.sentence else 0)
-    model, history = fit_state_decoder(args.dataset, tasks, layer, config=config, train=train,
+    model, history = fit_state_decoder(args.dataset, tasks, layer, backbone=args.llm, config=config, train=train,
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=load_decoder(args.init) if args.init else None,
                                        poses=args.poses)

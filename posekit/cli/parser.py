@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``posekit`` parser: every default and choice that a config holds is read from it."""
     from posekit.chat.session import NO_REPEAT_NGRAM
     from posekit.datasets.records import POSE_TASKS
+    from posekit.encoders.llm import DEFAULT_BACKBONE
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import DEFAULT_VISION
     from posekit.evaluation.benchmark import MODELS
@@ -108,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
     p.add_argument("--dataset", default="default")
     p.add_argument("--tasks", default=",".join(DECODER_TASKS), help="comma-separated tasks to train across")
-    p.add_argument("--layer", type=whole(0), default=None,
-                   help=f"LLM layer whose states are read (default: {DEFAULT_STATE_LAYER})")
+    p.add_argument("--llm", default=DEFAULT_BACKBONE, metavar="PATH",
+                   help=f"the frozen LLM whose states are read: {DEFAULT_BACKBONE!r} or a local Hugging Face causal-LM "
+                        "folder (Llama-, Qwen2-style, ...)")
+    p.add_argument("--layer", default=None,
+                   help=f"LLM layer whose states are read: a number (default: {DEFAULT_STATE_LAYER}) or a fraction of the "
+                        "LLM's depth (0.27: layer 8 of 30), so that the recipe carries over to a deeper --llm")
     p.add_argument("--width", type=whole(1), default=config_default(PoseDecoderConfig, "width"))
     p.add_argument("--layers", type=whole(1), default=config_default(PoseDecoderConfig, "layers"), help="decoder layers")
     p.add_argument("--image-layers", type=whole(0), default=config_default(PoseDecoderConfig, "image_layers"),

@@ -98,6 +98,40 @@ def quiet_weight_loading():
             hf_logging.enable_progress_bar()
 
 
+def backbone_depth(name_or_path: str = DEFAULT_BACKBONE) -> int:
+    """Number of transformer layers of a backbone (its config only: no weights are read)."""
+    from transformers import AutoConfig
+
+    source = smollm2_dir(progress=False) if name_or_path == DEFAULT_BACKBONE else Path(name_or_path).expanduser()
+    try:
+        config = AutoConfig.from_pretrained(source if Path(source).is_dir() else name_or_path, local_files_only=True)
+    except OSError as err:
+        raise AssetNotFoundError(f"backbone {name_or_path!r} has no readable config.json ({err}): pass "
+                                 f"{DEFAULT_BACKBONE!r} or a local Hugging Face model folder") from None
+    return int(config.num_hidden_layers)
+
+
+def read_layer(spec: str | int | float, name_or_path: str = DEFAULT_BACKBONE) -> int:
+    """The layer whose output a stage reads, from a number (``8``: layer 8; 0 is the embeddings) or a
+    fraction of the backbone's depth (``0.27``: 8 of SmolLM2-135M's 30 layers, 11 of a 40-layer
+    model), so that one recipe carries over to a deeper backbone. Raises ``ValueError`` naming the
+    allowed range."""
+    depth = backbone_depth(name_or_path)
+    text = str(spec).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--layer must be a layer number (0..{depth}) or a fraction of the depth (0 < f < 1), "
+                         f"got {text!r}") from None
+    if "." in text or "e" in text.lower():
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"a fractional --layer must lie strictly between 0 and 1, got {text}")
+        return max(1, min(depth, round(value * depth)))
+    if not value.is_integer() or not 0 <= value <= depth:
+        raise ValueError(f"--layer must be 0..{depth} for backbone {name_or_path!r} ({depth} layers), got {text}")
+    return int(value)
+
+
 def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
     """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
     with quiet_weight_loading():
