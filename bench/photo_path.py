@@ -69,7 +69,8 @@ def latency(root: Path, chatpose, photos: int = 12) -> dict:
         turns.append(time.time() - start)
     median = lambda v: round(float(torch.tensor(v).median()), 3)  # noqa: E731
     return {"photos": len(marks), "landmarks_s": median(marks), "fit_one_person_s": median(fits),
-            "fit_one_person_max_s": round(max(fits), 3), "chat_turn_s": median(turns), "chat_turn_max_s": round(max(turns), 3)}
+            "fit_one_person_max_s": round(max(fits), 3), "chat_turn_s": median(turns),
+            "chat_turn_max_s": round(max(turns), 3)}
 
 
 def main() -> None:
@@ -97,7 +98,8 @@ def main() -> None:
         asked = [asked_person_found(r, people) for r, people in zip(test, guided.found_people)]
         row = {"records": len(test), "found": int(found.sum()), "detection_rate": float(found.float().mean()),
                "asked_person_found_rate": sum(asked) / len(asked),
-               "people_found_mean": float(guided.people.float().mean()), "fit_seconds_per_person_batched": guided.seconds}
+               "people_found_mean": float(guided.people.float().mean()),
+               "fit_seconds_per_person_batched": guided.seconds}
         for name, result in results.items():
             per = result.per_sample
             row[name] = {m: float(per[m][found.numpy()].mean()) for m in ("PA-MPJPE", "posecode_F1")}

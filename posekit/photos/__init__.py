@@ -25,7 +25,8 @@ __all__ = ["LANDMARK_NAMES", "PHOTO_INSTALL", "NoPersonError", "PhotoPerson", "f
            "person_from_joints", "read_photo"]
 
 
-def read_photo(photo, max_people: int = 4, body=None, config: FitConfig = FitConfig()) -> tuple[list[PhotoPerson], PhotoFit]:
+def read_photo(photo, max_people: int = 4, body=None,
+               config: FitConfig = FitConfig()) -> tuple[list[PhotoPerson], PhotoFit]:
     """Every person in ``photo`` and their fitted bodies (:func:`find_people`, then :func:`fit_people`)."""
     people = find_people(photo, max_people=max_people)
     return people, fit_people(people, body=body, config=config)

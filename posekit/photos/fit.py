@@ -33,7 +33,8 @@ __all__ = ["POINTS", "BONES", "FitConfig", "PhotoFit", "fit_people", "reprojecti
 POINTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
     ("hips", (1, 2), (23, 24)), ("left_hip", (1,), (23,)), ("right_hip", (2,), (24,)),
     ("left_knee", (4,), (25,)), ("right_knee", (5,), (26,)), ("left_ankle", (7,), (27,)), ("right_ankle", (8,), (28,)),
-    ("left_foot", (10,), (31,)), ("right_foot", (11,), (32,)), ("shoulders", (16, 17), (11, 12)), ("head", (15,), (7, 8)),
+    ("left_foot", (10,), (31,)), ("right_foot", (11,), (32,)), ("shoulders", (16, 17), (11, 12)),
+    ("head", (15,), (7, 8)),
     ("left_shoulder", (16,), (11,)), ("right_shoulder", (17,), (12,)), ("left_elbow", (18,), (13,)),
     ("right_elbow", (19,), (14,)), ("left_wrist", (20,), (15,)), ("right_wrist", (21,), (16,)),
     ("left_hand", (22,), (17, 19)), ("right_hand", (23,), (18, 20)))
@@ -142,7 +143,8 @@ HIDDEN_LIMB_POSE = "standing"
 """The canonical pose whose limbs a person's hidden limbs start from (a portrait's legs, arms out of the
 frame): the directions cannot tell, and standing with the arms down is the likeliest."""
 _LIMBS = {  # a limb's points that show it, and its joints (SMPL numbering; the body pose drops the pelvis)
-    "left leg": (("left_knee", "left_ankle"), (1, 4, 7, 10)), "right leg": (("right_knee", "right_ankle"), (2, 5, 8, 11)),
+    "left leg": (("left_knee", "left_ankle"), (1, 4, 7, 10)),
+    "right leg": (("right_knee", "right_ankle"), (2, 5, 8, 11)),
     "left arm": (("left_elbow", "left_wrist"), (13, 16, 18, 20, 22)),
     "right arm": (("right_elbow", "right_wrist"), (14, 17, 19, 21, 23))}
 

@@ -174,11 +174,11 @@ def find_people(photo, max_people: int = 4, min_visibility: float = 0.5, min_lan
     """Every person BlazePose finds in ``photo`` (a path, PIL image or ``(H, W, 3)`` array), largest
     first, at most ``max_people``. BlazePose finds one person per look: the whole photo is searched
     with each person found painted over, then (when more than one person is asked for and everyone
-    found is narrower than 40 % of the photo) each of the overlapping upright strips of the photo, a half
-    and a third of its width, is looked at
-    (:data:`STRIP_LOOKS` times): smaller people stand out more there (a find that reaches a strip's cut edge is dropped: it may be part
-    of a person); finds of the same person are merged. A person counts when both shoulders and at least
-    ``min_landmarks`` of the 22 landmarks below the face have visibility >= ``min_visibility``.
+    found is narrower than 40 % of the photo) each of the overlapping upright strips of the photo, a
+    half and a third of its width, is looked at (:data:`STRIP_LOOKS` times): smaller people stand out
+    more there (a find that reaches a strip's cut edge is dropped: it may be part of a person); finds
+    of the same person are merged. A person counts when both shoulders and at least ``min_landmarks``
+    of the 22 landmarks below the face have visibility >= ``min_visibility``.
 
     Raises :class:`NoPersonError` when no one is found, ``ImportError`` (saying what to install) when
     MediaPipe is missing."""
