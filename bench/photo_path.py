@@ -20,6 +20,7 @@ from posekit.evaluation.benchmark import evaluate, evenly
 from posekit.evaluation.metrics import paired_bootstrap
 from posekit.models.baselines import make_baseline
 from posekit.models.chatpose import load_chatpose
+from posekit.photos import POINTS
 from posekit.photos.predictor import PhotoPoseModel
 
 
@@ -31,7 +32,8 @@ def asked_person_found(record, people, tolerance: float = 15.0) -> bool:
     if truth is None or not people:
         return False
     truth = torch.tensor(truth)
-    pairs = {16: 11, 17: 12, 1: 23, 2: 24, 4: 25, 5: 26}  # SMPL joint: BlazePose landmark
+    pairs = {joints[0]: marks[0] for name, joints, marks in POINTS  # SMPL joint: BlazePose landmark
+             if name in ("left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee")}
     return min(float(torch.stack([torch.dist(torch.as_tensor(p.image_xy[b]).float(), truth[s].float())
                                   for s, b in pairs.items()]).mean()) for p in people) < tolerance
 

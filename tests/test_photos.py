@@ -9,9 +9,8 @@ from posekit.body.skeleton import NUM_JOINTS
 from posekit.corpus.library import canonical_poses
 from posekit.evaluation.metrics import pa_mpjpe
 from posekit.photos import (
-    BONES,
-    POINTS,
     NoPersonError,
+    bone_vectors,
     find_people,
     fit_people,
     person_from_joints,
@@ -35,17 +34,8 @@ def _varied_poses(count: int = 8, seed: int = 0) -> torch.Tensor:
 
 def _bone_angles(joints_a: torch.Tensor, joints_b: torch.Tensor) -> torch.Tensor:
     """Angles (degrees) between the fit's bones on two sets of joints ``(B, 24, 3)``."""
-    index = {name: k for k, (name, _, _) in enumerate(POINTS)}
-    weights = torch.zeros(len(POINTS), NUM_JOINTS, dtype=joints_a.dtype)
-    for k, (_, members, _) in enumerate(POINTS):
-        weights[k, list(members)] = 1.0 / len(members)
-
-    def bones(joints):
-        points = weights @ joints
-        return torch.nn.functional.normalize(
-            points[:, [index[b] for _, b in BONES]] - points[:, [index[a] for a, _ in BONES]], dim=-1)
-
-    return torch.rad2deg(torch.acos((bones(joints_a) * bones(joints_b)).sum(-1).clamp(-1, 1)))
+    a, b = (torch.nn.functional.normalize(bone_vectors(j), dim=-1) for j in (joints_a, joints_b))
+    return torch.rad2deg(torch.acos((a * b).sum(-1).clamp(-1, 1)))
 
 
 def test_the_fit_recovers_known_poses_from_their_own_landmarks(body):

@@ -213,12 +213,14 @@ class ChatSession:
         if image is not None:
             self.image = image
         route = photo_route(words, self.tools)
-        named = self.photo.pick(words)[0]  # the person the words name (colour, place, size), else the largest
+        if route in ("edit", "tool"):  # about the person the words name (colour, place, size), else the largest
+            pose = self.photo.pose(self.photo.pick(words)[0])
         if route == "edit":
-            return self.send(words, pose=self.photo.pose(named))
+            return self.send(words, pose=pose)
         if route == "tool":
-            answer, tool = self._tool_answer(words, self.photo.pose(named))
-            self.messages = [*self.messages, {"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+            answer, tool = self._tool_answer(words, pose)
+            self.messages = [*self.messages, {"role": "user", "content": text},
+                             {"role": "assistant", "content": answer}]
             self._answered += 1
             return Reply(answer, answer, [], tool)
         record = Record(id=f"chat-{self.turns}", task="chat", split="test", target_poses=[],

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import torch
 
-from posekit.corpus.library import canonical_poses
+from posekit.corpus.library import canonical_joints
 from posekit.datasets.plain import normalise_request
 from posekit.datasets.questions import YES_NO_QUESTIONS, yes_no_reply
 from posekit.datasets.tasks import load_spg_descriptions
@@ -39,11 +39,8 @@ def is_description_request(text: str) -> bool:
 
 @lru_cache(maxsize=4)
 def _canonical_joints(body) -> tuple[list[str], torch.Tensor]:
-    poses = canonical_poses()
-    stacked = torch.stack(list(poses.values()))
-    with torch.no_grad():
-        joints = body(stacked[:, 0], stacked[:, 1:], joints_only=True).joints
-    return list(poses), normalize_joints(joints)
+    names, _, joints = canonical_joints(body)
+    return names, normalize_joints(joints)
 
 
 def nearest_canonical(joints: torch.Tensor, body) -> tuple[str, float, float]:

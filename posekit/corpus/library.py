@@ -15,6 +15,7 @@ with ``_`` are comments. Angles are intrinsic XYZ Euler angles in degrees
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from pathlib import Path
@@ -25,7 +26,8 @@ from posekit.body.parameters import pose_from_degrees, remove_yaw
 from posekit.body.skeleton import JOINT_INDEX
 from posekit.paths import data_dir, resolve_file
 
-__all__ = ["PoseEntry", "SUPPORTS", "load_pose_entries", "load_pose_library", "library_params", "canonical_poses"]
+__all__ = ["PoseEntry", "SUPPORTS", "load_pose_entries", "load_pose_library", "library_params", "canonical_poses",
+           "canonical_joints"]
 
 SUPPORTS = ("feet", "one foot", "knees", "sitting", "lying", "hands", "air")
 """What carries the body weight in a pose."""
@@ -113,3 +115,20 @@ def canonical_poses(names: list[str] | None = None) -> dict[str, torch.Tensor]:
     orient, body = library_params(names, library)
     orient = remove_yaw(orient)
     return {n: torch.cat([orient[i:i + 1], body[i]]) for i, n in enumerate(names)}
+
+
+def canonical_joints(body, names: list[str] | None = None) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Names, poses ``(C, 24, 3)`` and joints ``(C, 24, 3)`` of the canonical poses (all when ``names``
+    is None: computed once per body model) posed on ``body`` (a :class:`posekit.body.model.BodyModel`)."""
+    if names is None:
+        return _all_canonical_joints(body)
+    poses = canonical_poses(names)
+    stacked = torch.stack([poses[n] for n in names]) if names else torch.zeros(0, 24, 3)
+    with torch.no_grad():
+        joints = body(stacked[:, 0], stacked[:, 1:], joints_only=True).joints if names else torch.zeros(0, 24, 3)
+    return list(names), stacked, joints
+
+
+@functools.lru_cache(maxsize=4)
+def _all_canonical_joints(body) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    return canonical_joints(body, list(canonical_poses()))

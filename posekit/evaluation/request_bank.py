@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from posekit.corpus.library import canonical_poses
+from posekit.corpus.library import canonical_joints
 from posekit.evaluation.metrics import paired_bootstrap
 from posekit.evaluation.requests import check_names, passes
 from posekit.paths import data_dir, resolve_file
@@ -77,13 +77,7 @@ def score_answers(bank: list[BankRequest], joints: torch.Tensor, starts: dict[st
 
 def start_joints(bank: list[BankRequest], body) -> dict[str, torch.Tensor]:
     """``{canonical pose: (24, 3) joints}`` of the edits' starting poses (``body``: a body model)."""
-    names = sorted({r.start for r in bank if r.start})
-    if not names:
-        return {}
-    poses = canonical_poses(names)
-    stacked = torch.stack([poses[n] for n in names])
-    with torch.no_grad():
-        joints = body(stacked[:, 0], stacked[:, 1:], joints_only=True).joints
+    names, _, joints = canonical_joints(body, sorted({r.start for r in bank if r.start}))
     return dict(zip(names, joints))
 
 
@@ -95,7 +89,8 @@ def chat_answers(session, bank: list[BankRequest], progress: bool = False) -> tu
 
     from tqdm.auto import tqdm
 
-    canonical = canonical_poses(sorted({r.start for r in bank if r.start})) if any(r.start for r in bank) else {}
+    names, poses, joints = canonical_joints(session.body, sorted({r.start for r in bank if r.start}))
+    canonical, starts = dict(zip(names, poses)), dict(zip(names, joints))
     answers, found, seconds = [], [], []
     for request in tqdm(bank, desc="plain requests", disable=not progress):
         session.reset()
@@ -104,7 +99,7 @@ def chat_answers(session, bank: list[BankRequest], progress: bool = False) -> tu
         seconds.append(time.perf_counter() - start)
         found.append(bool(reply.poses))
         answers.append(reply.poses[0].joints if reply.poses else torch.full((24, 3), float("nan")))
-    return score_answers(bank, torch.stack(answers), start_joints(bank, session.body), found), seconds
+    return score_answers(bank, torch.stack(answers), starts, found), seconds
 
 
 def bank_summary(tables: dict[str, pd.DataFrame], reference: str | None = None, seed: int = 0) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from posekit.photos.fit import (
     POINTS,
     FitConfig,
     PhotoFit,
+    bone_vectors,
     fit_people,
     person_from_joints,
     reprojection,
@@ -22,7 +23,7 @@ from posekit.photos.landmarks import (
 
 __all__ = ["LANDMARK_NAMES", "PHOTO_INSTALL", "NoPersonError", "PhotoPerson", "find_people", "photo_path_available",
            "POINTS", "BONES", "LANDMARK_SOURCES", "FitConfig", "PhotoFit", "fit_people", "reprojection",
-           "person_from_joints", "read_photo"]
+           "person_from_joints", "bone_vectors", "read_photo"]
 
 
 def read_photo(photo, max_people: int = 4, body=None,

@@ -24,11 +24,11 @@ from posekit.body.model import BodyModel, load_body_model
 from posekit.body.plausibility import check_plausible, load_joint_limits
 from posekit.body.skeleton import NUM_JOINTS
 from posekit.configs import check_field_types
-from posekit.corpus.library import canonical_poses
+from posekit.corpus.library import canonical_joints
 from posekit.photos.landmarks import PhotoPerson
 
 __all__ = ["POINTS", "BONES", "FitConfig", "PhotoFit", "fit_people", "reprojection", "person_from_joints",
-           "LANDMARK_SOURCES"]
+           "LANDMARK_SOURCES", "bone_vectors"]
 
 POINTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
     ("hips", (1, 2), (23, 24)), ("left_hip", (1,), (23,)), ("right_hip", (2,), (24,)),
@@ -126,6 +126,12 @@ _BONE_A = torch.tensor([_INDEX[a] for a, _ in BONES])
 _BONE_B = torch.tensor([_INDEX[b] for _, b in BONES])
 
 
+def bone_vectors(joints: torch.Tensor) -> torch.Tensor:
+    """The fit's bones ``(..., len(BONES), 3)`` (from point to point, unnormalised) of SMPL joints ``(..., 24, 3)``."""
+    points = _FROM_JOINTS.to(joints) @ joints
+    return points[..., _BONE_B, :] - points[..., _BONE_A, :]
+
+
 def _targets(people: list[PhotoPerson], min_visibility: float):
     """Per person: 3D and image-plane unit directions of each bone, and its weight."""
     world = torch.tensor(np.stack([p.world for p in people]))  # (P, 33, 3)
@@ -152,12 +158,9 @@ _LIMBS = {  # a limb's points that show it, and its joints (SMPL numbering; the 
 @functools.lru_cache(maxsize=4)
 def _canonical_points(body: BodyModel) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """Names, poses ``(C, 24, 3)`` and centred points ``(C, N, 3)`` of the canonical poses on ``body``."""
-    library = canonical_poses()
-    names, poses = list(library), torch.stack(list(library.values())).double()  # (C, 24, 3)
-    with torch.no_grad():
-        joints = body(poses[:, 0], poses[:, 1:], joints_only=True, validate=False).joints.double()  # (C, 24, 3)
-    ours = _FROM_JOINTS @ joints  # (C, N, 3)
-    return names, poses, ours - ours.mean(1, keepdim=True)
+    names, poses, joints = canonical_joints(body)
+    ours = _FROM_JOINTS @ joints.double()  # (C, N, 3)
+    return names, poses.double(), ours - ours.mean(1, keepdim=True)
 
 
 def _start(points3: torch.Tensor, seen: torch.Tensor, body: BodyModel):
@@ -212,13 +215,11 @@ def _optimise(body, optimiser, orient6, pose, start_pose, limits, targets, confi
     """Adam on the directions' loss and the priors (see the module docstring)."""
     (low, high), (d3, d2, weight) = limits, targets
     total = weight.sum(1).clamp_min(1.0)
-    joint_points = _FROM_JOINTS.float()
     for _ in range(config.steps):
         optimiser.zero_grad()
         rot = roma.special_gramschmidt(orient6)  # (P, 3, 3)
         joints = body(rot, pose, joints_only=True, validate=False).joints  # (P, 24, 3)
-        points = joint_points @ joints
-        bones = points[:, _BONE_B] - points[:, _BONE_A]
+        bones = bone_vectors(joints)
         cos3 = (torch.nn.functional.normalize(bones, dim=-1) * d3).sum(-1)
         cos2 = (torch.nn.functional.normalize(bones[..., :2], dim=-1) * d2).sum(-1)
         loss = (((1 - cos3) + config.image_weight * (1 - cos2)) * weight).sum(1) / total

@@ -31,10 +31,6 @@ class PhotoPoseModel:
         self.guide, self.config, self.max_people, self.words = guide, config, max_people, words
         self.body = body or load_body_model()
         self.name = name or ("photo + " + getattr(guide, "name", "guide") if guide is not None else "photo")
-        self.found: torch.Tensor = torch.zeros(0, dtype=torch.bool)
-        """``(N,)`` whether a person was found in each record's image (last :meth:`predict`)."""
-        self.people: torch.Tensor = torch.zeros(0, dtype=torch.long)
-        """``(N,)`` people found in each record's image (last :meth:`predict`)."""
         self.found_people: list[list] = []
         """Per record, the people found in its image (last :meth:`predict`)."""
         self.seconds = 0.0
@@ -43,39 +39,46 @@ class PhotoPoseModel:
     def fit(self, records: list[Record], root: Path | None = None) -> "PhotoPoseModel":
         return self  # nothing to learn: the landmark model and the body are fixed
 
+    @property
+    def found(self) -> torch.Tensor:
+        """``(N,)`` whether a person was found in each record's image (last :meth:`predict`)."""
+        return torch.tensor([bool(people) for people in self.found_people])
+
+    @property
+    def people(self) -> torch.Tensor:
+        """``(N,)`` people found in each record's image (last :meth:`predict`)."""
+        return torch.tensor([len(people) for people in self.found_people])
+
     @torch.no_grad()
     def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
         if any(r.image is None for r in records):
             raise ValueError("the photo path reads images: every record needs one (image2pose, rpe)")
         guided = self.guide.predict(records, root) if self.guide is not None else None  # (N, 24, 3)
-        found: list[list] = []
+        several = guided is not None or self.words
+        images, self.found_people = [], []
         for record in records:  # landmarks photo by photo, then one batched fit of everyone
+            images.append(read_rgb(Path(root or ".") / record.image))
             try:
-                found.append(find_people(Path(root or ".") / record.image,
-                                         max_people=self.max_people if guided is not None or self.words else 1))
+                self.found_people.append(find_people(images[-1], max_people=self.max_people if several else 1))
             except NoPersonError:
-                found.append([])
-        everyone = [person for people in found for person in people]
+                self.found_people.append([])
+        everyone = [person for people in self.found_people for person in people]
         fitted = fit_people(everyone, self.body, self.config) if everyone else None
         self.seconds = fitted.seconds / len(everyone) if fitted is not None else 0.0
         out, first = [], 0
-        for k, people in enumerate(found):
+        for k, people in enumerate(self.found_people):
             if not people:
                 out.append(guided[k] if guided is not None else torch.zeros(24, 3))
                 continue
             pick = 0
-            if len(people) > 1 and (guided is not None or self.words):
+            if len(people) > 1 and several:
                 answer = self.body(guided[k:k + 1, 0], guided[k:k + 1, 1:], joints_only=True).joints[0] \
                     if guided is not None else None
                 joints = fitted.joints[first:first + len(people)]
                 if self.words:
-                    image = read_rgb(Path(root or ".") / records[k].image)
-                    pick, _ = pick_person(query_text(records[k]), image, people, joints, answer)
+                    pick, _ = pick_person(query_text(records[k]), images[k], people, joints, answer)
                 else:
                     pick = nearest_person(joints, answer)
             out.append(fitted.pose[first + pick])
             first += len(people)
-        self.found = torch.tensor([bool(people) for people in found])
-        self.found_people = found
-        self.people = torch.tensor([len(people) for people in found])
         return torch.stack(out).float()
