@@ -28,8 +28,8 @@ def tiny_llama(seed: int = 0, hidden: int = 64):
 
     from posekit.encoders.llm import smollm2_dir
 
-    torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir(progress=False))
+    torch.manual_seed(seed)  # after the tokenizer: a first conversion of the backbone draws random numbers too
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
                          max_position_embeddings=1024)

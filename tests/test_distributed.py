@@ -1,12 +1,17 @@
 """Several processes train as one job: `torchrun --nproc_per_node 2` on the CPU (gloo) gives the same run
-as one process with the same global batch, with synchronised weights and one writer (tiny backbone)."""
+as one process with the same global batch, with synchronised weights and one writer (tiny backbone), for
+each stage: the request states, the pose decoder and the language stage; a run killed mid-way resumes."""
 import json
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+TESTS = str(Path(__file__).parent)
 
 SCRIPT = '''
 import json, sys
@@ -28,23 +33,28 @@ print("RESULT " + json.dumps({{"rank": state.process_index, "world": state.num_p
 '''
 
 
-def _run(argv: list[str]) -> list[dict]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+def _run(argv: list[str], env: dict | None = None, fails: bool = False) -> list[dict]:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    assert (done.returncode != 0) == fails, done.stderr[-3000:]
     return sorted((json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")),
                   key=lambda r: r["rank"])
 
 
-def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path, tiny_dataset):
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
-    dataset = str(tiny_dataset[0])
-    (alone,) = _run([sys.executable, str(script), str(tmp_path / "one"), "4", dataset])
+def _torchrun(script: Path, *args: str, env: dict | None = None, fails: bool = False) -> list[dict]:
+    """``script args`` in two processes on this machine (gloo), their RESULT lines by rank."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    pair = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                 "--master_port", str(port), str(script), str(tmp_path / "two"), "2", dataset])
+    return _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                 "--master_port", str(port), str(script), *args], env, fails)
+
+
+def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path, tiny_dataset):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(tests=TESTS))
+    dataset = str(tiny_dataset[0])
+    (alone,) = _run([sys.executable, str(script), str(tmp_path / "one"), "4", dataset])
+    pair = _torchrun(script, str(tmp_path / "two"), "2", dataset)
     assert [(r["rank"], r["world"]) for r in pair] == [(0, 2), (1, 2)]  # one job, not two runs side by side
     assert alone["world"] == 1
     assert pair[0]["loss"] == pair[1]["loss"]  # the log holds the global batch's mean, the same on every process
@@ -58,3 +68,103 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path,
     assert all(torch.equal(first[k], second[k]) for k in first)  # gradients synchronised: identical weights
     log = (tmp_path / "two" / "log.csv").read_text().splitlines()
     assert len(log) == 5 and (tmp_path / "two" / "model" / "config.json").is_file()  # one writer: one log, one model
+
+
+DECODER_SCRIPT = '''
+import json, sys
+sys.path.insert(0, {tests!r})
+import torch
+from posekit import distributed
+import posekit.models.decoder.training as training
+from test_decoder import CONFIG, _records
+
+out, stop = sys.argv[1], int(sys.argv[2])
+writes = []
+atomic_path = training.atomic_path
+def counted(path):
+    writes.append(str(path))
+    return atomic_path(path)
+training.atomic_path = counted
+
+def log(row):
+    if row["epoch"] == stop:  # killed in the middle of the run
+        raise KeyboardInterrupt
+train_records, train_states = _records(90, 0)
+val_records, val_states = _records(30, 1)
+settings = training.DecoderTrainConfig(epochs=4, batch_size=32, patience=10)
+decoder, history = training.train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG, settings,
+                                               progress=False, checkpoint=out + "/run.pt", log=log)
+rank = distributed.process_index()
+torch.save(decoder.state_dict(), f"{{out}}/decoder-rank{{rank}}.pt")
+print("RESULT " + json.dumps({{"rank": rank, "world": distributed.num_processes(), "writes": len(writes),
+                              "train": [h["train_loss"] for h in history], "val": [h["val_loss"] for h in history]}}),
+      flush=True)
+'''
+
+
+def test_the_decoder_stage_on_two_processes_is_the_one_process_run_and_resumes_exactly(tmp_path):
+    script = tmp_path / "decoder.py"
+    script.write_text(DECODER_SCRIPT.format(tests=TESTS))
+    for name in ("one", "two", "stopped"):
+        (tmp_path / name).mkdir()
+    (alone,) = _run([sys.executable, str(script), str(tmp_path / "one"), "0"])
+    pair = _torchrun(script, str(tmp_path / "two"), "0")
+    assert [(r["rank"], r["world"]) for r in pair] == [(0, 2), (1, 2)] and alone["world"] == 1
+    assert pair[0]["train"] == pair[1]["train"] and pair[0]["val"] == pair[1]["val"]  # summed across processes
+    # the same global batches, each process's share weighed by its size and the gradients averaged: the one-process
+    # run up to the order of float sums (three batches of 32, 32 and 26 rows split 16/16, 16/16, 13/13)
+    for key in ("train", "val"):
+        assert max(abs(a - b) / b for a, b in zip(pair[0][key], alone[key])) < 1e-4
+    weights = [torch.load(tmp_path / "two" / f"decoder-rank{k}.pt") for k in (0, 1)]
+    single = torch.load(tmp_path / "one" / "decoder-rank0.pt")
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in single)  # gradients synchronised
+    assert all(torch.allclose(weights[0][k], single[k], atol=1e-4) for k in single)
+    assert [r["writes"] for r in pair] == [4, 0] and alone["writes"] == 4  # one writer: the main process
+    # killed while logging epoch 2 (its checkpoint holds epoch 1), started again: the uninterrupted two-process run
+    _torchrun(script, str(tmp_path / "stopped"), "2", fails=True)
+    resumed = _torchrun(script, str(tmp_path / "stopped"), "0")
+    assert resumed[0]["train"] == pair[0]["train"] and resumed[0]["val"] == pair[0]["val"]
+    again = torch.load(tmp_path / "stopped" / "decoder-rank0.pt")
+    assert all(torch.equal(again[k], weights[0][k]) for k in single)
+    assert resumed[0]["writes"] == 3  # epochs 2-4
+
+
+STATES_SCRIPT = '''
+import json, sys
+sys.path.insert(0, {tests!r})
+import torch
+from posekit import distributed
+from posekit.datasets import load_records
+from posekit.encoders.state_cache import request_states
+from test_chatpose import tiny_llama
+
+records = load_records("text2pose", "train", root=sys.argv[1])[:37]
+states = request_states(records, 1, "tiny-llama", batch_size=4, progress=False, model=tiny_llama())
+torch.save({{"flat": states.flat, "offsets": states.offsets}}, f"{{sys.argv[2]}}/states-rank{{distributed.process_index()}}.pt")
+print("RESULT " + json.dumps({{"rank": distributed.process_index(), "world": distributed.num_processes()}}), flush=True)
+'''
+
+
+def test_request_states_are_shared_out_across_processes_and_joined_into_one_cache(tmp_path, tiny_dataset):
+    from posekit.datasets import load_records
+    from posekit.encoders.state_cache import request_states
+    from test_chatpose import tiny_llama
+
+    script = tmp_path / "states.py"
+    script.write_text(STATES_SCRIPT.format(tests=TESTS))
+    from posekit.encoders.llm import smollm2_dir
+
+    cache = tmp_path / "cache"  # a fresh cache for the states, the converted backbone's folder shared (not converted again)
+    cache.mkdir()
+    (cache / "llm").symlink_to(smollm2_dir(progress=False).parent, target_is_directory=True)
+    pair = _torchrun(script, str(tiny_dataset[0]), str(tmp_path), env={"POSEKIT_CACHE": str(cache)})
+    assert [(r["rank"], r["world"]) for r in pair] == [(0, 2), (1, 2)]
+    records = load_records("text2pose", "train", root=tiny_dataset[0])[:37]
+    expected = request_states(records, 1, "tiny-llama", batch_size=4, progress=False, model=tiny_llama(), cache=False)
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"states-rank{rank}.pt")
+        assert torch.equal(got["offsets"], expected.offsets)
+        # each request's states from the same weights, in a batch of other requests (padding never read)
+        assert torch.allclose(got["flat"].float(), expected.flat.float(), atol=2e-3)
+    files = sorted(p.name for p in (cache / "states").iterdir())
+    assert len(files) == 1 and ".part-" not in files[0]  # the parts joined into one cache file and removed

@@ -184,6 +184,7 @@ def run_train_decoder(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from posekit import distributed
     from posekit.encoders.llm import read_layer
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import check_vision_name
@@ -218,8 +219,9 @@ def run_train_decoder(args: argparse.Namespace) -> int:
                                edit_draws=args.edit_draws, task_repeats=parse_task_repeats(args.repeat),
                                grounding_weight=args.grounding_weight, plain_targets=args.plain_targets)
     def log(row: dict) -> None:
-        print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  ({row['seconds']:.0f} s)",
-              flush=True)
+        if distributed.is_main():
+            print(f"epoch {row['epoch']:>3}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
+                  f"({row['seconds']:.0f} s)", flush=True)
 
     start = time.time()
     layer = DEFAULT_STATE_LAYER if args.layer is None else read_layer(args.layer, args.llm)
@@ -231,6 +233,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
                                        progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
                                        vision=args.vision, init=load_decoder(args.init) if args.init else None,
                                        poses=args.poses)
+    if not distributed.is_main():  # under a launcher: one process writes and evaluates
+        return 0
     # how this stage was trained, with every stage before it: in the decoder file and in --chatpose-out
     recipe = {"tasks": list(tasks), "dataset": args.dataset, "train": dataclasses.asdict(train), "history": history,
               "init": stage_record(args.init) if args.init else None, "poses": args.poses}
@@ -251,11 +255,20 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_train(args: argparse.Namespace) -> int:
-    import torch
-    from accelerate import PartialState
-
+def _ensure_named_dataset(name: str, progress: bool) -> None:
+    """Build posekit's named datasets ("default", "quick") on first use: under a launcher the main
+    process builds, the others wait."""
+    from posekit import distributed
     from posekit.datasets import DatasetConfig, ensure_dataset
+
+    if name in ("default", "quick"):
+        with distributed.main_first():
+            ensure_dataset(DatasetConfig.quick() if name == "quick" else DatasetConfig(),
+                           progress=progress and distributed.is_main())
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from posekit import distributed
     from posekit.models.chatpose.training import TrainConfig, train
 
     config = TrainConfig.quick() if args.quick else TrainConfig()
@@ -264,12 +277,9 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset") if getattr(args, k) is not None}
     config = dataclasses.replace(config, **overrides)
     # several processes (torchrun, accelerate launch): one job; the first builds what is missing, the others wait
-    state = PartialState(cpu=not torch.cuda.is_available())
-    if config.dataset in ("default", "quick"):  # the named datasets are built on first use
-        with state.main_process_first():
-            ensure_dataset(DatasetConfig.quick() if config.dataset == "quick" else DatasetConfig(),
-                           progress=not args.quiet and state.is_main_process)
+    _ensure_named_dataset(config.dataset, not args.quiet)
     result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet)
+    state = distributed.job()
     if state.is_main_process:
         last = result.log.iloc[-1]
         print(f"step {int(last['step'])}: loss {last['loss']:.3f} (CE {last['ce']:.3f}, rotmat L1 {last['rotmat']:.4f}); "

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from posekit import distributed
 from posekit.datasets.records import CHAT_SYSTEM_PROMPT, IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
 from posekit.encoders.vision import DEFAULT_VISION, load_image, make_vision_encoder
@@ -119,6 +120,9 @@ def _cache_key(ids: list[list[int]], layer: int, backbone: str, model) -> str:
     h = hashlib.sha256()
     config = model.config
     h.update(f"{backbone}|{layer}|{config.hidden_size}|{config.num_hidden_layers}|{config.vocab_size}".encode())
+    dtype = next(model.parameters()).dtype
+    if dtype != torch.float32:  # a half-precision backbone's states are its own (float32 keys stay as they were)
+        h.update(str(dtype).encode())
     for seq in ids:
         h.update(torch.tensor(seq, dtype=torch.int32).numpy().tobytes())
         h.update(b"|")
@@ -157,9 +161,12 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
         backbone: as in :func:`posekit.encoders.llm.load_backbone`.
         model: ``(model, tokenizer)`` already loaded (tests pass a tiny one).
         cache: read / write ``$POSEKIT_CACHE/states/<key>.safetensors``.
-    """
-    from tqdm.auto import tqdm
 
+    The backbone runs where its weights are (a GPU: move it there first). Under a launcher with
+    several processes (:mod:`posekit.distributed`) and ``cache``, the batches are shared out: each
+    process computes its share into a part file, the main process joins the parts into the cache
+    file, and every process reads that (the cache folder must be one that all processes see).
+    """
     llm, tokenizer = model if model is not None else load_backbone(backbone)
     layers = llm.config.num_hidden_layers
     if not 0 <= layer <= layers:
@@ -170,6 +177,71 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
         data = _read_cache(path, "state")
         if data is not None and len(data["offsets"]) == len(records) + 1:
             return RequestStates(data["flat"], data["offsets"], layer, backbone)
+    processes = distributed.num_processes() if cache else 1
+    if processes > 1:
+        return _shared_states(llm, tokenizer, ids, layer, backbone, batch_size, progress, path)
+    states = _compute_states(llm, tokenizer, ids, layer, batch_size, progress)
+    result = _join(states, layer, backbone)
+    if cache:
+        _write_states(path, result)
+    return result
+
+
+def _join(states: list[torch.Tensor], layer: int, backbone: str) -> RequestStates:
+    lengths = torch.tensor([len(s) for s in states], dtype=torch.long)
+    return RequestStates(torch.cat(states), torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
+                         layer, backbone)
+
+
+def _write_states(path: Path, states: RequestStates) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({"flat": states.flat.contiguous(), "offsets": states.offsets}, str(tmp))
+
+
+def _shared_states(llm, tokenizer, ids: list[list[int]], layer: int, backbone: str, batch_size: int, progress: bool,
+                   path: Path) -> RequestStates:
+    """:func:`request_states` over several processes: each computes every N-th batch (of the
+    length-sorted order) into ``<cache>.part-<k>-of-<N>``, the main process joins the parts into
+    the cache file, and every process reads it."""
+    from safetensors.torch import load_file, save_file
+
+    rank, processes = distributed.process_index(), distributed.num_processes()
+    mine = _compute_states(llm, tokenizer, ids, layer, batch_size, progress and distributed.is_main(),
+                           share=(rank, processes))
+    part = path.with_name(f"{path.stem}.part-{rank}-of-{processes}.safetensors")
+    index = sorted(mine)
+    with atomic_path(part) as tmp:
+        joined = _join([mine[i] for i in index], layer, backbone)
+        save_file({"flat": joined.flat.contiguous(), "offsets": joined.offsets,
+                   "index": torch.tensor(index, dtype=torch.long)}, str(tmp))
+    distributed.barrier()
+    if distributed.is_main():
+        states: list[torch.Tensor | None] = [None] * len(ids)
+        parts = [path.with_name(f"{path.stem}.part-{k}-of-{processes}.safetensors") for k in range(processes)]
+        for name in parts:
+            data = load_file(name)
+            for j, i in enumerate(data["index"].tolist()):
+                states[i] = data["flat"][data["offsets"][j]:data["offsets"][j + 1]]
+        _write_states(path, _join(states, layer, backbone))
+        for name in parts:
+            name.unlink()
+    distributed.barrier()
+    data = _read_cache(path, "state")
+    if data is None:
+        raise RuntimeError(f"the state cache {path} that the main process wrote cannot be read here: every process "
+                           "must see the same cache folder ($POSEKIT_CACHE)")
+    return RequestStates(data["flat"], data["offsets"], layer, backbone)
+
+
+def _compute_states(llm, tokenizer, ids: list[list[int]], layer: int, batch_size: int, progress: bool,
+                    share: tuple[int, int] = (0, 1)):
+    """Layer-``layer`` states ``(T_i, H)`` float16 (on the CPU) of each token-id list: a list in
+    order, or with ``share=(k, N)`` a dict of the requests in every N-th batch from the k-th."""
+    from tqdm.auto import tqdm
+
+    where = next(llm.parameters()).device
     base = llm.get_decoder() if hasattr(llm, "get_decoder") else llm.model
     kept = base.layers
     base.layers = kept[:layer]  # never compute the layers above `layer`
@@ -179,9 +251,10 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
         lambda module, args, output: captured.append(output[0] if isinstance(output, tuple) else output))
     try:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        states: list[torch.Tensor | None] = [None] * len(ids)
+        states: dict[int, torch.Tensor] = {}
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        for start in tqdm(range(0, len(order), batch_size), desc=f"LLM states (layer {layer})", disable=not progress):
+        starts = list(range(0, len(order), batch_size))[share[0]::share[1]]
+        for start in tqdm(starts, desc=f"LLM states (layer {layer})", disable=not progress):
             chunk = order[start:start + batch_size]
             width = max(len(ids[i]) for i in chunk)
             batch = torch.full((len(chunk), width), pad, dtype=torch.long)
@@ -190,22 +263,14 @@ def request_states(records: list[Record], layer: int = DEFAULT_STATE_LAYER, back
                 batch[b, :len(ids[i])] = torch.tensor(ids[i])
                 mask[b, :len(ids[i])] = 1
             captured.clear()
-            base(input_ids=batch, attention_mask=mask)
-            hidden = captured[-1]  # (B, T, H)
+            base(input_ids=batch.to(where), attention_mask=mask.to(where))
+            hidden = captured[-1].to(torch.float16).cpu()  # (B, T, H)
             for b, i in enumerate(chunk):
-                states[i] = hidden[b, :len(ids[i])].to(torch.float16)
+                states[i] = hidden[b, :len(ids[i])]
     finally:
         hook.remove()
         base.layers = kept
-    lengths = torch.tensor([len(s) for s in states])
-    result = RequestStates(torch.cat(states), torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
-                           layer, backbone)
-    if cache:
-        from safetensors.torch import save_file
-
-        with atomic_path(path) as tmp:
-            save_file({"flat": result.flat.contiguous(), "offsets": result.offsets}, str(tmp))
-    return result
+    return states if share[1] > 1 else [states[i] for i in range(len(ids))]
 
 
 @torch.no_grad()
@@ -215,7 +280,16 @@ def image_tokens(records: list[Record], root: str | Path, batch_size: int = 32, 
     from the encoder ``vision`` names (:func:`posekit.encoders.vision.make_vision_encoder`; the default's is
     EfficientNet-lite0's 7 x 7 grid, row by row, ``(N, 49, 1280)``), cached under
     ``$POSEKIT_CACHE/states/`` keyed by the encoder and the image files' paths, sizes and
-    modification times."""
+    modification times. Under a launcher with several processes the main process computes them
+    (and writes the cache) while the others wait, then they read the cache."""
+    if cache and distributed.launched():
+        with distributed.main_first():
+            return _image_tokens(records, root, batch_size, progress and distributed.is_main(), cache, encoder, vision)
+    return _image_tokens(records, root, batch_size, progress, cache, encoder, vision)
+
+
+def _image_tokens(records: list[Record], root: str | Path, batch_size: int, progress: bool, cache: bool, encoder,
+                  vision: str) -> torch.Tensor:
     from tqdm.auto import tqdm
 
     paths = [Path(root) / r.image for r in records]

@@ -116,30 +116,31 @@ def run_decoder(decoder: PoseDecoder, states, ex: Examples, rows: torch.Tensor, 
     ``(b, N)`` (or None) instead; with ``candidates``,
     :meth:`~posekit.models.decoder.network.PoseDecoder.answer_candidates`' candidates and logits.
     ``recall``: the requests' :class:`~posekit.models.decoder.recall.RecallInputs`, for a decoder
-    that reads them."""
+    that reads them. The inputs (cached on the CPU) go to the device of the decoder's weights."""
     if len(set(ex.group[rows].tolist())) != 1:
         raise ValueError("a batch mixes requests with different inputs (pose, image); batch them apart")
-    text, mask = states.padded(ex.request[rows])
-    pose_in = ex.pose_in[rows] if bool(ex.has_input[rows[0]]) else None
+    where = decoder.state_mean.device
+    text, mask = (x.to(where) for x in states.padded(ex.request[rows]))
+    pose_in = ex.pose_in[rows].to(where) if bool(ex.has_input[rows[0]]) else None
     image = None
     if bool(ex.has_image[rows[0]]):
         if images is None:
             raise ValueError("image requests need their image tokens (posekit.encoders.state_cache.image_tokens)")
-        image = images[ex.request[rows]]
+        image = images[ex.request[rows]].to(where)
+    index = ex.index[rows].to(where)
     sentences = exclude = None
     if decoder.config.reads_sentence:
         if recall is None:
             raise ValueError("this decoder reads the requests' words: pass their RecallInputs "
                              "(posekit.models.decoder.recall.sentence_inputs)")
         requests = ex.request[rows]
-        sentences = recall.sentences[requests]
+        sentences = recall.sentences[requests].to(where)
         exclude = [recall.exclude[int(i)] for i in requests] if recall.exclude is not None else None
     if candidates:
-        return decoder.answer_candidates(text, mask, pose_in, ex.index[rows], image, sentences, exclude)
+        return decoder.answer_candidates(text, mask, pose_in, index, image, sentences, exclude)
     if features:
-        return decoder.joint_features(text, mask, pose_in, ex.index[rows], image, return_grounding=True,
-                                      sentences=sentences)
-    return decoder(text, mask, pose_in, ex.index[rows], image, sentences=sentences, exclude=exclude)
+        return decoder.joint_features(text, mask, pose_in, index, image, return_grounding=True, sentences=sentences)
+    return decoder(text, mask, pose_in, index, image, sentences=sentences, exclude=exclude)
 
 
 def group_batches(ex: Examples, lengths: torch.Tensor, batch_size: int, generator) -> list[torch.Tensor]:

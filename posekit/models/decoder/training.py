@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posekit import distributed
 from posekit.body.model import load_body_model
 from posekit.datasets import dataset_dir, extra_edit_pairs, load_records, recaptioned
 from posekit.corpus.library import canonical_poses
@@ -72,15 +73,22 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
 
     ``checkpoint``: a file written atomically after every epoch (model, optimizer, schedule, RNG
     states, history); a run started again with the same file resumes after its last finished
-    epoch and ends exactly as an uninterrupted run would."""
+    epoch and ends exactly as an uninterrupted run would.
+
+    Data parallel under a launcher (``torchrun --nproc_per_node N``; :mod:`posekit.distributed`):
+    every process draws the same global batches, takes its share of each batch's rows and the
+    gradients are averaged in one all-reduce per step, so that N processes train the decoder one
+    process would (up to the order of float sums; dropout masks are drawn per process). Validation
+    batches are shared out and their losses summed; only the main process writes ``checkpoint``.
+    On a GPU the decoder trains there, in bfloat16 autocast. The model comes back on the CPU."""
     from tqdm.auto import tqdm
 
     torch.manual_seed(train.seed)
     gen = torch.Generator().manual_seed(train.seed)
+    where = distributed.device()
     body = None
     if train.joint_weight > 0:
-
-        body = load_body_model()
+        body = load_body_model().to(where)
 
     def objective(six_d: torch.Tensor, target: torch.Tensor, per_example: bool = False) -> torch.Tensor:
         """The training loss, also the validation loss that picks the best epoch."""
@@ -112,6 +120,7 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         decoder.set_label_memory(memory.keys, memory.owner, memory.table)
     if train.grounding_weight > 0 and not config.grounding:
         raise ValueError("grounding_weight trains the grounding map: use PoseDecoderConfig(grounding=True)")
+    decoder.to(where)
 
     def train_loss(rows: torch.Tensor) -> torch.Tensor:
         """The objective, plus the grounding loss on the batch's examples with known 2D joints; with a
@@ -120,18 +129,19 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         if config.recall:
             candidates, logits = run_decoder(decoder, train_states, tr, rows, train_images, recall=train_recall,
                                              candidates=True)
-            target = tr.target[rows]
+            target = tr.target[rows].to(where)
             each = torch.stack([objective(candidates[:, c], target, per_example=True)
                                 for c in range(candidates.shape[1])], 1)  # (b, C)
             return (logits.softmax(-1) * each).sum(1).mean()
         if train.grounding_weight == 0:
-            return objective(run_decoder(decoder, train_states, tr, rows, train_images, recall=train_recall), tr.target[rows])
+            return objective(run_decoder(decoder, train_states, tr, rows, train_images, recall=train_recall),
+                             tr.target[rows].to(where))
         features, grounding = run_decoder(decoder, train_states, tr, rows, train_images, features=True, recall=train_recall)
-        loss = objective(decoder.rotations(features), tr.target[rows])
-        points = tr.keypoints[rows]  # (b, 24, 2) pixels, NaN: unknown
+        loss = objective(decoder.rotations(features), tr.target[rows].to(where))
+        points = tr.keypoints[rows].to(where)  # (b, 24, 2) pixels, NaN: unknown
         known = ~points.isnan().any(-1).any(-1)
         if grounding is not None and known.any():
-            goal = grounding_target(points[known], image_size, grounding.shape[1])
+            goal = grounding_target(points[known].cpu(), image_size, grounding.shape[1]).to(where)
             loss = loss - train.grounding_weight * (goal * grounding[known]).sum(-1).mean()
         return loss
     check_start(train, init)
@@ -164,21 +174,29 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         decoder.train(train.trainable != "confidence")  # a gate is fitted to the answers the decoder gives
         total, count = 0.0, 0
         batches = group_batches(tr, train_states.lengths[tr.request], train.batch_size, gen)
-        for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not progress, leave=False):
-            loss = train_loss(rows)
+        for rows in tqdm(batches, desc=f"epoch {epoch + 1}/{train.epochs}", disable=not (progress and distributed.is_main()),
+                         leave=False):
+            mine, weight = distributed.share(rows)  # all of them in one process
+            with distributed.autocast(where):
+                loss = train_loss(mine)
             opt.zero_grad()
-            loss.backward()
+            (loss * weight).backward()
+            distributed.average_gradients(params)
             nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            total, count = total + loss.item() * len(rows), count + len(rows)
+            total += loss.item() * len(mine) * (weight > 0)
+            count += len(mine) * (weight > 0)
         decoder.eval()
         with torch.no_grad():
             val = 0.0
-            for rows in group_batches(va, val_states.lengths[va.request], 256, None):
-                val += objective(run_decoder(decoder, val_states, va, rows, val_images, recall=val_recall),
-                                 va.target[rows]).item() * len(rows)
-            val /= max(len(va.target), 1)
+            batches = group_batches(va, val_states.lengths[va.request], 256, None)
+            for rows in batches[distributed.process_index()::distributed.num_processes()]:
+                with distributed.autocast(where):
+                    val += objective(run_decoder(decoder, val_states, va, rows, val_images, recall=val_recall),
+                                     va.target[rows].to(where)).item() * len(rows)
+        total, count, val = distributed.sum_across([total, count, val])
+        val /= max(len(va.target), 1)
         row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val, "seconds": time.time() - start}
         if not (math.isfinite(row["train_loss"]) and math.isfinite(val)):  # nothing is saved from a diverged run
             raise ValueError(f"training diverged at epoch {epoch + 1} (train loss {row['train_loss']}, validation loss "
@@ -192,18 +210,18 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             best_state = {k: v.clone() for k, v in decoder.state_dict().items()}
         else:
             waited += 1
-        if checkpoint is not None:
-
+        if checkpoint is not None and distributed.is_main():
             with atomic_path(checkpoint) as tmp:
                 torch.save({"config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
                             "model": decoder.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                             "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "best": best,
                             "best_state": best_state, "history": history, "waited": waited}, tmp)
+        distributed.barrier()  # the checkpoint is whole before any process goes on
     if best_state is not None:
         decoder.load_state_dict(best_state)
     decoder.requires_grad_(True)
     decoder.eval()
-    return decoder, history
+    return decoder.cpu(), history
 
 
 def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int | None = None,
@@ -235,7 +253,10 @@ def fit_state_decoder(dataset: str = "default", tasks=DECODER_TASKS, layer: int 
     splits = {s: [r for t in tasks for r in load_records(t, s, root=root) if r.target_poses] for s in ("train", "val")}
     if train.trainable == "confidence":  # the gate learns how far to trust answers to requests the decoder never saw
         splits = dict(zip(("train", "val"), held_out_halves(splits["val"], train.seed)))
-    llm = load_backbone(backbone)  # after the records: a missing dataset fails in a second
+    # after the records (a missing dataset fails in a second); on a GPU in bfloat16 (the states are stored in float16)
+    where = distributed.device()
+    llm = load_backbone(backbone, dtype=torch.bfloat16 if where.type == "cuda" else torch.float32)
+    llm[0].to(where)
     if "text2pose" in tasks:  # recaptioned gives [] for 0 draws
         splits["train"] += (recaptioned(splits["train"], train.caption_draws, seed=train.seed + 1)
                             + recaptioned(splits["train"], train.brief_draws, seed=train.seed + 2,
