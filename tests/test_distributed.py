@@ -168,3 +168,30 @@ def test_request_states_are_shared_out_across_processes_and_joined_into_one_cach
         assert torch.allclose(got["flat"].float(), expected.flat.float(), atol=2e-3)
     files = sorted(p.name for p in (cache / "states").iterdir())
     assert len(files) == 1 and ".part-" not in files[0]  # the parts joined into one cache file and removed
+
+
+def test_one_process_is_the_whole_job():
+    from posekit import distributed
+
+    rows = torch.arange(7)
+    mine, weight = distributed.share(rows)
+    assert torch.equal(mine, rows) and weight == 1.0  # all of a batch, weighed as it is
+    assert (distributed.process_index(), distributed.num_processes(), distributed.is_main()) == (0, 1, True)
+    assert distributed.sum_across([1.5, 2.0]) == [1.5, 2.0]
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 2.0)
+    distributed.average_gradients([p])
+    assert torch.equal(p.grad, torch.full((3,), 2.0))
+    with distributed.main_first():
+        distributed.barrier()  # nothing to wait for
+
+
+def test_a_process_left_without_rows_joins_with_weight_zero(monkeypatch):
+    from posekit import distributed
+
+    monkeypatch.setattr(distributed, "num_processes", lambda: 2)
+    monkeypatch.setattr(distributed, "process_index", lambda: 1)
+    mine, weight = distributed.share(torch.tensor([4]))
+    assert mine.tolist() == [4] and weight == 0.0
+    mine, weight = distributed.share(torch.tensor([4, 5, 6]))
+    assert mine.tolist() == [5] and weight == 2 / 3  # 1 row of 3, two processes: its mean loss counts 2/3

@@ -43,16 +43,24 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_build_data(args: argparse.Namespace) -> int:
+    from posekit.corpus.amass import AmassSource
     from posekit.datasets import DatasetConfig, build_dataset, dataset_dir, default_workers
 
-    config = DatasetConfig.quick(name=args.name or "quick", seed=args.seed) if args.quick else \
-        DatasetConfig(name=args.name or "default", seed=args.seed)
+    amass = None
+    if args.amass:
+        amass = AmassSource(args.amass, every=args.amass_every, posescript=args.posescript,
+                            max_files=args.amass_max_files)
+    elif args.posescript:
+        raise ValueError("--posescript gives captions of AMASS frames: use it with --amass PATH")
+    default_name = "amass" if amass else "quick" if args.quick else "default"
+    config = DatasetConfig.quick(name=args.name or default_name, seed=args.seed) if args.quick else \
+        DatasetConfig(name=args.name or default_name, seed=args.seed)
     if args.scale is not None:
         config = dataclasses.replace(config, scale=args.scale)
     if args.image2pose_train_extra is not None:
         config = dataclasses.replace(config, image2pose_train_extra=args.image2pose_train_extra)
     manifest = build_dataset(config, out_dir=args.out, progress=not args.quiet, force=args.force,
-                             workers=default_workers() if args.workers is None else args.workers)
+                             workers=default_workers() if args.workers is None else args.workers, amass=amass)
     print(f"wrote {args.out or dataset_dir(config.name)} in {manifest['build_seconds']} s")
     for task, counts in manifest["counts"].items():
         print(f"  {task:<11}" + "  ".join(f"{split} {n:>6}" for split, n in counts.items()))

@@ -86,7 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image2pose-train-extra", type=whole(0), default=None,
                    help="single-person training renders drawn after everything else (default: 8000; --quick: 0)")
     p.add_argument("--out", default=None, help="output folder (default: data/generated/<name>)")
-    p.add_argument("--workers", type=whole(1, 64), default=None, help="processes rendering images (default: one per core, <= 4)")
+    p.add_argument("--workers", type=whole(1, 64), default=None,
+                   help="processes reading AMASS files and rendering images (default: one per core, <= 4)")
+    p.add_argument("--amass", default=None, metavar="PATH",
+                   help="build from your AMASS copy (a folder of .npz motion files) instead of posekit's authored poses "
+                        "(default name: amass; no spg records: AMASS has no situations)")
+    p.add_argument("--amass-every", type=positive, default=1.0, metavar="SECONDS",
+                   help="keep one AMASS frame every this many seconds (default: 1)")
+    p.add_argument("--amass-max-files", type=whole(0), default=0, help="read at most this many motion files (0: all)")
+    p.add_argument("--posescript", default=None, metavar="PATH",
+                   help="a PoseScript folder (ids_2_dataset_sequence_and_frame_index.json, posescript_human_*.json): "
+                        "its captioned frames are kept and their captions used (with --amass)")
     p.add_argument("--force", action="store_true",
                    help="replace --out even if it is not a posekit dataset (it and everything in it is deleted)")
     p.add_argument("--quiet", action="store_true")

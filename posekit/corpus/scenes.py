@@ -199,14 +199,15 @@ def make_queries(scene: Scene, target: int, situations: list[str], rng: np.rando
         if resolve_query(scene, attributes) == [target]:
             out.append(Query(text, kind, target, attributes))
 
-    if sum(p.who == person.who for p in people) == 1:
+    if person.who and sum(p.who == person.who for p in people) == 1:  # (poses read from AMASS have no action)
         add("action", f"the person who {person.who}", {"action": person.who})
     if situations and len({p.category for p in people}) == len(people):
         situation = str(rng.choice(situations)).rstrip(".?!")
         situation = situation[0].lower() + situation[1:]
         add("situation", f"the person who best fits this situation: {situation}", {"situation_source": person.source})
     add("color", f"the person in {person.color}", {"color": person.color})
-    add("color+action", f"the one in {person.color} who {person.who}", {"color": person.color, "action": person.who})
+    if person.who:
+        add("color+action", f"the one in {person.color} who {person.who}", {"color": person.color, "action": person.who})
     heights = sorted(p.height for p in people)
     if person.height == heights[-1] and heights[-1] - heights[-2] >= min_height_gap:
         add("height", "the tallest person", {"height": "tallest"})

@@ -88,6 +88,9 @@ class PoseCorpus:
     seed: int
     sampler: SamplerConfig
     splits: SplitConfig
+    captions: tuple[tuple[str, ...], ...] = ()
+    """Human-written captions per pose (PoseScript's, for an AMASS corpus: :mod:`posekit.corpus.amass`), or
+    ``()``: every caption comes from posekit's captioner."""
 
     def __len__(self) -> int:
         return len(self.poses)

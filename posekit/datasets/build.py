@@ -14,6 +14,7 @@ image tasks use the global orientation in the camera frame (:func:`posekit.corpu
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from posekit.body.model import load_body_model
+from posekit.corpus.amass import AmassSource, amass_files, build_amass_corpus
 from posekit.corpus.splits import SPLITS, build_pose_corpus
 from posekit.datasets.config import DatasetConfig, dataset_dir
 from posekit.datasets.records import (
@@ -37,7 +39,7 @@ __all__ = ["build_dataset", "ensure_dataset"]
 
 
 def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.PathLike | None = None, body=None,
-                  progress: bool = True, workers: int = 1, force: bool = False) -> dict:
+                  progress: bool = True, workers: int = 1, force: bool = False, amass: AmassSource | None = None) -> dict:
     """Build every task dataset; returns the manifest (also written to ``manifest.json``, with the
     SHA-256 of every record file and image: :func:`verify_dataset`).
 
@@ -48,28 +50,41 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     calling script to guard its entry point (``if __name__ == "__main__":``), as every
     ``multiprocessing`` "spawn" start does; without it rendering falls back to this process.
     An existing ``out_dir`` is replaced only if it is a posekit dataset (it has a ``manifest.json``)
-    or empty, unless ``force``: a folder of a user's files is never deleted by mistake."""
+    or empty, unless ``force``: a folder of a user's files is never deleted by mistake.
+
+    ``amass``: build from a user's AMASS copy (and PoseScript's captions) instead of posekit's
+    authored poses (:mod:`posekit.corpus.amass`; its files read in ``workers`` processes too): the
+    same tasks but spg, which needs situations AMASS does not have."""
 
     final = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
+    if amass is not None:
+        amass_files(amass.path, amass.max_files)  # a wrong folder fails before anything is replaced
     with atomic_dir(final, marker="manifest.json", force=force) as tmp:  # an interrupted build leaves the old folder
-        return _build_into(config, tmp, body, progress, workers)
+        return _build_into(config, tmp, body, progress, workers, amass)
 
 
-def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers: int) -> dict:
+def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers: int, amass: AmassSource | None) -> dict:
     import posekit
 
     start = time.time()
     body = body or load_body_model()
     torch.manual_seed(config.seed)
-    corpus = build_pose_corpus(body, seed=config.seed, sampler=config.sampler, splits=config.splits, progress=progress)
-    spg = load_spg_descriptions()
-    missing = set(corpus.entries) - set(spg)
-    if missing:
-        raise ValueError(f"canonical poses without SPG descriptions: {sorted(missing)}; add them to data/spg/descriptions.json")
+    if amass is None:
+        corpus = build_pose_corpus(body, seed=config.seed, sampler=config.sampler, splits=config.splits,
+                                   progress=progress)
+        spg = load_spg_descriptions()
+        missing = set(corpus.entries) - set(spg)
+        if missing:
+            raise ValueError(f"canonical poses without SPG descriptions: {sorted(missing)}; add them to "
+                             "data/spg/descriptions.json")
+    else:  # no situations, no actions: no spg records, rpe queries by colour, place and size
+        corpus = build_amass_corpus(amass, seed=config.seed, workers=workers, progress=progress)
+        spg = {name: {"who": "", "descriptions": []} for name in corpus.entries}
     builder = TaskBuilder(config, body, out, progress, workers)
     with torch.no_grad():
         builder.text_tasks(corpus)
-        builder.spg(corpus, spg)
+        if amass is None:
+            builder.spg(corpus, spg)
         builder.images(corpus, spg)
     files, counts = {}, {}
     for task, records in builder.records.items():
@@ -89,6 +104,9 @@ def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers:
                    "kinds": dict(Counter(frame.kind))},
         "build_seconds": round(time.time() - start, 1),
     }
+    if amass is not None:
+        manifest["source"] = {"amass": dataclasses.asdict(amass),
+                              "human_captions": sum(bool(c) for c in corpus.captions)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

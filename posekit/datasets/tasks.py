@@ -77,6 +77,7 @@ class TaskBuilder:
             seed = cfg.seed * 100 + k
             codes = compute_posecodes(out.joints, out.rotmats, generator=torch.Generator().manual_seed(seed))
             captions, stated = self.captioner.with_facts(codes, seed)
+            captions = self._human_captions(corpus, captions, k)
             for i in order:
                 split = corpus.split[i]
                 if self.rng.random() < cfg.multi_pose_share:
@@ -97,9 +98,18 @@ class TaskBuilder:
                                                                     "kind": corpus.poses.kind[i], "posecodes": stated[i],
                                                                     "caption": captions[i]})
         for k in range(cfg.pose2text_per_pose):
-            self.pose2text(corpus, poses, order, self.captioner(out.joints, out.rotmats, seed=cfg.seed * 100 + 50 + k))
+            written = self.captioner(out.joints, out.rotmats, seed=cfg.seed * 100 + 50 + k)
+            self.pose2text(corpus, poses, order, self._human_captions(corpus, written, k))
         self.edit(corpus, poses, out)
         self.chat(corpus, poses, out)
+
+    @staticmethod
+    def _human_captions(corpus: PoseCorpus, captions: list[str], k: int) -> list[str]:
+        """``captions`` with each pose that has human-written ones (:attr:`PoseCorpus.captions`) given its
+        ``k``-th (cycling): they say it in people's words, the captioner's only where there are none."""
+        if not corpus.captions:
+            return captions
+        return [own[k % len(own)] if own else text for text, own in zip(captions, corpus.captions)]
 
     def pose2text(self, corpus: PoseCorpus, poses: torch.Tensor, order, descriptions: list[str]) -> None:
         for i in order:
