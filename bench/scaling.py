@@ -96,7 +96,7 @@ def _worker(args: argparse.Namespace) -> None:
     elif args.stage == "states":
         row = _states(args.dataset, args.requests)
     else:
-        row = _language(args.run, args.steps)
+        row = _language(args.folder, args.steps)
     if distributed.is_main():
         print("RESULT " + json.dumps({"stage": args.stage, **row}), flush=True)
 
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--dataset", default="quick")
-    parser.add_argument("--run", default="")
+    parser.add_argument("--folder", default="")
     args = parser.parse_args()
     if args.worker:
         _worker(args)
@@ -144,7 +144,7 @@ def main() -> None:
             rows.append(_launch("states", processes, ["--requests", "512"], {"POSEKIT_CACHE": cache}))
         print(rows[-1], flush=True)
         with tempfile.TemporaryDirectory() as run:
-            rows.append(_launch("language", processes, ["--steps", "8", "--run", run], {}))
+            rows.append(_launch("language", processes, ["--steps", "8", "--folder", run], {}))
         print(rows[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,7 @@ def test_cli_defaults_and_choices_are_the_configs():
     (["build-data", "--out", "AFILE/data"], "AFILE"),
     (["build-data", "--quick", "--out", "AFILE"], "is a file, not a folder that posekit wrote"),
     (["build-data", "--quick", "--out", "TMP"], "no manifest.json, so posekit did not write it"),
+    (["train", "--mixed-precision", "fp8"], "argument --mixed-precision: invalid choice: 'fp8'"),
     (["build-data", "--amass", "TMP/nosuch"], "no such folder"),
     (["build-data", "--amass", "TMP"], "no .npz motion files under it"),
     (["build-data", "--posescript", "TMP"], "use it with --amass PATH"),

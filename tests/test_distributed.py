@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 TESTS = str(Path(__file__).parent)
@@ -146,9 +145,10 @@ print("RESULT " + json.dumps({{"rank": distributed.process_index(), "world": dis
 
 
 def test_request_states_are_shared_out_across_processes_and_joined_into_one_cache(tmp_path, tiny_dataset):
+    from test_chatpose import tiny_llama
+
     from posekit.datasets import load_records
     from posekit.encoders.state_cache import request_states
-    from test_chatpose import tiny_llama
 
     script = tmp_path / "states.py"
     script.write_text(STATES_SCRIPT.format(tests=TESTS))

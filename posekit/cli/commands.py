@@ -282,8 +282,11 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig.quick() if args.quick else TrainConfig()
     if args.config:
         config = TrainConfig.from_dict(read_json(args.config, "--config file"))
-    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "dataset", "mixed_precision")
+                 if getattr(args, k) is not None}
     config = dataclasses.replace(config, **overrides)
+    if args.llm:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, backbone=args.llm))
     # several processes (torchrun, accelerate launch): one job; the first builds what is missing, the others wait
     _ensure_named_dataset(config.dataset, not args.quiet)
     result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet)

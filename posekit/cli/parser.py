@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive, default=None)
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=None)
     p.add_argument("--dataset", default=None)
+    p.add_argument("--llm", default=None, metavar="PATH",
+                   help="train on this backbone instead of the config's: a local Hugging Face causal-LM folder "
+                        "(Llama-, Qwen2-style, ...) or 'smollm2-135m'")
+    p.add_argument("--mixed-precision", default=None, choices=("no", "bf16", "fp16"),
+                   help="half-precision compute on GPUs (bf16 on A100/H100; the config's value otherwise)")
     p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.run_train)

@@ -77,7 +77,9 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
     config = dataclasses.replace(ChatPoseConfig.from_dict(meta["config"]), pose_head="decoder", head_layer=model.layer,
                                  vision_encoder=model.vision, decoder=model.decoder.config)
     if config.backbone != model.backbone:
-        raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}")
+        raise ValueError(f"the decoder read {model.backbone!r} states but {source} uses {config.backbone!r}: pass "
+                         f"--chatpose-from a ChatPose checkpoint trained on {model.backbone!r} "
+                         f"(posekit train --llm {model.backbone})")
     chatpose = ChatPose(config, backbone=backbone)  # its own backbone: get_peft_model changes the model it wraps
     chatpose.load_trained(source, meta, strict=False)  # the old head's parts do not fit and are left out
     if chatpose.pose_head.config != model.decoder.config:

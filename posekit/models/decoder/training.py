@@ -12,8 +12,8 @@ from torch import nn
 
 from posekit import distributed
 from posekit.body.model import load_body_model
-from posekit.datasets import dataset_dir, extra_edit_pairs, load_records, recaptioned
 from posekit.corpus.library import canonical_poses
+from posekit.datasets import dataset_dir, extra_edit_pairs, load_records, recaptioned
 from posekit.datasets.plain import plain_records, source_pools, train_descriptions
 from posekit.datasets.records import Record
 from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
