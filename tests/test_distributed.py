@@ -21,10 +21,11 @@ from test_chatpose import tiny_chatpose
 from posekit.models.chatpose.training import TrainConfig, train
 
 out, batch, dataset = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+stop = int(sys.argv[4]) if len(sys.argv) > 4 else None
 weights = {{"text2pose": 1.0, "spg": 1.0, "edit": 0.5}}
 config = TrainConfig(dataset=dataset, steps=4, batch_size=batch, log_every=1, checkpoint_every=2, warmup_steps=1,
                      task_weights=weights)
-result = train(config, out, model=tiny_chatpose(), progress=False)
+result = train(config, out, model=tiny_chatpose(), progress=False, stop_after=stop)
 state = PartialState()
 torch.save(result.model.trainable_state(), f"{{out}}/weights-rank{{state.process_index}}.pt")
 print("RESULT " + json.dumps({{"rank": state.process_index, "world": state.num_processes,
@@ -67,6 +68,19 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path,
     assert all(torch.equal(first[k], second[k]) for k in first)  # gradients synchronised: identical weights
     log = (tmp_path / "two" / "log.csv").read_text().splitlines()
     assert len(log) == 5 and (tmp_path / "two" / "model" / "config.json").is_file()  # one writer: one log, one model
+
+
+def test_a_two_process_language_run_stopped_mid_way_resumes_exactly(tmp_path, tiny_dataset):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(tests=TESTS))
+    dataset = str(tiny_dataset[0])
+    straight = _torchrun(script, str(tmp_path / "straight"), "2", dataset)
+    first = _torchrun(script, str(tmp_path / "stopped"), "2", dataset, "3")  # ends after step 3 (checkpoint: step 2)
+    assert len(first[0]["loss"]) == 3
+    resumed = _torchrun(script, str(tmp_path / "stopped"), "2", dataset)
+    assert resumed[0]["loss"] == straight[0]["loss"]  # steps 3 and 4 redone from step 2's checkpoint: the same numbers
+    weights = [torch.load(tmp_path / name / "weights-rank0.pt") for name in ("straight", "stopped")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 DECODER_SCRIPT = '''

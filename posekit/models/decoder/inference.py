@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 
-from posekit import distributed
 from posekit.body.rotations import rot6d_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS
 from posekit.datasets.records import Record
@@ -26,8 +25,7 @@ def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | N
     poses, from its states (``states[i]``), its input pose ``pose_in[i]`` ``(24, 3)`` or None and
     its image tokens ``images[i]`` (None or zeros for requests without an image); ``recall``: the
     requests' :class:`~posekit.models.decoder.recall.RecallInputs` (a decoder that reads their words).
-    Batched on this process's device (:func:`posekit.distributed.device`: a GPU where there is one); the
-    poses come back on the CPU and the decoder where it was."""
+    Batched where the decoder's weights are (the inputs go there); the poses come back on the CPU."""
     request, index = [], []
     for i, n in enumerate(counts):
         request += [i] * n
@@ -43,14 +41,12 @@ def decode_requests(decoder: PoseDecoder, states, pose_in: list[torch.Tensor | N
                    torch.zeros(len(request), NUM_JOINTS, 3),
                    torch.stack([pose_in[i] if pose_in[i] is not None else zeros for i in request]).float(),
                    torch.tensor([pose_in[i] is not None for i in request]), has_image[request_t])
-    was_training, home = decoder.training, decoder.state_mean.device
-    decoder.eval().to(distributed.device())
+    was_training = decoder.training
+    decoder.eval()
     out = torch.zeros(len(request), NUM_JOINTS, 3, 3)
-    try:
-        for rows in group_batches(ex, states.lengths[ex.request], batch_size, None):
-            out[rows] = rot6d_to_rotmat(run_decoder(decoder, states, ex, rows, images, recall=recall).float()).cpu()
-    finally:
-        decoder.train(was_training).to(home)
+    for rows in group_batches(ex, states.lengths[ex.request], batch_size, None):
+        out[rows] = rot6d_to_rotmat(run_decoder(decoder, states, ex, rows, images, recall=recall).float()).cpu()
+    decoder.train(was_training)
     return list(out.split(counts))
 
 

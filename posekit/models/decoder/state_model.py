@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from posekit import distributed
 from posekit.body.rotations import rotmat_to_rotvec
 from posekit.datasets.records import Record
 from posekit.encoders.state_cache import request_states
@@ -38,13 +39,15 @@ class StatePoseModel:
         images = aligned_image_tokens(records, root, progress=progress, vision=self.vision)
         pose_in = [r.inputs()[-1] if r.input_poses else None for r in records]
         recall = sentence_inputs(records) if self.decoder.config.reads_sentence else None
+        self.decoder.to(distributed.device())  # evaluation batched on the GPU where there is one
         poses = decode_requests(self.decoder, states, pose_in, images, [1] * len(records), recall=recall)
         return rotmat_to_rotvec(torch.cat(poses))
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         payload = {"config": dataclasses.asdict(self.decoder.config), "layer": self.layer, "backbone": self.backbone,
                    "vision": self.vision,
-                   "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in self.decoder.state_dict().items()},
+                   "state_dict": {k: (v.half() if v.is_floating_point() else v).cpu()
+                                  for k, v in self.decoder.state_dict().items()},
                    **(extra or {})}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
