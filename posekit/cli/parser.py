@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layers in which the image tokens read the request (early fusion; image path; may be added "
                         "to an --init decoder)")
     p.add_argument("--epochs", type=int, default=config_default(DecoderTrainConfig, "epochs"))
+    p.add_argument("--batch-size", type=whole(1), default=config_default(DecoderTrainConfig, "batch_size"),
+                   help="examples per step, over all processes (the run is the same on 1 or N processes)")
     p.add_argument("--joint-weight", type=float, default=config_default(DecoderTrainConfig, "joint_weight"),
                    help="weight of the joint-position L1 (metres); the shipped recipe uses 1.0")
     p.add_argument("--caption-draws", type=int, default=config_default(DecoderTrainConfig, "caption_draws"),
