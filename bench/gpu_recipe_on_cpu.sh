@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The README's GPU recipe ("Scaling") run on this CPU with a tiny random Llama-style folder in place of
 # SmolLM2-1.7B / an 8B model, two processes in place of 8 GPUs, a few steps: every command as written
-# there, so that the recipe is known to run end to end. About 1.5 minutes on 2 cores (a minute more when the
+# there, so that the recipe is known to run end to end. About a minute on 2 cores (a minute more when the
 # quick dataset is not built yet).
 #   bash bench/gpu_recipe_on_cpu.sh [OUT]        (default OUT: runs/recipe_check; its log: OUT/recipe.log)
 set -euo pipefail
 OUT=${1:-runs/recipe_check}
 PY=${PYTHON:-.venv/bin/python}
+rm -rf "$OUT/run" "$OUT/decoder.pt" "$OUT/decoder.training.pt" "$OUT/chatpose" "$OUT/answers"  # every stage runs afresh
 mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1
 exec > >(tee "$OUT/recipe.log") 2>&1
@@ -28,7 +29,8 @@ LLM="$OUT/tiny-llama"
 run() { echo "+ $*"; /usr/bin/time -f "  (%e s, %M KB peak per process)" "$@"; }
 run "$PY" -m posekit build-data --quick --quiet
 # 1. the language stage (LoRA) on the new backbone
-run "$PY" -m torch.distributed.run --nproc_per_node 2 -m posekit train --llm "$LLM" --quick --steps 4 --batch-size 2 \
+run "$PY" -m torch.distributed.run --nproc_per_node 2 -m posekit train --llm "$LLM" --mixed-precision bf16 \
+    --config data/checkpoints/chatpose/train_config.json --dataset quick --steps 4 --batch-size 2 \
     --out "$OUT/run" --no-resume --quiet
 # 2. the request states and the decoder at a fraction of the depth, attached to the language parts of 1
 run "$PY" -m torch.distributed.run --nproc_per_node 2 -m posekit train-decoder --dataset quick --llm "$LLM" --layer 0.27 \

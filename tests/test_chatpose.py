@@ -522,3 +522,14 @@ def test_a_checkpoint_with_bad_weights_is_refused_and_a_foreign_folder_is_not_ad
     assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
     model.save(mine, force=True)  # told to: the checkpoint is written beside the other files
     assert (mine / "config.json").is_file() and (mine / "todo.txt").read_text() == "mine"
+
+
+def test_a_training_step_runs_under_bfloat16_autocast():
+    # accelerate's mixed_precision="bf16" (posekit train --mixed-precision bf16) runs the forward under autocast: the
+    # pose encoder's half-precision output goes into float32 embeddings (this raised "Index put requires the
+    # source and destination dtypes match" before)
+    model = tiny_chatpose()
+    batch = model.collate([_request("Make the arms go up.", poses=1, pose_in=1)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch)
+    assert torch.isfinite(out["loss"]) and out["loss"].requires_grad

@@ -232,13 +232,16 @@ def run_train_decoder(args: argparse.Namespace) -> int:
                   f"({row['seconds']:.0f} s)", flush=True)
 
     start = time.time()
+    resume = out.with_suffix(".training.pt")
+    if resume.is_file() and distributed.is_main():
+        print(f"resuming from {resume} after its last finished epoch (delete it to start over)", flush=True)
     layer = DEFAULT_STATE_LAYER if args.layer is None else read_layer(args.layer, args.llm)
     config = PoseDecoderConfig(width=args.width, layers=args.layers, grounding=args.grounding_weight > 0,
                                image_layers=args.image_layers, image_text_layers=args.image_text_layers,
                                confidence=args.confidence or ("pose" if args.trainable == "confidence" else "none"),
                                recall=args.recall, sentence_dim=384 if args.sentence else 0)
     model, history = fit_state_decoder(args.dataset, tasks, layer, backbone=args.llm, config=config, train=train,
-                                       progress=not args.quiet, log=log, checkpoint=out.with_suffix(".training.pt"),
+                                       progress=not args.quiet, log=log, checkpoint=resume,
                                        vision=args.vision, init=load_decoder(args.init) if args.init else None,
                                        poses=args.poses)
     if not distributed.is_main():  # under a launcher: one process writes and evaluates

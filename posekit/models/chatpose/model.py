@@ -241,12 +241,13 @@ class ChatPose(nn.Module):
         if len(batch.pose_in_positions):
             rows, cols = batch.pose_in_positions.T
             poses = batch.input_poses.to(self.dtype)
-            embeds = embeds.index_put((rows, cols), self.pose_encoder(poses).reshape(-1, self.hidden))
+            # under mixed precision (autocast) the encoder's output is half precision; the embeddings are not
+            embeds = embeds.index_put((rows, cols), self.pose_encoder(poses).reshape(-1, self.hidden).to(embeds.dtype))
         if len(batch.image_positions):
             rows, cols = batch.image_positions.T
             tokens = self.vision(batch.images)[..., :self.vision.dim]  # detail features are the decoder's only
             projected = self.image_projector(tokens.to(self.dtype))  # (I, tokens, H)
-            embeds = embeds.index_put((rows, cols), projected.reshape(-1, self.hidden))
+            embeds = embeds.index_put((rows, cols), projected.reshape(-1, self.hidden).to(embeds.dtype))
         return embeds
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
