@@ -21,7 +21,7 @@ import os
 import torch
 
 __all__ = ["job", "launched", "is_main", "process_index", "num_processes", "device", "barrier", "main_first",
-           "share", "sum_across", "average_gradients", "autocast"]
+           "share", "sum_across", "gather_objects", "own_state", "average_gradients", "autocast"]
 
 
 def launched() -> bool:
@@ -101,6 +101,24 @@ def sum_across(values: list[float]) -> list[float]:
     total = torch.tensor(values, dtype=torch.float64, device=device())
     torch.distributed.all_reduce(total)
     return total.tolist()
+
+
+def gather_objects(value) -> list:
+    """``value`` from every process, in process order (``[value]`` in one process): e.g. each process's
+    random state, which a checkpoint the main process writes must keep for every process."""
+    if not launched():
+        return [value]
+    out = [None] * num_processes()
+    torch.distributed.all_gather_object(out, value)
+    return out
+
+
+def own_state(per_process: list | None, fallback):
+    """This process's entry of a list :func:`gather_objects` made, when the job has as many processes as
+    the list; otherwise ``fallback`` (a checkpoint from another number of processes, or an older one)."""
+    if per_process is not None and len(per_process) == num_processes():
+        return per_process[process_index()]
+    return fallback
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:

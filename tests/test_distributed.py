@@ -12,8 +12,13 @@ import torch
 
 TESTS = str(Path(__file__).parent)
 
+PREAMBLE = """import json, os, sys
+def report(result):  # a file per process: two processes printing at once can interleave their lines
+    with open(os.path.join(os.environ["RESULTS"], f"rank{result['rank']}.json"), "w") as fh:
+        json.dump(result, fh)
+"""
+
 SCRIPT = '''
-import json, sys
 sys.path.insert(0, {tests!r})
 import torch
 from accelerate import PartialState
@@ -28,20 +33,24 @@ config = TrainConfig(dataset=dataset, steps=4, batch_size=batch, log_every=1, ch
 result = train(config, out, model=tiny_chatpose(), progress=False, stop_after=stop)
 state = PartialState()
 torch.save(result.model.trainable_state(), f"{{out}}/weights-rank{{state.process_index}}.pt")
-print("RESULT " + json.dumps({{"rank": state.process_index, "world": state.num_processes,
-                              "loss": result.log["loss"].tolist()}}), flush=True)
+report({{"rank": state.process_index, "world": state.num_processes, "loss": result.log["loss"].tolist()}})
 '''
 
 
 def _run(argv: list[str], env: dict | None = None, fails: bool = False) -> list[dict]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
-    assert (done.returncode != 0) == fails, done.stderr[-3000:]
-    return sorted((json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")),
-                  key=lambda r: r["rank"])
+    """Run ``argv``; the result each process reported (a file per process: two processes printing at once
+    can interleave their lines), by rank."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as results:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, **(env or {}), "RESULTS": results})
+        assert (done.returncode != 0) == fails, done.stderr[-3000:]
+        return sorted((json.loads(p.read_text()) for p in Path(results).glob("rank*.json")), key=lambda r: r["rank"])
 
 
 def _torchrun(script: Path, *args: str, env: dict | None = None, fails: bool = False) -> list[dict]:
-    """``script args`` in two processes on this machine (gloo), their RESULT lines by rank."""
+    """``script args`` in two processes on this machine (gloo), their results by rank."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -51,7 +60,7 @@ def _torchrun(script: Path, *args: str, env: dict | None = None, fails: bool = F
 
 def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path, tiny_dataset):
     script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=TESTS))
+    script.write_text(PREAMBLE + SCRIPT.format(tests=TESTS))
     dataset = str(tiny_dataset[0])
     (alone,) = _run([sys.executable, str(script), str(tmp_path / "one"), "4", dataset])
     pair = _torchrun(script, str(tmp_path / "two"), "2", dataset)
@@ -72,7 +81,7 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path,
 
 def test_a_two_process_language_run_stopped_mid_way_resumes_exactly(tmp_path, tiny_dataset):
     script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=TESTS))
+    script.write_text(PREAMBLE + SCRIPT.format(tests=TESTS))
     dataset = str(tiny_dataset[0])
     straight = _torchrun(script, str(tmp_path / "straight"), "2", dataset)
     first = _torchrun(script, str(tmp_path / "stopped"), "2", dataset, "3")  # ends after step 3 (checkpoint: step 2)
@@ -84,7 +93,7 @@ def test_a_two_process_language_run_stopped_mid_way_resumes_exactly(tmp_path, ti
 
 
 DECODER_SCRIPT = '''
-import json, sys
+import dataclasses
 sys.path.insert(0, {tests!r})
 import torch
 from posekit import distributed
@@ -92,6 +101,7 @@ import posekit.models.decoder.training as training
 from test_decoder import CONFIG, _records
 
 out, stop = sys.argv[1], int(sys.argv[2])
+config = dataclasses.replace(CONFIG, dropout=float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
 writes = []
 atomic_path = training.atomic_path
 def counted(path):
@@ -102,22 +112,21 @@ training.atomic_path = counted
 def log(row):
     if row["epoch"] == stop:  # killed in the middle of the run
         raise KeyboardInterrupt
-train_records, train_states = _records(90, 0)
+train_records, train_states = _records(89, 0)
 val_records, val_states = _records(30, 1)
 settings = training.DecoderTrainConfig(epochs=4, batch_size=32, patience=10)
-decoder, history = training.train_pose_decoder(train_records, train_states, val_records, val_states, CONFIG, settings,
+decoder, history = training.train_pose_decoder(train_records, train_states, val_records, val_states, config, settings,
                                                progress=False, checkpoint=out + "/run.pt", log=log)
 rank = distributed.process_index()
 torch.save(decoder.state_dict(), f"{{out}}/decoder-rank{{rank}}.pt")
-print("RESULT " + json.dumps({{"rank": rank, "world": distributed.num_processes(), "writes": len(writes),
-                              "train": [h["train_loss"] for h in history], "val": [h["val_loss"] for h in history]}}),
-      flush=True)
+report({{"rank": rank, "world": distributed.num_processes(), "writes": len(writes),
+        "train": [h["train_loss"] for h in history], "val": [h["val_loss"] for h in history]}})
 '''
 
 
 def test_the_decoder_stage_on_two_processes_is_the_one_process_run_and_resumes_exactly(tmp_path):
     script = tmp_path / "decoder.py"
-    script.write_text(DECODER_SCRIPT.format(tests=TESTS))
+    script.write_text(PREAMBLE + DECODER_SCRIPT.format(tests=TESTS))
     for name in ("one", "two", "stopped"):
         (tmp_path / name).mkdir()
     (alone,) = _run([sys.executable, str(script), str(tmp_path / "one"), "0"])
@@ -125,7 +134,7 @@ def test_the_decoder_stage_on_two_processes_is_the_one_process_run_and_resumes_e
     assert [(r["rank"], r["world"]) for r in pair] == [(0, 2), (1, 2)] and alone["world"] == 1
     assert pair[0]["train"] == pair[1]["train"] and pair[0]["val"] == pair[1]["val"]  # summed across processes
     # the same global batches, each process's share weighed by its size and the gradients averaged: the one-process
-    # run up to the order of float sums (three batches of 32, 32 and 26 rows split 16/16, 16/16, 13/13)
+    # run up to the order of float sums (batches of 32, 32 and 25 rows: 16/16, 16/16 and 13/12, the last one weighed)
     for key in ("train", "val"):
         assert max(abs(a - b) / b for a, b in zip(pair[0][key], alone[key])) < 1e-4
     weights = [torch.load(tmp_path / "two" / f"decoder-rank{k}.pt") for k in (0, 1)]
@@ -142,8 +151,22 @@ def test_the_decoder_stage_on_two_processes_is_the_one_process_run_and_resumes_e
     assert resumed[0]["writes"] == 3  # epochs 2-4
 
 
+def test_with_dropout_each_process_resumes_with_its_own_random_state(tmp_path):
+    # the processes draw their own dropout masks: a resumed run is exact only if the checkpoint keeps every
+    # process's random state, not the main process's alone
+    script = tmp_path / "decoder.py"
+    script.write_text(PREAMBLE + DECODER_SCRIPT.format(tests=TESTS))
+    for name in ("straight", "stopped"):
+        (tmp_path / name).mkdir()
+    straight = _torchrun(script, str(tmp_path / "straight"), "0", "0.3")
+    _torchrun(script, str(tmp_path / "stopped"), "3", "0.3", fails=True)  # killed while logging epoch 3
+    resumed = _torchrun(script, str(tmp_path / "stopped"), "0", "0.3")
+    assert resumed[0]["train"] == straight[0]["train"] and resumed[0]["val"] == straight[0]["val"]
+    weights = [torch.load(tmp_path / name / "decoder-rank0.pt") for name in ("straight", "stopped")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 STATES_SCRIPT = '''
-import json, sys
 sys.path.insert(0, {tests!r})
 import torch
 from posekit import distributed
@@ -154,7 +177,7 @@ from test_chatpose import tiny_llama
 records = load_records("text2pose", "train", root=sys.argv[1])[:37]
 states = request_states(records, 1, "tiny-llama", batch_size=4, progress=False, model=tiny_llama())
 torch.save({{"flat": states.flat, "offsets": states.offsets}}, f"{{sys.argv[2]}}/states-rank{{distributed.process_index()}}.pt")
-print("RESULT " + json.dumps({{"rank": distributed.process_index(), "world": distributed.num_processes()}}), flush=True)
+report({{"rank": distributed.process_index(), "world": distributed.num_processes()}})
 '''
 
 
@@ -165,7 +188,7 @@ def test_request_states_are_shared_out_across_processes_and_joined_into_one_cach
     from posekit.encoders.state_cache import request_states
 
     script = tmp_path / "states.py"
-    script.write_text(STATES_SCRIPT.format(tests=TESTS))
+    script.write_text(PREAMBLE + STATES_SCRIPT.format(tests=TESTS))
     from posekit.encoders.llm import smollm2_dir
 
     cache = tmp_path / "cache"  # a fresh cache for the states, the converted backbone's folder shared (not converted again)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from posekit import distributed
 from posekit.configs import check_field_types
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
@@ -251,7 +252,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         state = read_torch_file(checkpoint / "training_state.pt", "training state")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+        _set_rng_state(distributed.own_state(state.get("rng_per_process"), state["rng"]))
         start, log_rows, eval_rows = state["step"], state["log"], state["eval"]
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,8 +304,9 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
                 _write_atomic(out_dir / "eval.csv", pd.DataFrame(eval_rows).to_csv(index=False))
         if done % config.checkpoint_every == 0 or done == config.steps:
             accelerator.wait_for_everyone()
+            rngs = distributed.gather_objects(_rng_state())  # every process's: a resumed run draws as this one would
             if accelerator.is_main_process:
-                _save_checkpoint(model, optimizer, scheduler, config, out_dir, done, log_rows, eval_rows)
+                _save_checkpoint(model, optimizer, scheduler, config, out_dir, done, log_rows, eval_rows, rngs)
     bar.close()
     if end == config.steps and accelerator.is_main_process:
         model.save(out_dir / "model", extra={"train_config": config.to_dict(), "steps": config.steps})
@@ -312,10 +314,11 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
 
 
 def _save_checkpoint(model: ChatPose, optimizer, scheduler, config: TrainConfig, out_dir: Path, step: int,
-                     log_rows: list, eval_rows: list) -> Path:
+                     log_rows: list, eval_rows: list, rngs: list[dict]) -> Path:
     folder = out_dir / "checkpoints" / f"step-{step:06d}"
     model.save(folder, extra={"train_config": config.to_dict(), "steps": step})
-    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs[0],
+             "rng_per_process": rngs,
              "step": step, "log": log_rows, "eval": eval_rows}
     with atomic_path(folder / "training_state.pt") as tmp:
         torch.save(state, tmp)

@@ -164,7 +164,8 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         gen.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
+        # each process's own random state (its dropout masks), when the run had as many processes
+        torch.set_rng_state(distributed.own_state(saved.get("torch_rng_per_process"), saved["torch_rng"]))
         best, best_state, history, waited = saved["best"], saved["best_state"], saved["history"], saved["waited"]
         first = len(history)
     for epoch in range(first, train.epochs):
@@ -210,12 +211,13 @@ def train_pose_decoder(train_records: list[Record], train_states, val_records: l
             best_state = {k: v.clone() for k, v in decoder.state_dict().items()}
         else:
             waited += 1
+        rngs = distributed.gather_objects(torch.get_rng_state()) if checkpoint is not None else None
         if checkpoint is not None and distributed.is_main():
             with atomic_path(checkpoint) as tmp:
                 torch.save({"config": dataclasses.asdict(config), "train": dataclasses.asdict(train),
                             "model": decoder.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "best": best,
-                            "best_state": best_state, "history": history, "waited": waited}, tmp)
+                            "generator": gen.get_state(), "torch_rng": rngs[0], "torch_rng_per_process": rngs,
+                            "best": best, "best_state": best_state, "history": history, "waited": waited}, tmp)
         distributed.barrier()  # the checkpoint is whole before any process goes on
     if best_state is not None:
         decoder.load_state_dict(best_state)
