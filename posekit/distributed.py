@@ -20,7 +20,7 @@ import os
 
 import torch
 
-__all__ = ["job", "launched", "is_main", "process_index", "num_processes", "device", "barrier", "main_first",
+__all__ = ["cpu_only", "job", "launched", "is_main", "process_index", "num_processes", "device", "barrier", "main_first",
            "share", "sum_across", "gather_objects", "own_state", "average_gradients", "autocast"]
 
 
@@ -29,12 +29,18 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def cpu_only() -> bool:
+    """What accelerate must be told (``cpu=``) for launched processes to be one job: True on a machine
+    without a GPU (without it, each CPU process would train alone)."""
+    return not torch.cuda.is_available()
+
+
 def job():
     """accelerate's process state (created once, shared with accelerate's ``Accelerator``): on a
     machine without a GPU, several processes are one job over gloo."""
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=cpu_only())
 
 
 def is_main() -> bool:

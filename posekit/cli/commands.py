@@ -220,8 +220,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     if args.chatpose_out:
         check_owned(args.chatpose_out, CONFIG_FILE, args.force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    train = DecoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, joint_weight=args.joint_weight, lr=args.lr,
-                               trainable=args.trainable,
+    train = DecoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                               joint_weight=args.joint_weight, lr=args.lr, trainable=args.trainable,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
                                brief_facts=args.brief_facts, instruction_draws=args.instruction_draws,
                                edit_draws=args.edit_draws, task_repeats=parse_task_repeats(args.repeat),

@@ -209,7 +209,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     # a text-only batch leaves the image projector unused: DDP must allow that
     # cpu=True where there is no GPU: accelerate then runs several CPU processes (torchrun, accelerate launch)
     # as one job over gloo; without it each process trains alone, on the same batches, and all of them write
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available(),
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=distributed.cpu_only(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     torch.manual_seed(config.seed)
     random.seed(config.seed)
