@@ -15,6 +15,7 @@ torchrun on a CPU machine would each train alone, on the same batches, and all o
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 
@@ -37,10 +38,27 @@ def cpu_only() -> bool:
 
 def job():
     """accelerate's process state (created once, shared with accelerate's ``Accelerator``): on a
-    machine without a GPU, several processes are one job over gloo."""
+    machine without a GPU, several processes are one job over gloo. The job's process group is
+    closed when the process exits (:func:`_close`)."""
     from accelerate import PartialState
 
-    return PartialState(cpu=cpu_only())
+    state = PartialState(cpu=cpu_only())
+    global _CLOSE_REGISTERED
+    if not _CLOSE_REGISTERED and torch.distributed.is_available() and torch.distributed.is_initialized():
+        atexit.register(_close)
+        _CLOSE_REGISTERED = True
+    return state
+
+
+_CLOSE_REGISTERED = False
+
+
+def _close() -> None:
+    """End the process group at exit: left to the interpreter's teardown, gloo's threads can abort a
+    finished process ("terminate called without an active exception", exit code -6), and the
+    launcher then reports the whole run as failed."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def is_main() -> bool:

@@ -211,6 +211,8 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     # as one job over gloo; without it each process trains alone, on the same batches, and all of them write
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=distributed.cpu_only(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    if distributed.launched():
+        distributed.job()  # the same job state: its process group is closed at exit
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed)
