@@ -1,12 +1,18 @@
-"""The plain-request test bank (``data/benchmarks/plain_requests.json``: explicit requests,
-situations and edits typed as people type them, held out from every training phrasing) through
-the chat of a ChatPose checkpoint, beside the label look-up and the mean pose: the share of
-answers with the asked geometry, per kind, with paired-bootstrap 95 % intervals.
+"""A held-out request bank through the chat of a ChatPose checkpoint, beside the trivial look-ups
+that read every label the model's memory reads: the share of answers with the asked geometry, per
+kind, with paired-bootstrap 95 % intervals.
 
-    python bench/plain_requests.py [--checkpoint DIR] [--dtype float32] [--out data/experiments/plain_requests]
+    python bench/plain_requests.py [--bank plain|composition] [--checkpoint DIR] [--dtype float32] [--out FOLDER]
 
-The label look-up answers from the canonical poses of the default dataset's training split (as
-the evaluated checkpoint was trained) and, as ``label-nearest-all``, from every canonical pose.
+The banks: ``plain`` (``data/benchmarks/plain_requests.json``: explicit requests, situations,
+edits of a canonical pose) and ``composition`` (``data/benchmarks/composition_requests.json``:
+two parts in one request, fine control, negation, three-turn chained edits).
+The baselines (``posekit.models.baselines``): ``label-nearest`` (the nearest label's canonical
+pose: names, who phrases, situations and plain requests) and ``part-nearest`` (the request cut
+into clauses, each clause's nearest pose put on the body parts it names; an edit starts from the
+given pose), over the canonical poses of the default dataset's training split (as the evaluated
+checkpoint was trained) and, with ``-all``, over every canonical pose (as the release checkpoint
+was trained); and the training poses' mean pose.
 """
 from __future__ import annotations
 
@@ -18,12 +24,14 @@ import torch
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    parser.add_argument("--bank", choices=("plain", "composition"), default="plain", help="which request bank")
+    parser.add_argument("--checkpoint", default=None,
+                        help="ChatPose checkpoint folder (default: the evaluated checkpoint, data/checkpoints/chatpose)")
     parser.add_argument("--decoder", default=None,
-                        help="a `posekit train-decoder` file: attached to the shipped checkpoint's language parts")
+                        help="a `posekit train-decoder` file: attached to the checkpoint's language parts")
     parser.add_argument("--name", default="chatpose", help="the checkpoint's name in the tables")
     parser.add_argument("--dtype", default="float32", help="float32 (the goals' precision) or float16 (the chat's)")
-    parser.add_argument("--limit", type=int, default=None, help="every n-th request only, for a quick look")
+    parser.add_argument("--limit", type=int, default=None, help="about this many requests, evenly spread (not for chains)")
     parser.add_argument("--out", default=None, help="folder for the per-request CSVs and the summary")
     parser.add_argument("--baselines-only", action="store_true")
     args = parser.parse_args()
@@ -31,53 +39,66 @@ def main() -> int:
     import pandas as pd
 
     from posekit.body.model import load_body_model
-    from posekit.chat import ChatSession
+    from posekit.body.rotations import mean_rotation, rotmat_to_rotvec, rotvec_to_rotmat
     from posekit.corpus.library import canonical_poses
     from posekit.corpus.splits import load_canonical, split_canonical
-    from posekit.evaluation.request_bank import bank_summary, chat_answers, load_request_bank, score_answers, start_joints
-    from posekit.models.baselines import LabelNearest
-    from posekit.body.rotations import mean_rotation, rotmat_to_rotvec, rotvec_to_rotmat
+    from posekit.evaluation.request_bank import (answer_bank, bank_summary, chat_answers, load_composition_bank,
+                                                 load_request_bank)
+    from posekit.models.baselines import LabelNearest, PartNearest
 
-    bank = load_request_bank()
+    bank = load_request_bank() if args.bank == "plain" else load_composition_bank()
     if args.limit:
-        bank = bank[::max(1, len(bank) // args.limit)]
+        bank = [r for r in bank[::max(1, len(bank) // args.limit)] if r.turn == 0 and r.kind != "chained"] \
+            if args.bank == "composition" else bank[::max(1, len(bank) // args.limit)]
     body = load_body_model()
     canonical = canonical_poses()
-
-    def joints_of(poses: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return body(poses[:, 0], poses[:, 1:], joints_only=True).joints  # (N, 24, 3)
-
-    starts = start_joints(bank, body)
     split = split_canonical(load_canonical())
     train_poses = [n for n, s in split.items() if s == "train"]
-    texts = [r.text for r in bank]
+    print(f"{args.bank} bank: {len(bank)} requests")
+
+    def look_up(model):
+        def answer(text, start, new_conversation):
+            if isinstance(model, PartNearest):
+                return model.compose([text], [start])[0]
+            return model.answer([text])[0]
+        return answer
+
     tables = {}
-    tables["label-nearest"] = score_answers(bank, joints_of(LabelNearest().fit_poses(train_poses).answer(texts)), starts)
-    tables["label-nearest-all"] = score_answers(bank, joints_of(LabelNearest().fit_poses().answer(texts)), starts)
+    for name, model in (("label-nearest", LabelNearest().fit_poses(train_poses)),
+                        ("part-nearest", PartNearest().fit_poses(train_poses)),
+                        ("label-nearest-all", LabelNearest().fit_poses()),
+                        ("part-nearest-all", PartNearest().fit_poses())):
+        tables[name], _ = answer_bank(bank, look_up(model), body)
     mean = rotmat_to_rotvec(mean_rotation(rotvec_to_rotmat(torch.stack([canonical[n] for n in train_poses]))))
-    tables["mean"] = score_answers(bank, joints_of(mean.expand(len(bank), -1, -1)), starts)  # the training poses' mean
+    tables["mean"], _ = answer_bank(bank, lambda text, start, new: mean, body)  # the training poses' mean
     if not args.baselines_only:
-        checkpoint = args.checkpoint
+        from posekit.chat import ChatSession
+        from posekit.models.chatpose import default_checkpoint_dir
+
+        checkpoint = args.checkpoint or default_checkpoint_dir()
         if args.decoder:
             import tempfile
 
-            from posekit.models.chatpose import attach_to_chatpose, default_checkpoint_dir, load_decoder
+            from posekit.models.chatpose import attach_to_chatpose, load_decoder
 
-            checkpoint = Path(tempfile.mkdtemp()) / "chatpose"
-            attach_to_chatpose(load_decoder(args.decoder), args.checkpoint or default_checkpoint_dir(), checkpoint)
+            attached = Path(tempfile.mkdtemp()) / "chatpose"
+            attach_to_chatpose(load_decoder(args.decoder), checkpoint, attached)
+            checkpoint = attached
+        print(f"checkpoint: {checkpoint}")
         session = ChatSession(checkpoint=checkpoint, dtype=args.dtype, body=body)
         tables[args.name], seconds = chat_answers(session, bank, progress=True)
         print(f"chat latency: median {sorted(seconds)[len(seconds) // 2]:.2f} s, max {max(seconds):.2f} s")
-    summary = bank_summary(tables, reference="label-nearest")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(summary.to_string(index=False))
+        for reference in ("label-nearest", "part-nearest", "label-nearest-all", "part-nearest-all"):
+            print(f"\nagainst {reference}:")
+            print(bank_summary(tables, reference=reference).to_string(index=False))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
             table.to_csv(out / f"{name}.csv", index=False)
-        summary.to_csv(out / "summary.csv", index=False)
+        for reference in ("label-nearest", "part-nearest", "label-nearest-all", "part-nearest-all"):
+            bank_summary(tables, reference=reference).to_csv(out / f"summary_vs_{reference}.csv", index=False)
     return 0
 
 

@@ -92,6 +92,20 @@ def _side_checks(side: str) -> dict[str, Callable[[torch.Tensor], bool]]:
         f"{s}_foot_lifted": lambda j: float(j[J[f"{s}_ankle"], 1]) > float(j[J[f"{other}_ankle"], 1]) + 0.15,
         f"{s}_knee_down": lambda j: height(j, f"{s}_knee") < 0.15,
         f"{s}_lean": lambda j: sign * float(j[J["neck"], 0] - j[J["pelvis"], 0]) > 0.12,
+        # fine control: angles and heights that a request names
+        f"{s}_elbow_right_angle": lambda j: 65 < elbow_angle(j, s) < 115,
+        f"{s}_elbow_straight": lambda j: elbow_angle(j, s) > 155,
+        f"{s}_elbow_bent": lambda j: elbow_angle(j, s) < 130,
+        f"{s}_knee_right_angle": lambda j: 65 < knee_angle(j, s) < 115,
+        f"{s}_leg_straight": lambda j: knee_angle(j, s) > 155,
+        f"{s}_hand_shoulder_height": lambda j: (abs(float(j[J[f"{s}_hand"], 1] - j[J[f"{s}_shoulder"], 1])) < 0.12
+                                                and distance(j, f"{s}_hand", f"{s}_shoulder") > 0.35),
+        f"{s}_arm_slightly_raised": lambda j: (-0.5 < float(j[J[f"{s}_hand"], 1] - j[J[f"{s}_shoulder"], 1]) < -0.15
+                                               and distance(j, f"{s}_hand", f"{s}_hip") > 0.3),
+        f"{s}_knee_hip_height": lambda j: float(j[J[f"{s}_knee"], 1]) > float(j[J[f"{s}_hip"], 1]) - 0.12,
+        f"{s}_hand_on_knee": lambda j: min(distance(j, f"{s}_hand", f"{k}_knee") for k in SIDES) < 0.2,
+        f"{s}_hand_on_hip": lambda j: distance(j, f"{s}_hand", f"{s}_hip") < 0.18,
+        f"{s}_hand_on_floor": lambda j: height(j, f"{s}_hand") < 0.15,
     }
 
 
@@ -106,8 +120,11 @@ def _checks() -> dict[str, Callable[[torch.Tensor], bool]]:
     def either(name: str) -> Callable[[torch.Tensor], bool]:
         return lambda j: out[f"left_{name}"](j) or out[f"right_{name}"](j)
 
-    for name in ("hand_up", "hand_raised", "hand_near_head", "arm_forward", "arm_out", "arm_down", "knee_down"):
-        out[f"both_{name.replace('hand', 'hands').replace('arm', 'arms').replace('knee', 'knees')}"] = both(name)
+    for name in ("hand_up", "hand_raised", "hand_near_head", "arm_forward", "arm_out", "arm_down", "knee_down",
+                 "elbow_right_angle", "elbow_straight", "elbow_bent", "hand_shoulder_height", "arm_slightly_raised",
+                 "hand_on_hip"):
+        plural = name.replace('hand', 'hands').replace('arm', 'arms').replace('knee', 'knees').replace('elbow', 'elbows')
+        out[f"both_{plural}"] = both(name)
         out[f"a_{name}"] = either(name)
     out.update({
         "one_foot_lifted": either("foot_lifted"),
@@ -151,6 +168,24 @@ def _checks() -> dict[str, Callable[[torch.Tensor], bool]]:
                             and abs(float(j[J["left_ankle"], 2] - j[J["right_ankle"], 2])) > 0.5),
         "head_down": lambda j: joint_angle(j[J["spine3"]], j[J["neck"]], j[J["head"]]) < 155
                                and float(j[J["head"], 2] - j[J["neck"], 2]) > 0.02,
+        # fine control of the whole body
+        "lean_slight": lambda j: 8 < torso_lean(j) < 30 and float(j[J["neck"], 2] - j[J["pelvis"], 2]) > 0.03,
+        "lean_45": lambda j: 30 < torso_lean(j) < 62 and float(j[J["neck"], 2] - j[J["pelvis"], 2]) > 0.1,
+        "lean_90": lambda j: 62 < torso_lean(j) < 118 and height(j, "pelvis") > 0.55,
+        "lean_back": lambda j: 8 < torso_lean(j) < 80 and float(j[J["neck"], 2] - j[J["pelvis"], 2]) < -0.06,
+        "knees_slightly_bent": lambda j: all(120 < knee_angle(j, s) < 168 for s in SIDES),
+        "knees_right_angle": lambda j: all(65 < knee_angle(j, s) < 115 for s in SIDES),
+        "hands_behind_head": lambda j: all(distance(j, f"{s}_hand", "head") < 0.3
+                                           and float(j[J[f"{s}_hand"], 2] - j[J["head"], 2]) < 0.05 for s in SIDES),
+        "hands_on_knees": lambda j: all(out[f"{s}_hand_on_knee"](j) for s in SIDES),
+        "hands_on_floor": lambda j: all(out[f"{s}_hand_on_floor"](j) for s in SIDES),
+        "feet_together": lambda j: distance(j, "left_ankle", "right_ankle") < 0.25,
+        "legs_crossed": lambda j: (float((j[J["left_ankle"]] - j[J["right_ankle"]])
+                                         @ (j[J["left_hip"]] - j[J["right_hip"]])) < 0
+                                   or distance(j, "left_knee", "right_knee")
+                                   - distance(j, "left_ankle", "right_ankle") > 0.35),
+        "standing_up": lambda j: (torso_lean(j) < 25 and min(knee_angle(j, s) for s in SIDES) > 150
+                                  and height(j, "pelvis") > 0.7),
     })
     return out
 
@@ -168,6 +203,9 @@ def _edit_checks() -> dict[str, Callable[[torch.Tensor, torch.Tensor], bool]]:
         out[f"{s}_hand_lower"] = lambda j, b, s=s: float(b[J[f"{s}_hand"], 1] - j[J[f"{s}_hand"], 1]) > 0.15
         out[f"{s}_knee_more_bent"] = lambda j, b, s=s: knee_angle(b, s) - knee_angle(j, s) > 15
         out[f"{s}_arm_kept"] = lambda j, b, s=s: float((j[J[f"{s}_hand"]] - b[J[f"{s}_hand"]]).norm()) < 0.2
+        out[f"{s}_elbow_more_bent"] = lambda j, b, s=s: elbow_angle(b, s) - elbow_angle(j, s) > 25
+        out[f"{s}_elbow_straighter"] = lambda j, b, s=s: elbow_angle(j, s) - elbow_angle(b, s) > 25
+        out[f"{s}_knee_higher"] = lambda j, b, s=s: height(j, f"{s}_knee") - height(b, f"{s}_knee") > 0.15
     out["knees_more_bent"] = lambda j, b: all(out[f"{s}_knee_more_bent"](j, b) for s in SIDES)
     out["knees_straighter"] = lambda j, b: all(knee_angle(j, s) - knee_angle(b, s) > 15 for s in SIDES)
     out["both_hands_lower"] = lambda j, b: all(out[f"{s}_hand_lower"](j, b) for s in SIDES)
@@ -178,6 +216,11 @@ def _edit_checks() -> dict[str, Callable[[torch.Tensor, torch.Tensor], bool]]:
     out["hands_wider"] = lambda j, b: distance(j, "left_hand", "right_hand") - distance(b, "left_hand", "right_hand") > 0.2
     out["feet_wider"] = lambda j, b: distance(j, "left_ankle", "right_ankle") - distance(b, "left_ankle", "right_ankle") > 0.15
     out["legs_kept"] = lambda j, b: all(abs(knee_angle(j, s) - knee_angle(b, s)) < 25 for s in SIDES)
+    out["arms_kept"] = lambda j, b: all(out[f"{s}_arm_kept"](j, b) for s in SIDES)
+    out["body_lower"] = lambda j, b: height(b, "pelvis") - height(j, "pelvis") > 0.15
+    out["body_higher"] = lambda j, b: height(j, "pelvis") - height(b, "pelvis") > 0.15
+    out["posture_kept"] = lambda j, b: (abs(height(j, "pelvis") - height(b, "pelvis")) < 0.12
+                                        and abs(torso_lean(j) - torso_lean(b)) < 20)
     return out
 
 
@@ -187,9 +230,10 @@ EDIT_CHECKS: dict[str, Callable[[torch.Tensor, torch.Tensor], bool]] = _edit_che
 
 
 def check_names(expression: str) -> list[str]:
-    """The check names an expression uses (``"kneel_one | squat & upright"`` -> three names);
-    raises ``ValueError`` naming an unknown one."""
-    names = [name.strip() for alternative in expression.split("|") for name in alternative.split("&")]
+    """The check names an expression uses (``"kneel_one | squat & !upright"`` -> three names; ``!``
+    negates a check); raises ``ValueError`` naming an unknown one."""
+    names = [name.strip().removeprefix("!").strip() for alternative in expression.split("|")
+             for name in alternative.split("&")]
     unknown = [n for n in names if n not in CHECKS and n not in EDIT_CHECKS]
     if unknown or not all(names):
         raise ValueError(f"unknown check(s) {unknown or [expression]} in {expression!r}; known: "
@@ -199,17 +243,21 @@ def check_names(expression: str) -> list[str]:
 
 def passes(expression: str, joints: torch.Tensor, start: torch.Tensor | None = None) -> bool:
     """Whether joints ``(24, 3)`` pass ``expression`` (``|`` between alternatives, ``&`` inside
-    one); edit checks need ``start``, the joints of the pose the edit began from."""
+    one, ``!`` before a check: it must fail); edit checks need ``start``, the joints of the pose
+    the edit began from."""
     check_names(expression)
     for alternative in expression.split("|"):
         ok = True
-        for name in (n.strip() for n in alternative.split("&")):
+        for term in (n.strip() for n in alternative.split("&")):
+            negated = term.startswith("!")
+            name = term.removeprefix("!").strip()
             if name in EDIT_CHECKS:
                 if start is None:
                     raise ValueError(f"{name!r} compares an edit with its starting pose: pass start=")
                 ok = EDIT_CHECKS[name](joints, start)
             else:
                 ok = CHECKS[name](joints)
+            ok = ok != negated
             if not ok:
                 break
         if ok:

@@ -9,9 +9,13 @@ the first ``<POSE>`` of each record.
 - :class:`TextRegressor`: MiniLM embedding (plus the input pose for ``edit``) -> MLP -> 6D pose;
 - :class:`ImageRegressor`: frozen ImageNet EfficientNet-lite0 features -> MLP -> 6D pose (for
   RPE it sees the whole image and cannot reason about the query: that is the point);
-- :class:`LabelNearest`: the canonical pose whose plain-word label (its name, its "who" phrase or
-  one of its situations) is closest to the request in MiniLM space: a look-up anyone could write
-  in twenty lines, and the bar a model of everyday wording must clear;
+- :class:`LabelNearest`: the canonical pose whose plain-word label (its name, its "who" phrase,
+  one of its situations or one of its plain requests: every label the model's memory reads) is
+  closest to the request in MiniLM space: a look-up anyone could write in twenty lines, and the
+  bar a model of everyday wording must clear;
+- :class:`PartNearest`: the request cut into clauses, each clause's nearest label's pose put on
+  the body parts the clause names (:mod:`posekit.language.clauses`), over the whole request's
+  nearest pose (or, for an edit, the given pose): the look-up that composes;
 - :class:`CopyInput`: ``edit`` only, returns the input pose unchanged.
 """
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posekit.body.parts import compose_pose
 from posekit.body.rotations import mean_rotation, rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS, POSE_6D_DIM
 from posekit.configs import check_field_types
@@ -33,9 +38,10 @@ from posekit.datasets.records import IMAGE_TASKS, IMAGE_TOKEN, POSE_IN_TOKEN, Re
 from posekit.encoders.text import get_text_encoder
 from posekit.encoders.vision import efficientnet_lite0
 from posekit.files import atomic_path, read_torch_file
+from posekit.language.clauses import clause_parts, split_clauses
 from posekit.paths import cache_dir
 
-__all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "LabelNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
+__all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "LabelNearest", "PartNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
            "RegressorConfig", "image_features", "BASELINES", "TEXT_QUERY_BASELINES", "make_baseline"]
 
 
@@ -109,12 +115,16 @@ class SoftNearest:
 
 class LabelNearest:
     """The canonical pose whose label is nearest to the request (MiniLM cosine): its name
-    ("hands on hips"), "someone who" + its who phrase, or one of its situations
-    (:func:`posekit.datasets.plain.pose_labels`), answered with that canonical pose. ``fit``
-    takes the canonical poses of the training records' sources (so that a test pose is never
-    among the answers); :meth:`fit_poses` any list of them, :meth:`answer` free text."""
+    ("hands on hips"), "someone who" + its who phrase, one of its situations or, with ``plain``
+    (the default), one of its plain requests (:func:`posekit.datasets.plain.pose_labels`: the
+    labels ChatPose's retrieval memory reads), answered with that canonical pose. ``fit`` takes
+    the canonical poses of the training records' sources (so that a test pose is never among the
+    answers); :meth:`fit_poses` any list of them, :meth:`answer` free text."""
 
     name = "label-nearest"
+
+    def __init__(self, plain: bool = True):
+        self.plain = plain
 
     def fit(self, records: list[Record], root: Path | None = None) -> "LabelNearest":
         sources = {r.meta.get(key) for r in records for key in ("source", "source_a", "source_b")}
@@ -129,7 +139,7 @@ class LabelNearest:
         """Answer with the canonical poses ``names`` (all when None); ``descriptions``: keep only these
         of the spg descriptions (:func:`posekit.datasets.plain.pose_labels`)."""
         self.encoder = get_text_encoder()
-        labels = pose_labels(names, descriptions=descriptions)
+        labels = pose_labels(names, plain=self.plain, descriptions=descriptions)
         self.labels = [text for text, _ in labels]
         poses = canonical_poses(list(dict.fromkeys(pose for _, pose in labels)))
         self.names = list(poses)
@@ -151,6 +161,44 @@ class LabelNearest:
 
     def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
         return self.answer([query_text(r) for r in records])
+
+
+class PartNearest(LabelNearest):
+    """The look-up that composes: the request is cut into clauses
+    (:func:`posekit.language.clauses.split_clauses`); the answer starts from the whole request's
+    nearest pose (an edit: from the given pose) and each clause that names body parts
+    (:func:`posekit.language.clauses.clause_parts`) puts its own nearest label's pose on those
+    parts, later clauses over earlier ones. "Squat with both arms forward": the legs and torso of
+    the nearest squat, the arms of the nearest "arms forward"."""
+
+    name = "part-nearest"
+
+    def compose(self, texts: list[str], starts: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Poses ``(N, 24, 3)`` for free-text requests; ``starts``: per request, the pose an edit
+        starts from ``(24, 3)`` (None: a new pose)."""
+        if not texts:
+            return torch.zeros(0, NUM_JOINTS, 3)
+        starts = starts if starts is not None else [None] * len(texts)
+        if len(starts) != len(texts):
+            raise ValueError(f"{len(starts)} starting poses for {len(texts)} requests")
+        clauses = [split_clauses(t) for t in texts]
+        flat = [c for cs in clauses for c in cs]
+        nearest = self.answer(list(texts) + flat)  # (N + C, 24, 3)
+        whole, per_clause = nearest[:len(texts)], iter(nearest[len(texts):])
+        out = []
+        for k, cs in enumerate(clauses):
+            pose = whole[k] if starts[k] is None else torch.as_tensor(starts[k], dtype=torch.float32).reshape(NUM_JOINTS, 3)
+            for clause in cs:
+                donor = next(per_clause)
+                parts = clause_parts(clause)
+                if len(cs) > 1 or starts[k] is not None:
+                    pose = compose_pose(pose, {part: donor for part in parts})
+            out.append(pose)
+        return torch.stack(out)
+
+    def predict(self, records: list[Record], root: Path | None = None) -> torch.Tensor:
+        starts = [torch.tensor(r.input_poses[0]) if r.input_poses else None for r in records]
+        return self.compose([query_text(r) for r in records], starts)
 
 
 class CopyInput:
@@ -281,9 +329,9 @@ class ImageRegressor:
 
 
 BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "soft-nearest": SoftNearest, "label-nearest": LabelNearest,
-             "regressor": None, "copy": CopyInput}
+             "part-nearest": PartNearest, "regressor": None, "copy": CopyInput}
 """Baseline names; ``regressor`` is the text or image regressor depending on the task."""
-TEXT_QUERY_BASELINES = ("nearest", "soft-nearest", "label-nearest")
+TEXT_QUERY_BASELINES = ("nearest", "soft-nearest", "label-nearest", "part-nearest")
 """Baselines that read only the query's text (none for the image tasks)."""
 
 
