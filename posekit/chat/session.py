@@ -81,7 +81,8 @@ class ChatSession:
                  do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
                  dtype: str | None = "float16", no_repeat_ngram_size: int = NO_REPEAT_NGRAM, context_turns: int | None = 0,
                  tools: bool = True, photos: bool | None = None):
-        """``model``: a ChatPose (else ``checkpoint`` is loaded, the shipped one by default, in
+        """``model``: a ChatPose (else ``checkpoint`` is loaded, by default the release checkpoint,
+        ``data/checkpoints/chatpose-release``, trained on every canonical pose, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
         the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
         a guard against answers that loop (see :meth:`posekit.models.chatpose.ChatPose.generate`; 0: off;
@@ -96,7 +97,7 @@ class ChatSession:
         messages about them are answered from their fitted poses; None: when MediaPipe is installed."""
 
         check_no_repeat_ngram_size(no_repeat_ngram_size)  # before loading a model: a bad value fails at once
-        self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype)
+        self.model = model if model is not None else load_chatpose(checkpoint, dtype=dtype, release=True)
         self.body = body if body is not None else load_body_model()
         self.max_new_tokens, self.do_sample, self.temperature, self.top_p = max_new_tokens, do_sample, temperature, top_p
         self.no_repeat_ngram_size = no_repeat_ngram_size

@@ -162,6 +162,11 @@ def run_eval(args: argparse.Namespace) -> int:
         return run_eval_pose2text(args)
     tasks = EVAL_TASKS if args.task == "all" else (args.task,)
     models = MODELS if args.model == "all" else (args.model,)
+    if "chatpose" in models:
+        from posekit.models.chatpose import default_checkpoint_dir
+
+        print(f"ChatPose checkpoint: {default_checkpoint_dir(args.checkpoint)}"
+              + ("" if args.checkpoint else " (the evaluated checkpoint: trained on the training poses only)"))
     table, results = benchmark(tasks, models, dataset=args.dataset, split=args.split, limit=args.limit, root=args.root,
                                checkpoint=args.checkpoint, write_csv=True, dtype=args.dtype)
     for task in tasks:  # per-sample spread of every model on this task, as an interactive chart

@@ -230,23 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.run_export)
 
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
-                       description="Chat with the shipped ChatPose model (or --checkpoint). How good it is, on the "
-                       "default test splits: explicit pose descriptions are its strength (text2pose PA-MPJPE 106 mm, "
-                       "21 mm better than a sentence-embedding regressor; edits 132 mm; instructions such as "
-                       "'Kneel down, then lean forward.' 124 mm, the average pose 154); implicit requests "
-                       "('someone who just heard great news') come out 3 mm better than the average pose and "
-                       "cautious (near it where the model doubts), image requests 8 mm better than an image "
-                       "regressor. On requests in everyday words written apart from its training text (the "
-                       "plain-request bank) the release checkpoint gives the asked geometry for 81 %% of explicit "
-                       "requests, 71 %% of situations and 67 %% of edits. A photo (--image) is read by the photo "
-                       "path: each person found gets a fitted body, which answers 'show me the pose', descriptions "
-                       "and edits (--no-photos: the model's image path alone). Each message is answered on its own "
-                       "unless --context-turns says otherwise. Numbers and limits: README, 'How good the model "
-                       "is', and docs/model-design.md.")
+                       description="Chat with ChatPose: by default the release checkpoint (trained on every "
+                       "canonical pose; --checkpoint for another, e.g. data/checkpoints/chatpose, the evaluated one "
+                       "trained on the training poses only). A photo (--image) is read by the photo path: each "
+                       "person found gets a fitted body, which answers 'show me the pose', descriptions and edits "
+                       "(--no-photos: the model's image path alone). Each message is answered on its own unless "
+                       "--context-turns says otherwise. How good it is, with the benchmarks that measure it: the "
+                       "README, 'How good the model is', and docs/model-design.md.")
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
     p.add_argument("--image", default=None, help="an image for the (first) message")
     p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
-    p.add_argument("--checkpoint", default=None, help="ChatPose checkpoint folder (default: the shipped one)")
+    p.add_argument("--checkpoint", default=None,
+                   help="ChatPose checkpoint folder (default: the release checkpoint, data/checkpoints/chatpose-release)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=positive, default=0.7)
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)

@@ -28,7 +28,7 @@ ARM_WORDS = frozenset("""arm arms hand hands elbow elbows wrist wrists palm palm
 LEG_WORDS = frozenset("""leg legs knee knees foot feet ankle ankles thigh thighs toes heel heels step stride hop
     balance balancing stand standing stands""".split())
 POSTURE_WORDS = frozenset("""sit sitting sits seated seat chair kneel kneeling kneels squat squatting squats crouch
-    crouching lie lying lies lay laying lunge lunging floor ground stomach side""".split())
+    crouching lie lying lies lay laying lunge lunging floor ground stomach""".split())
 TORSO_WORDS = frozenset("""lean leaning leans bow bowing bend bending bent back torso waist hips hip chest body
     upper arch hinge fold folding slouch slouching straighten""".split())
 HEAD_WORDS = frozenset("""head chin neck look looking nod face""".split())

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
 
 from posekit.files import atomic_dir, copy_other_files, first_bad_tensor, read_json
 from posekit.models.chatpose.config import CheckpointError
-from posekit.paths import data_dir, resolve_file
+from posekit.paths import AssetNotFoundError, data_dir, resolve_file
 
 __all__ = ["save_checkpoint", "read_meta", "load_trained", "fingerprint", "default_checkpoint_dir",
-           "FORMAT_VERSION", "WEIGHTS_FILE", "CONFIG_FILE"]
+           "RELEASE_CHECKPOINT", "FORMAT_VERSION", "WEIGHTS_FILE", "CONFIG_FILE"]
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "trained.safetensors"
@@ -99,9 +100,23 @@ def load_trained(model, path: str | os.PathLike, meta: dict | None = None, stric
     return sorted(expected - set(state))
 
 
-def default_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
-    """The ChatPose checkpoint folder: ``path`` > ``$POSEKIT_CHECKPOINTS/chatpose`` > ``data/checkpoints/chatpose``.
-    A file inside a checkpoint (its ``config.json`` or weights) stands for its folder."""
+RELEASE_CHECKPOINT = "chatpose-release"
+"""The chat's checkpoint (trained on every canonical pose) beside the evaluated one (``chatpose``,
+trained on the training split's poses only, for held-out test numbers)."""
+
+
+def default_checkpoint_dir(path: str | os.PathLike | None = None, release: bool = False) -> Path:
+    """The ChatPose checkpoint folder: ``path`` > ``$POSEKIT_CHECKPOINTS/chatpose`` > ``data/checkpoints/chatpose``
+    (the evaluated checkpoint). With ``release`` (the chat's default) the release checkpoint
+    (``chatpose-release`` in the same places) when there is one, else the evaluated one with a
+    warning. A file inside a checkpoint (its ``config.json`` or weights) stands for its folder."""
+    if release and path is None:
+        try:
+            return resolve_file(CONFIG_FILE, env_var="POSEKIT_CHECKPOINTS", defaults=(data_dir() / "checkpoints",),
+                                subdirs=(RELEASE_CHECKPOINT,), what="ChatPose release checkpoint").parent
+        except AssetNotFoundError:
+            warnings.warn(f"no {RELEASE_CHECKPOINT} checkpoint found: using the evaluated one (trained on the "
+                          "training poses only)", stacklevel=2)
     if path is not None and Path(path).expanduser().is_file():
         file = Path(path).expanduser()
         if (file.parent / CONFIG_FILE).is_file():

@@ -389,11 +389,14 @@ class ChatPose(nn.Module):
         return load_trained(self, path, meta, strict)
 
 
-def load_chatpose(path: str | os.PathLike | None = None, device=None, dtype: torch.dtype | str | None = None) -> ChatPose:
+def load_chatpose(path: str | os.PathLike | None = None, device=None, dtype: torch.dtype | str | None = None,
+                  release: bool = False) -> ChatPose:
     """The shipped (or given) trained ChatPose model, ready to chat (``dtype``: see
-    :meth:`ChatPose.set_dtype`; None keeps float32, as the evaluation numbers were measured)."""
+    :meth:`ChatPose.set_dtype`; None keeps float32, as the evaluation numbers were measured).
+    Without ``path``: the evaluated checkpoint, or with ``release`` the release checkpoint
+    (:func:`posekit.models.chatpose.checkpoint.default_checkpoint_dir`)."""
     try:
-        folder = default_checkpoint_dir(path)
+        folder = default_checkpoint_dir(path, release=release)
     except AssetNotFoundError as err:
         raise CheckpointError(str(err)) from err
     return ChatPose.load(folder, device=device, dtype=dtype)
