@@ -174,7 +174,8 @@ def test_label_nearest_answers_its_own_labels_with_their_poses():
 
     names = ["hands on hips", "kneeling on one knee", "lying face down", "clapping"]
     model = LabelNearest().fit_poses(names)
-    labels = pose_labels(names)
+    labels = pose_labels(names, plain=True)  # every label the model's memory reads, plain requests included
+    assert len(labels) > len(pose_labels(names))
     poses = canonical_poses(names)
     answers = model.answer([text for text, _ in labels])
     expected = torch.stack([poses[name] for _, name in labels])
@@ -188,3 +189,24 @@ def test_label_nearest_answers_only_with_the_training_poses(tiny_dataset):
     model = LabelNearest().fit(train)
     assert set(model.names) == {r.meta["source"] for r in train}
     assert model.predict(load_records("spg", "test", root=root)[:5]).shape == (5, 24, 3)
+
+
+def test_part_nearest_composes_the_parts_each_clause_names():
+    from posekit.body.parts import PART_JOINTS
+    from posekit.corpus.library import canonical_poses
+    from posekit.models.baselines import PartNearest
+
+    names = ["standing", "squatting", "reaching up with both hands", "hands on hips"]
+    model = PartNearest().fit_poses(names)
+    poses = canonical_poses(names)
+    out = model.compose(["squat down with both arms reaching up to the sky"])[0]
+    arms = list(PART_JOINTS["left_arm"] + PART_JOINTS["right_arm"])
+    legs = list(PART_JOINTS["left_leg"] + PART_JOINTS["right_leg"])
+    assert torch.equal(out[legs], poses["squatting"][legs])
+    assert torch.equal(out[arms], poses["reaching up with both hands"][arms])
+    # an edit starts from the given pose: only the arms change
+    edited = model.compose(["put your hands on your hips"], [poses["squatting"]])[0]
+    assert torch.equal(edited[legs], poses["squatting"][legs])
+    assert torch.equal(edited[arms], poses["hands on hips"][arms])
+    # one clause and no starting pose: the label look-up's answer
+    assert torch.equal(model.compose(["squat down"])[0], model.answer(["squat down"])[0])

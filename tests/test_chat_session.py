@@ -243,3 +243,27 @@ def test_a_photo_brings_its_people_in_as_fitted_poses(body, tiny_dataset, monkey
     plain = ChatSession(model=scripted(vision=True), body=body)
     reply = plain.send("Show me the pose of the person in this photo.", image=empty)
     assert plain.photo is None and reply.tool is None and len(reply.poses) == 1  # no one found: the model's answer
+
+
+def test_the_chat_loads_the_release_checkpoint_by_default(monkeypatch):
+    from pathlib import Path
+
+    import posekit.chat.session as session_module
+    from posekit.models.chatpose import default_checkpoint_dir
+
+    assert default_checkpoint_dir(release=True).name == "chatpose-release"
+    assert default_checkpoint_dir().name == "chatpose"  # posekit eval and the benchmark: the evaluated one
+    called = {}
+
+    class Loaded(Exception):
+        pass
+
+    def fake_load(path=None, device=None, dtype=None, release=False):
+        called.update(path=path, release=release)
+        raise Loaded
+
+    monkeypatch.setattr(session_module, "load_chatpose", fake_load)
+    with pytest.raises(Loaded):
+        session_module.ChatSession()
+    assert called == {"path": None, "release": True}
+    assert Path(default_checkpoint_dir(release=True) / "part_composer.pt").is_file()

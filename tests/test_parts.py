@@ -11,7 +11,7 @@ from posekit.evaluation.requests import elbow_angle, knee_angle, passes
 def test_the_parts_cover_every_joint_once():
     joints = sorted(i for part in BODY_PARTS for i in PART_JOINTS[part])
     assert joints == list(range(NUM_JOINTS))
-    assert part_of_joint("left_elbow") == "left_arm" and part_of_joint("pelvis") == "legs"
+    assert part_of_joint("left_elbow") == "left_arm" and part_of_joint("pelvis") == "posture"
     assert int(part_mask(["head"]).sum()) == 2
     with pytest.raises(ValueError, match="unknown body part"):
         part_mask(["tail"])
@@ -23,7 +23,7 @@ def test_a_composed_pose_takes_each_part_from_its_donor_and_keeps_its_angles(bod
     poses = canonical_poses(["squatting", "victory arms in a V", "hands on hips"])
     composed = compose_pose(poses["squatting"], {"left_arm": poses["victory arms in a V"],
                                                  "right_arm": poses["hands on hips"]})
-    assert torch.equal(composed[list(PART_JOINTS["legs"])], poses["squatting"][list(PART_JOINTS["legs"])])
+    assert torch.equal(composed[list(PART_JOINTS["left_leg"])], poses["squatting"][list(PART_JOINTS["left_leg"])])
     assert torch.equal(composed[list(PART_JOINTS["left_arm"])], poses["victory arms in a V"][list(PART_JOINTS["left_arm"])])
     stacked = torch.stack([composed, poses["squatting"], poses["hands on hips"]])
     joints = body(stacked[:, 0], stacked[:, 1:], joints_only=True).joints

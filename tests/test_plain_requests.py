@@ -70,3 +70,23 @@ def test_the_shipped_model_follows_the_bank_sample_at_its_measured_rate(body):
     table, _ = chat_answers(ChatSession(body=body), bank)
     assert len(table) == 35
     assert int(table.passed.sum()) >= BANK_SAMPLE_PASSED, table[~table.passed].to_string()
+
+
+COMPOSITION_SAMPLE = 5
+"""A fixed sample of the composition bank: every 5th request of its two-part, fine-control and
+negation kinds (28 of 136) and its first three chained conversations (9 turns)."""
+COMPOSITION_SAMPLE_PASSED = None
+"""How many of them the chat's default (the release checkpoint with its part composer, float16,
+greedy) answers with the asked geometry; measured with this test's own sample (the full bank's
+rates: README, ``python bench/plain_requests.py --bank composition``)."""
+
+
+def test_the_chat_follows_the_composition_sample_at_its_measured_rate(body):
+    from posekit.evaluation.request_bank import chat_answers, load_composition_bank
+
+    bank = load_composition_bank()
+    single = [r for r in bank if r.kind != "chained"][::COMPOSITION_SAMPLE]
+    chains = [r for r in bank if r.kind == "chained" and r.conversation < 3]
+    table, _ = chat_answers(ChatSession(body=body), single + chains)
+    assert len(table) == 37
+    assert int(table.passed.sum()) >= COMPOSITION_SAMPLE_PASSED, table[~table.passed].to_string()

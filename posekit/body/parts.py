@@ -2,8 +2,8 @@
 
 SMPL's joint rotations are local (each relative to its parent), so a part's rotations carry its
 shape to another body: the arms of "hands on hips" on the legs and torso of "squatting" give a
-squat with the hands on the hips. The legs part holds the global orientation (the pelvis), so
-that it carries the posture (standing, sitting, lying on a side) with it.
+squat with the hands on the hips. The posture part is the pelvis's rotation, the body's global
+orientation (upright, lying on a side, upside down).
 
     pose = compose_pose(canonical["squatting"], {"left_arm": canonical["hands on hips"][...]})
     part_of_joint("left_elbow")                                   # "left_arm"
@@ -16,13 +16,15 @@ from posekit.body.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 __all__ = ["BODY_PARTS", "PART_JOINTS", "part_of_joint", "compose_pose", "part_mask"]
 
-BODY_PARTS: tuple[str, ...] = ("legs", "torso", "left_arm", "right_arm", "head")
-"""The parts a pose is composed from: legs and pelvis (posture and global orientation), torso
-(spine), each arm (collar bone to hand), head (neck and head)."""
+BODY_PARTS: tuple[str, ...] = ("posture", "left_leg", "right_leg", "torso", "left_arm", "right_arm", "head")
+"""The parts a pose is composed from: the posture (the pelvis: the body's global orientation),
+each leg (hip to foot), the torso (spine), each arm (collar bone to hand), the head (neck and
+head)."""
 
 PART_JOINTS: dict[str, tuple[int, ...]] = {
-    "legs": tuple(JOINT_INDEX[n] for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee",
-                                            "left_ankle", "right_ankle", "left_foot", "right_foot")),
+    "posture": (JOINT_INDEX["pelvis"],),
+    "left_leg": tuple(JOINT_INDEX[n] for n in ("left_hip", "left_knee", "left_ankle", "left_foot")),
+    "right_leg": tuple(JOINT_INDEX[n] for n in ("right_hip", "right_knee", "right_ankle", "right_foot")),
     "torso": tuple(JOINT_INDEX[n] for n in ("spine1", "spine2", "spine3")),
     "left_arm": tuple(JOINT_INDEX[n] for n in ("left_collar", "left_shoulder", "left_elbow", "left_wrist", "left_hand")),
     "right_arm": tuple(JOINT_INDEX[n] for n in ("right_collar", "right_shoulder", "right_elbow", "right_wrist",

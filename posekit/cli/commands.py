@@ -111,6 +111,28 @@ def run_train_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train_composer(args: argparse.Namespace) -> int:
+    import time
+
+    from posekit.body.model import load_body_model
+    from posekit.corpus.splits import load_canonical, split_canonical
+    from posekit.models.chatpose import default_checkpoint_dir
+    from posekit.models.part_composer import COMPOSER_FILE, PartComposerConfig, train_part_composer
+
+    if args.checkpoint is None and args.out is None:
+        raise SystemExit("posekit train-composer: error: give --checkpoint (a ChatPose folder) or --out (a file)")
+    folder = default_checkpoint_dir(args.checkpoint) if args.checkpoint else None  # a wrong folder fails first
+    poses = None if args.poses == "all" else [n for n, s in split_canonical(load_canonical()).items() if s == "train"]
+    config = PartComposerConfig(epochs=args.epochs, phrases=args.phrases, seed=args.seed)
+    start = time.perf_counter()
+    composer = train_part_composer(load_body_model(), poses, config, progress=not args.quiet)
+    extra = {"poses": args.poses, "seconds": round(time.perf_counter() - start, 1)}
+    for path in [p for p in (args.out, folder / COMPOSER_FILE if folder else None) if p]:
+        composer.save(path, extra)
+        print(f"saved {path} ({extra['seconds']} s)")
+    return 0
+
+
 def run_eval_pose2text(args: argparse.Namespace) -> int:
     """Descriptions of input poses, ranked by the retrieval model: the model's, the captioner's
     (the dataset's own answers: the ceiling) and one fixed sentence for every pose (chance)."""

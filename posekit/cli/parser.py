@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         DecoderTrainConfig,
         PoseDecoderConfig,
     )
+    from posekit.models.part_composer import PartComposerConfig
 
     parser = OneLineParser(prog="posekit", description="posekit research workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="checkpoint path (default: data/checkpoints/retrieval.pt)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.run_train_retrieval)
+
+    p = sub.add_parser("train-composer",
+                       help="train the part composer (each clause of a request sets the joints it speaks of) and put "
+                            "it into a ChatPose checkpoint")
+    p.add_argument("--poses", choices=("train", "all"), default="train",
+                   help="whose labels it learns: the training split's canonical poses (for an evaluated checkpoint) "
+                        "or every canonical pose (for the release checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="ChatPose checkpoint folder to put it in as part_composer.pt (default: only --out)")
+    p.add_argument("--out", default=None, help="also write the composer file here")
+    p.add_argument("--epochs", type=whole(1), default=config_default(PartComposerConfig, "epochs"))
+    p.add_argument("--phrases", type=whole(0), default=config_default(PartComposerConfig, "phrases"),
+                   help="drawn part phrases with measured angles and heights, besides the poses' labels")
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=config_default(PartComposerConfig, "seed"))
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.run_train_composer)
 
     p = sub.add_parser("train-decoder", help="cache frozen LLM request states, then train a pose decoder on them")
     p.add_argument("--dataset", default="default")

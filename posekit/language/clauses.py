@@ -8,7 +8,7 @@ kneel, squat, lie, ...) for the legs and torso, lean and bow for the torso, head
 
     split_clauses("squat down with both arms out in front")   # ["squat down", "both arms out in front"]
     clause_parts("raise your left hand")                       # ("left_arm",)
-    clause_parts("sit on the floor")                           # ("legs", "torso")
+    clause_parts("sit on the floor")            # ("posture", "left_leg", "right_leg", "torso")
 """
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ import re
 
 from posekit.body.parts import BODY_PARTS
 
-__all__ = ["split_clauses", "clause_parts", "CLAUSE_JOINERS"]
+__all__ = ["split_clauses", "clause_parts", "clause_side", "is_negated", "CLAUSE_JOINERS"]
 
-CLAUSE_JOINERS = ("and", "while", "with", "but", "then", "whilst", "as")
-"""Words at which a request is cut into clauses (besides commas and semicolons)."""
+CLAUSE_JOINERS = ("and", "while", "with", "but", "then", "whilst")
+"""Words at which a request is cut into clauses (besides sentence ends, commas and semicolons)."""
 
-_SPLIT = re.compile(r"\s*[,;]\s*|\s+(?:" + "|".join(CLAUSE_JOINERS) + r")\s+", re.IGNORECASE)
+_SPLIT = re.compile(r"\s*[,;]\s*|[.!?]\s+|\s+(?:" + "|".join(CLAUSE_JOINERS) + r")\s+", re.IGNORECASE)
 
 ARM_WORDS = frozenset("""arm arms hand hands elbow elbows wrist wrists palm palms finger fingers fist fists wave waving
-    waves point pointing points clap clapping claps salute saluting thumb thumbs grab hold holding""".split())
+    waves point pointing points clap clapping claps salute saluting thumb thumbs grab hold holding reach reaching
+    hang hanging clasp clasped""".split())
 LEG_WORDS = frozenset("""leg legs knee knees foot feet ankle ankles thigh thighs toes heel heels step stride hop
     balance balancing stand standing stands""".split())
 POSTURE_WORDS = frozenset("""sit sitting sits seated seat chair kneel kneeling kneels squat squatting squats crouch
@@ -34,11 +35,49 @@ TORSO_WORDS = frozenset("""lean leaning leans bow bowing bend bending bent back 
 HEAD_WORDS = frozenset("""head chin neck look looking nod face""".split())
 
 
+DETERMINERS = frozenset("your the my his her their both a".split())
+STATE_WORDS = frozenset("""up down out forward forwards back backward backwards bent straight together apart raised
+    crossed wide high low overhead sideways in""".split())
+"""Words that make a short piece a clause of its own ("both arms up", "arms out"), not a bare phrase."""
+NEGATIONS = frozenset("not don't dont never without no nor isn't aren't avoid".split())
+_LEADING_JOINER = re.compile(r"^(?:" + "|".join(CLAUSE_JOINERS) + r")\s+", re.IGNORECASE)
+
+
+def is_negated(clause: str) -> bool:
+    """Whether a clause says what not to do ("don't cross your legs", "without bending the knees")."""
+    words = set(re.findall(r"[a-z']+", clause.lower()))
+    return bool(words & NEGATIONS) or "n't" in clause.lower()
+
+
+def clause_side(clause: str) -> int:
+    """1 when a clause names the left side only, -1 the right only, 0 neither or both."""
+    words = set(re.findall(r"[a-z]+", clause.lower()))
+    return int("left" in words) - int("right" in words)
+
+
 def split_clauses(text: str) -> list[str]:
-    """The request's clauses, in order (empty pieces dropped; at least the whole text)."""
-    pieces = [p.strip(" .!?") for p in _SPLIT.split(text)]
-    pieces = [p for p in pieces if p]
-    return pieces or [text.strip()]
+    """The request's clauses, in order (empty pieces dropped; at least the whole text). A piece
+    that names no body part, or is a bare phrase of at most three words without a state word ("with
+    your right arm", "the floor"; "both arms up" is a clause), stays with the clause before it: it
+    says more of that clause."""
+    pieces = [_LEADING_JOINER.sub("", p.strip(" .!?")) for p in _SPLIT.split(text)]
+    out: list[str] = []
+    for piece in (p for p in pieces if p):
+        words = piece.lower().split()
+        bare = len(words) <= 2 and not set(words) & STATE_WORDS or (
+            len(words) <= 3 and words[0] in DETERMINERS and not set(words) & STATE_WORDS)
+        if out and (bare or not clause_parts(piece)):
+            joiner = _joiner(text, out[-1], piece)
+            out[-1] = f"{out[-1]}{joiner} {piece}" if joiner in ",;" else f"{out[-1]} {joiner} {piece}"
+        else:
+            out.append(piece)
+    return out or [text.strip()]
+
+
+def _joiner(text: str, before: str, piece: str) -> str:
+    """The word or comma that stood between two pieces in ``text`` (", " when not found)."""
+    found = re.search(re.escape(before.split()[-1]) + r"\s*(,|;|\s\w+)\s+" + re.escape(piece.split()[0]), text)
+    return found.group(1).strip() if found else ","
 
 
 def clause_parts(clause: str) -> tuple[str, ...]:
@@ -55,9 +94,11 @@ def clause_parts(clause: str) -> tuple[str, ...]:
         else:
             parts.update(("left_arm", "right_arm"))
     if words & POSTURE_WORDS:
-        parts.update(("legs", "torso"))
+        parts.update(("posture", "left_leg", "right_leg", "torso"))
     if words & LEG_WORDS:
-        parts.add("legs")
+        left, right = "left" in words, "right" in words
+        parts.update(("left_leg",) if left and not right else ("right_leg",) if right and not left
+                     else ("left_leg", "right_leg"))
     if words & TORSO_WORDS:
         parts.add("torso")
     if words & HEAD_WORDS:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posekit.body.model import load_body_model
-from posekit.body.rotations import rot6d_to_rotmat, rotvec_to_rot6d, rotvec_to_rotmat
+from posekit.body.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
 from posekit.body.skeleton import NUM_JOINTS
 from posekit.datasets.records import POSE_IN_TOKEN, POSE_TOKEN, Record
 from posekit.encoders.llm import load_backbone
@@ -58,8 +58,9 @@ from posekit.models.chatpose.generation import Answer, forced_pose, generate
 from posekit.models.chatpose.heads import PoseEncoder, make_pose_head
 from posekit.models.chatpose.precision import HalfWeightLinear, half_weights
 from posekit.models.decoder.inference import align_to_records, decode_requests
-from posekit.models.decoder.recall import sentence_inputs
+from posekit.models.decoder.recall import request_text, sentence_inputs
 from posekit.models.losses import joint_l1
+from posekit.models.part_composer import COMPOSER_FILE, PartComposer
 from posekit.paths import AssetNotFoundError
 
 __all__ = ["ChatPose", "load_chatpose"]
@@ -108,6 +109,15 @@ class ChatPose(nn.Module):
             self.image_projector = nn.Sequential(nn.Linear(vision.dim, self.hidden), nn.GELU(),
                                                  nn.Linear(self.hidden, self.hidden))
         self._body = None
+        self.set_part_composer(None)
+
+    def set_part_composer(self, composer) -> "ChatPose":
+        """Give text answers a :class:`posekit.models.part_composer.PartComposer` (None: none): each
+        clause of a request sets the joints it speaks of, over the decoder's answer or an edit's given
+        pose. It is kept outside the trained parts (its own file in a checkpoint folder) and runs on
+        the CPU in float32."""
+        object.__setattr__(self, "part_composer", composer)  # not a submodule: not in trained.safetensors
+        return self
 
     # ----------------------------------------------------------------------------------- parts
     @property
@@ -200,7 +210,26 @@ class ChatPose(nn.Module):
                 load_image(Path(root or ".") / r.image if isinstance(r.image, str) else r.image) for r in chosen
             ]).to(self.device)).float().cpu())
         recall = sentence_inputs(records) if self.pose_head.config.reads_sentence else None
-        return [p.to(self.device) for p in decode_requests(self.pose_head, states, pose_in, images, counts, recall=recall)]
+        poses = [p.to(self.device) for p in decode_requests(self.pose_head, states, pose_in, images, counts, recall=recall)]
+        if self.part_composer is not None:
+            poses = self.compose_parts(records, poses, pose_in)
+        return poses
+
+    def compose_parts(self, records: list[Record], poses: list[torch.Tensor], pose_in: list) -> list[torch.Tensor]:
+        """The part composer over each text request's poses (``(P, 24, 3, 3)`` each); image requests
+        are left as the decoder answered them."""
+        text = [k for k, r in enumerate(records) if r.image is None and len(poses[k])]
+        if not text:
+            return poses
+        rows = [(k, p) for k in text for p in range(len(poses[k]))]
+        bases = torch.stack([rotmat_to_rotvec(poses[k][p].float().cpu()) if pose_in[k] is None
+                             else pose_in[k].reshape(NUM_JOINTS, 3).float().cpu() for k, p in rows])
+        composed = self.part_composer.compose([request_text(records[k]) for k, _ in rows], bases,
+                                              [pose_in[k] is not None for k, _ in rows])
+        out = [p.clone() for p in poses]
+        for (k, p), pose in zip(rows, rotvec_to_rotmat(composed)):
+            out[k][p] = pose.to(out[k])
+        return out
 
     # ------------------------------------------------------------------------------ tokenising
 
@@ -380,6 +409,9 @@ class ChatPose(nn.Module):
         meta = cls.read_meta(path)
         model = cls(ChatPoseConfig.from_dict(meta["config"]), backbone=backbone, vision=vision)
         model.load_trained(path, meta)
+        composer = Path(path) / COMPOSER_FILE
+        if composer.is_file():
+            model.set_part_composer(PartComposer.load(composer))
         if device is not None:
             model.to(device)
         return model.set_dtype(dtype) if dtype is not None else model
