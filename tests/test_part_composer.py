@@ -55,9 +55,18 @@ def test_a_single_whole_body_clause_is_left_to_the_decoder_but_sets_an_edit(pose
     everything = tuple(range(24))
     composer = FixedClauses({"kneel on one knee": (everything, poses["kneeling on one knee"])})
     base = poses["squatting"]
-    out = composer.compose(["kneel on one knee"] * 2, torch.stack([base, base]), edits=[False, True])
-    assert torch.equal(out[0], base)
+    out, acted = composer.compose_where(["kneel on one knee"] * 2, torch.stack([base, base]), edits=[False, True])
+    assert torch.equal(out[0], base) and acted == [False, True]
     assert torch.equal(out[1], poses["kneeling on one knee"])
+
+
+def test_a_request_of_many_clauses_is_left_to_the_decoder(poses):
+    arms = PART_JOINTS["left_arm"] + PART_JOINTS["right_arm"]
+    composer = FixedClauses({f"lift arm {k} up": (arms, poses["victory arms in a V"]) for k in range(5)})
+    base = poses["standing"]
+    texts = [", ".join(f"lift arm {k} up" for k in range(n)) for n in (3, 4)]
+    out, acted = composer.compose_where(texts, torch.stack([base, base]))
+    assert acted == [True, False] and torch.equal(out[1], base)  # a caption of many sentences: the decoder's
 
 
 @pytest.fixture(scope="module")

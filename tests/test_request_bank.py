@@ -149,3 +149,18 @@ def test_a_chained_turn_is_checked_against_the_answer_before_it(composition, bod
     # turn 1 (lower the left arm, keep the right) fails: standing also drops the right arm; turn 2 (lower
     # the right arm) is checked against standing, where it is already down: it fails; so does turn 3 (stand up)
     assert list(table.passed) == [False, False, False]
+
+
+def test_an_answer_without_a_pose_is_a_miss_and_the_chain_goes_on_from_its_start(composition, body):
+    from posekit.evaluation.request_bank import answer_bank
+
+    chain = [r for r in composition if r.kind == "chained" and r.conversation == 0]
+    starts = []
+
+    def answer(text, start, new_conversation):
+        starts.append(start)
+        return None  # the model wrote no <POSE>
+
+    table, _ = answer_bank(chain, answer, body)
+    assert list(table.passed) == [False, False, False]
+    assert all(torch.equal(s, starts[0]) for s in starts)  # no answer: the next turn starts where this one did

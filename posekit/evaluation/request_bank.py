@@ -126,7 +126,7 @@ def answer_bank(bank: list[BankRequest], answer, body, progress: bool = False,
         seconds.append(time.perf_counter() - begin)
         found.append(pose is not None)
         pose = torch.as_tensor(pose, dtype=torch.float32).reshape(24, 3) if pose is not None else None
-        poses.append(pose if pose is not None else torch.full((24, 3), float("nan")))
+        poses.append(pose if pose is not None else torch.zeros(24, 3))  # a miss (found False), posed at rest
         starts.append(start)
         previous = pose if pose is not None else start
     with torch.no_grad():

@@ -66,7 +66,9 @@ def _arm(body, rng: random.Random, side: str, both: bool = False) -> PartPhrase 
     """One arm, or with ``both`` the two arms alike (``side`` is then the one measured)."""
     elevation = rng.uniform(-80, 95)  # 0 = straight out (T-pose), -80 down, 90 straight up
     swing = rng.choice((0.0, 0.0, rng.uniform(60, 95)))  # forward swing of the arm
-    flex = rng.choice((0.0, rng.uniform(0, 140)))
+    say_elbow = rng.random() < 0.6
+    # an arm worded without its elbow is held naturally straight; the elbow's words say any other bend
+    flex = rng.choice((0.0, rng.uniform(0, 140))) if say_elbow else rng.uniform(0, 15)
     angles = {"left_shoulder": (0, 0, -75), "right_shoulder": (0, 0, 75), "left_elbow": (0, -10, 0),
               "right_elbow": (0, 10, 0)}
     for s in (("left", "right") if both else (side,)):
@@ -108,7 +110,7 @@ def _arm(body, rng: random.Random, side: str, both: bool = False) -> PartPhrase 
     your = rng.choice(("both your", "your", "both")) if both else "your"
     text = f"{verb} {your} {arm} {height}" + (f" {direction}" if direction else "")
     joints = tuple(f"{s}_{n}" for s in sides for n in (*ARM_JOINTS, *FOREARM_JOINTS))  # the whole arm, as worded
-    if rng.random() < 0.6:
+    if say_elbow:
         words = _elbow_words(rng, elbow)
         text += ", " + (words.replace("elbow", "elbows").replace("arm ", "arms ") if both else words)
     return PartPhrase(text, pose, joints)

@@ -67,6 +67,10 @@ class PartComposerConfig:
     """A clause sets a joint when its probability is at least this."""
     whole_body: int = 18
     """A request of one clause that sets at least this many joints is left to the decoder."""
+    max_clauses: int = 3
+    """A request of more clauses than this is left to the decoder: captions and PoseFix instructions
+    of many sentences are what the decoder was trained on (chosen on the validation split: text2pose
+    level at 1-3, docs/model-design.md)."""
     moved_degrees: float = 15.0
     """A label without body-part words sets the joints where its pose differs from standing by more."""
     seed: int = 0
@@ -173,10 +177,18 @@ class PartComposer(nn.Module):
     def compose(self, texts: list[str], bases: torch.Tensor, edits: list[bool] | None = None) -> torch.Tensor:
         """Each request's answer ``(N, 24, 3)``: ``bases[k]`` ``(24, 3)`` (the decoder's answer, or an
         edit's given pose) with each clause's rotations on the joints it sets (see the module)."""
+        return self.compose_where(texts, bases, edits)[0]
+
+    @torch.no_grad()
+    def compose_where(self, texts: list[str], bases: torch.Tensor,
+                      edits: list[bool] | None = None) -> tuple[torch.Tensor, list[bool]]:
+        """:meth:`compose`, and for each request whether the composer set any joint (False: the
+        request is left to the decoder: a whole-body clause, more than ``max_clauses`` clauses, or
+        nothing but negated clauses)."""
         edits = edits if edits is not None else [False] * len(texts)
         pieces = [split_clauses(t) for t in texts]
         sets, proposals = self.clauses([c for cs in pieces for c in cs])
-        out, k = [], 0
+        out, acted, k = [], [], 0
         for n, cs in enumerate(pieces):
             pose = bases[n].clone()
             chosen = sets[k:k + len(cs)] >= self.config.threshold  # (C, 24)
@@ -185,13 +197,16 @@ class PartComposer(nn.Module):
                 along = chosen[:, shoulder, None] & (sets[k:k + len(cs), forearm] >= self.config.threshold / 2)
                 chosen[:, forearm] |= along
             whole = len(cs) == 1 and int(chosen[0].sum()) >= self.config.whole_body and not edits[n]
-            if not whole:
+            did = False
+            if not whole and len(cs) <= self.config.max_clauses:
                 for c in range(len(cs)):
-                    if not is_negated(cs[c]):  # what not to do sets nothing: the base answers it
+                    if not is_negated(cs[c]) and chosen[c].any():  # what not to do sets nothing
                         pose[chosen[c]] = proposals[k + c][chosen[c]]
+                        did = True
             out.append(pose)
+            acted.append(did)
             k += len(cs)
-        return torch.stack(out) if out else bases[:0].clone()
+        return (torch.stack(out) if out else bases[:0].clone()), acted
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         with atomic_path(path) as tmp:

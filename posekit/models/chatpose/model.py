@@ -224,11 +224,12 @@ class ChatPose(nn.Module):
         rows = [(k, p) for k in text for p in range(len(poses[k]))]
         bases = torch.stack([rotmat_to_rotvec(poses[k][p].float().cpu()) if pose_in[k] is None
                              else pose_in[k].reshape(NUM_JOINTS, 3).float().cpu() for k, p in rows])
-        composed = self.part_composer.compose([request_text(records[k]) for k, _ in rows], bases,
-                                              [pose_in[k] is not None for k, _ in rows])
+        composed, acted = self.part_composer.compose_where([request_text(records[k]) for k, _ in rows], bases,
+                                                           [pose_in[k] is not None for k, _ in rows])
         out = [p.clone() for p in poses]
-        for (k, p), pose in zip(rows, rotvec_to_rotmat(composed)):
-            out[k][p] = pose.to(out[k])
+        for (k, p), pose, did in zip(rows, rotvec_to_rotmat(composed), acted):
+            if did:  # else the decoder's answer stays (an edit's too, not its given pose)
+                out[k][p] = pose.to(out[k])
         return out
 
     # ------------------------------------------------------------------------------ tokenising
