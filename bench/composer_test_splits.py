@@ -53,6 +53,10 @@ def main() -> int:
                            "difference": [round(diff.mean, 1), round(diff.low, 1), round(diff.high, 1)]}
         out[task] = row
         print(task, json.dumps(row))
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            for name, table in scores.items():
+                table.to_csv(Path(args.out) / f"{task}_chatpose_{name}_composer.csv", index=False)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "test_splits.json").write_text(json.dumps(out, indent=1) + "\n")

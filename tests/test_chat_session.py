@@ -94,7 +94,8 @@ def test_long_conversations_drop_their_oldest_turns(body):
 
 def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
     model, dtypes = scripted(), []
-    monkeypatch.setattr("posekit.chat.session.load_chatpose", lambda checkpoint=None, device=None, dtype=None: dtypes.append(dtype) or model)
+    monkeypatch.setattr("posekit.chat.session.load_chatpose",
+                        lambda checkpoint=None, device=None, dtype=None, release=False: dtypes.append(dtype) or model)
     assert main(["chat", "--prompt", "Raise your right arm.", "--out", str(tmp_path / "out")]) == 0
     assert dtypes == ["float16"]  # the CLI chats with float16 weights unless --dtype says otherwise
     printed = capsys.readouterr().out
@@ -155,7 +156,8 @@ def test_parse_chat_line_refuses_bad_lines_with_a_reason(tmp_path):
 
 def test_interactive_chat_survives_bad_lines_and_keeps_the_conversation(tmp_path, monkeypatch, capsys):
     model = scripted()
-    monkeypatch.setattr("posekit.chat.session.load_chatpose", lambda checkpoint=None, device=None, dtype=None: model)
+    monkeypatch.setattr("posekit.chat.session.load_chatpose",
+                        lambda checkpoint=None, device=None, dtype=None, release=False: model)
     blocker = tmp_path / "a_file"
     blocker.write_text("in the way")
     lines = iter(["/pose 0", "Raise your arm.", "/pose abc", "/pose 99", "/pose 0", "Now lower it.", "caf\udce9",
