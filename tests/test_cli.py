@@ -1,3 +1,7 @@
+import inspect
+import subprocess
+import sys
+
 import nbformat
 import numpy as np
 import pytest
@@ -68,6 +72,48 @@ def test_cli_defaults_and_choices_are_the_configs():
         assert _option(decoder, flag).default == value, flag
     assert list(_option(decoder, "--confidence").choices) == list(CONFIDENCE)
     assert list(_option(decoder, "--trainable").choices) == list(TRAINABLE)
+
+
+def test_cli_chat_and_composer_defaults_are_the_configs():
+    from posekit.chat import ChatSession
+    from posekit.chat.config import CHAT_DEFAULTS
+    from posekit.encoders.llm import DEFAULT_BACKBONE
+    from posekit.models.part_composer import PartComposerConfig
+
+    chat = _subcommand("chat")
+    for flag, field in [("--temperature", "temperature"), ("--seed", "seed"), ("--max-new-tokens", "max_new_tokens"),
+                        ("--no-repeat-ngram", "no_repeat_ngram_size"), ("--dtype", "dtype"),
+                        ("--context-turns", "context_turns")]:
+        assert _option(chat, flag).default == getattr(CHAT_DEFAULTS, field), flag
+    defaults = inspect.signature(ChatSession).parameters  # the session's keyword defaults are the same config's
+    for field in ("max_new_tokens", "do_sample", "temperature", "top_p", "seed", "dtype", "no_repeat_ngram_size",
+                  "context_turns"):
+        assert defaults[field].default == getattr(CHAT_DEFAULTS, field), field
+    composer = _subcommand("train-composer")
+    for flag in ("epochs", "phrases", "seed"):
+        assert _option(composer, f"--{flag}").default == getattr(PartComposerConfig(), flag), flag
+    assert _option(_subcommand("train-decoder"), "--llm").default == DEFAULT_BACKBONE
+
+
+def test_model_names_are_the_registries():
+    from posekit.evaluation.benchmark import MODELS
+    from posekit.models.baselines import BASELINES
+    from posekit.models.names import BASELINE_NAMES, MODEL_NAMES, TEXT_QUERY_BASELINES
+
+    assert tuple(BASELINES) == BASELINE_NAMES and MODELS == MODEL_NAMES == (*BASELINES, "chatpose")
+    assert set(TEXT_QUERY_BASELINES) <= set(BASELINES)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["chat", "--help"], ["eval", "--model", "nosuch"],
+                                  ["train-decoder", "--width", "-3"], []])
+def test_help_and_bad_options_never_import_torch(argv):
+    """`posekit --help` and an argument error answer without importing torch or the model code."""
+    probe = ("import sys\nfrom posekit.cli import main\ncode = main(sys.argv[1:])\n"
+             "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'pandas') if m in sys.modules)\n"
+             "print('HEAVY', heavy, file=sys.stderr)\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in done.stderr, done.stderr[-500:]
+    assert done.returncode == (0 if "--help" in argv else 2)
 
 
 @pytest.mark.parametrize("argv, says", [

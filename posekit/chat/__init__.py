@@ -4,9 +4,12 @@ and :mod:`~posekit.chat.panel` (the ipywidgets panel, imported on its own: it ne
 
     from posekit.chat import ChatSession
 """
-from posekit.chat.commands import CHAT_HELP, ChatCommand, parse_chat_line
-from posekit.chat.export import export_or_fallback, load_pose_npz, save_html, save_obj, save_pose_npz
-from posekit.chat.session import ChatPoseResult, ChatSession, Reply
+from posekit.lazy import lazy_exports
 
-__all__ = ["ChatSession", "ChatPoseResult", "Reply", "save_pose_npz", "load_pose_npz", "save_obj", "save_html",
-           "export_or_fallback", "ChatCommand", "CHAT_HELP", "parse_chat_line"]
+# names come from their modules when first used: reading one light module (a config) stays light
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "commands": ("CHAT_HELP", "ChatCommand", "parse_chat_line",),
+    "config": ("ChatConfig", "CHAT_DEFAULTS",),
+    "export": ("export_or_fallback", "load_pose_npz", "save_html", "save_obj", "save_pose_npz",),
+    "session": ("ChatPoseResult", "ChatSession", "Reply",),
+})

@@ -21,6 +21,7 @@ import torch
 
 from posekit.body.model import load_body_model
 from posekit.body.skeleton import NUM_BETAS, NUM_JOINTS
+from posekit.chat.config import CHAT_DEFAULTS, NO_REPEAT_NGRAM
 from posekit.chat.export import save_html, save_obj, save_pose_npz
 from posekit.chat.photo import PhotoReading, photo_path_available, photo_route, read_chat_photo
 from posekit.chat.tools import describe_pose, is_description_request, yes_no_answer, yes_no_question
@@ -32,8 +33,6 @@ from posekit.photos import PHOTO_INSTALL
 
 __all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM"]
 
-NO_REPEAT_NGRAM = 4
-"""The chat's default repetition guard: no 4-token sequence twice in one answer."""
 
 
 @dataclasses.dataclass
@@ -77,9 +76,11 @@ class Reply:
 class ChatSession:
     """A multi-turn conversation with a ChatPose model (greedy by default, sampling settable)."""
 
-    def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None, max_new_tokens: int = 160,
-                 do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9, seed: int = 0,
-                 dtype: str | None = "float16", no_repeat_ngram_size: int = NO_REPEAT_NGRAM, context_turns: int | None = 0,
+    def __init__(self, model=None, checkpoint: str | os.PathLike | None = None, body=None,
+                 max_new_tokens: int = CHAT_DEFAULTS.max_new_tokens, do_sample: bool = CHAT_DEFAULTS.do_sample,
+                 temperature: float = CHAT_DEFAULTS.temperature, top_p: float = CHAT_DEFAULTS.top_p,
+                 seed: int = CHAT_DEFAULTS.seed, dtype: str | None = CHAT_DEFAULTS.dtype,
+                 no_repeat_ngram_size: int = NO_REPEAT_NGRAM, context_turns: int | None = CHAT_DEFAULTS.context_turns,
                  tools: bool = True, photos: bool | None = None):
         """``model``: a ChatPose (else ``checkpoint`` is loaded, by default the release checkpoint,
         ``data/checkpoints/chatpose-release``, trained on every canonical pose, in

@@ -3,6 +3,7 @@
 subcommand)."""
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -16,6 +17,8 @@ CheckpointError and AssetNotFoundError are among them): one line and exit code 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` None: the process's own arguments (``posekit ...``, ``python -m posekit``),
+    a list: called from Python (tests), where the process goes on afterwards."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help (0), or a bad option already said in one line (2)
@@ -31,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"posekit {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 2
+    finally:
+        if argv is None:  # the process ends next: the interpreter's last collections skip what is frozen
+            gc.freeze()  # (over a second at exit once torch and transformers are loaded, for nothing)
 
 
 if __name__ == "__main__":

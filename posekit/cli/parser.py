@@ -53,12 +53,10 @@ def config_default(config, name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``posekit`` parser: every default and choice that a config holds is read from it."""
-    from posekit.chat.session import NO_REPEAT_NGRAM
+    # light modules only (plain values, no torch): `posekit --help` and a bad option answer at once
+    from posekit.chat.config import CHAT_DEFAULTS
     from posekit.datasets.records import POSE_TASKS
-    from posekit.encoders.llm import DEFAULT_BACKBONE
-    from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
-    from posekit.encoders.vision import DEFAULT_VISION
-    from posekit.evaluation.benchmark import MODELS
+    from posekit.encoders.defaults import DEFAULT_BACKBONE, DEFAULT_STATE_LAYER, DEFAULT_VISION
     from posekit.models.chatpose.config import DTYPES
     from posekit.models.decoder.config import (
         CONFIDENCE,
@@ -67,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         DecoderTrainConfig,
         PoseDecoderConfig,
     )
-    from posekit.models.part_composer import PartComposerConfig
+    from posekit.models.names import MODEL_NAMES
+    from posekit.models.part_composer.config import PartComposerConfig
 
     parser = OneLineParser(prog="posekit", description="posekit research workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="all", choices=["all", *POSE_TASKS, "pose2text"],
                    help="pose2text: the model's descriptions of input poses, ranked by the retrieval model")
     p.add_argument("--model", default="all",
-                   choices=["all", *MODELS, "decoder"],
+                   choices=["all", *MODEL_NAMES, "decoder"],
                    help="all: the baselines and the shipped ChatPose; decoder: a `posekit train-decoder` file (--checkpoint)")
     p.add_argument("--checkpoint", default=None,
                    help="ChatPose checkpoint folder (default: the shipped one); for --model decoder, a decoder file or "
@@ -260,10 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None,
                    help="ChatPose checkpoint folder (default: the release checkpoint, data/checkpoints/chatpose-release)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=positive, default=0.7)
-    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
-    p.add_argument("--max-new-tokens", type=whole(1, 4096), default=160)
-    p.add_argument("--no-repeat-ngram", type=whole(0), default=NO_REPEAT_NGRAM,
+    p.add_argument("--temperature", type=positive, default=CHAT_DEFAULTS.temperature)
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=CHAT_DEFAULTS.seed)
+    p.add_argument("--max-new-tokens", type=whole(1, 4096), default=CHAT_DEFAULTS.max_new_tokens)
+    p.add_argument("--no-repeat-ngram", type=whole(0), default=CHAT_DEFAULTS.no_repeat_ngram_size,
                    metavar="N", help="never repeat an N-token sequence within an answer (a guard against loops; 0: off)")
     p.add_argument("--no-photos", action="store_true",
                    help="give an image to the model's image path alone (default: find each person in it and fit a "
@@ -271,9 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tools", action="store_true",
                    help="let the model write descriptions and yes/no answers about a given pose (default: computed "
                         "from its posecodes, true by construction)")
-    p.add_argument("--dtype", default="float16", choices=list(DTYPES),
+    p.add_argument("--dtype", default=CHAT_DEFAULTS.dtype, choices=list(DTYPES),
                    help="inference dtype (float16: same answers as float32 measured, ~2x faster on a CPU)")
-    p.add_argument("--context-turns", type=whole(-1), default=0, metavar="N",
+    p.add_argument("--context-turns", type=whole(-1), default=CHAT_DEFAULTS.context_turns, metavar="N",
                    help="earlier exchanges the model reads with each message (0: each message alone, earlier poses "
                         "only through /pose; -1: all that fit). The shipped model loses its <POSE> in long histories")
     p.set_defaults(func=commands.run_chat)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from posekit.body.parameters import pose_from_degrees, remove_yaw
+from posekit.body.parameters import poses_from_degrees, remove_yaw
 from posekit.body.skeleton import JOINT_INDEX
 from posekit.paths import data_dir, resolve_file
 
@@ -103,8 +103,7 @@ def library_params(names: list[str], library: dict[str, dict[str, tuple]] | None
     missing = [n for n in names if n not in library]
     if missing:
         raise KeyError(f"poses {missing} not in the library; available: {sorted(library)}")
-    params = [pose_from_degrees(library[n], dtype=dtype) for n in names]
-    return torch.cat([p[0] for p in params]), torch.cat([p[1] for p in params])
+    return poses_from_degrees([library[n] for n in names], dtype=dtype)
 
 
 def canonical_poses(names: list[str] | None = None) -> dict[str, torch.Tensor]:

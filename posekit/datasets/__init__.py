@@ -11,22 +11,16 @@ files), :mod:`~posekit.datasets.config` (what a build is made of), :mod:`~poseki
 
     from posekit.datasets import DatasetConfig, ensure_dataset, load_records
 """
-from posekit.datasets.augmentation import (
-    INSTRUCTION_START,
-    RECAPTION_STYLES,
-    describe_then_pose,
-    extra_edit_pairs,
-    recaptioned,
-)
-from posekit.datasets.build import build_dataset, ensure_dataset
-from posekit.datasets.config import DatasetConfig, DatasetError, dataset_dir
-from posekit.datasets.questions import chat_turns
-from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, TASKS, Record, read_jsonl, write_jsonl
-from posekit.datasets.rendering import SceneRenderer, default_workers
-from posekit.datasets.store import DatasetCheck, load_records, verify_dataset
-from posekit.datasets.tasks import load_spg_descriptions
+from posekit.lazy import lazy_exports
 
-__all__ = ["DatasetConfig", "DatasetError", "dataset_dir", "build_dataset", "ensure_dataset", "load_records",
-           "verify_dataset", "DatasetCheck", "describe_then_pose", "recaptioned", "extra_edit_pairs",
-           "RECAPTION_STYLES", "INSTRUCTION_START", "chat_turns", "SceneRenderer", "default_workers",
-           "load_spg_descriptions", "Record", "read_jsonl", "write_jsonl", "TASKS", "IMAGE_TASKS", "POSE_TASKS"]
+# names come from their modules when first used: reading one light module (a config) stays light
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "augmentation": ("INSTRUCTION_START", "RECAPTION_STYLES", "describe_then_pose", "extra_edit_pairs", "recaptioned",),
+    "build": ("build_dataset", "ensure_dataset",),
+    "config": ("DatasetConfig", "DatasetError", "dataset_dir",),
+    "questions": ("chat_turns",),
+    "records": ("IMAGE_TASKS", "POSE_TASKS", "TASKS", "Record", "read_jsonl", "write_jsonl",),
+    "rendering": ("SceneRenderer", "default_workers",),
+    "store": ("DatasetCheck", "load_records", "verify_dataset",),
+    "tasks": ("load_spg_descriptions",),
+})

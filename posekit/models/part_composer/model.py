@@ -1,28 +1,5 @@
-"""The part composer: a request's clauses, each setting the joints it speaks of.
-
-The decoder answers a request with one body; "squat down with both arms reaching forward" asks for
-two things, one per body part. The composer reads each clause of the request
-(:func:`posekit.language.clauses.split_clauses`) on its own: from the clause's MiniLM embedding and
-the numbers it names (degrees), a small network predicts which joints the clause sets (24
-probabilities: "bend your right elbow to 90 degrees" sets the right forearm only); the rotations
-come from the clause's nearest entry of a phrase memory (the canonical poses' labels and drawn part
-phrases with measured angles and heights; among the nearest by meaning, the one whose number is
-nearest the clause's). The answer starts from the decoder's answer (a new pose) or from the given
-pose (an edit) and each clause, in order, puts its rotations on the joints it sets. A single clause
-that sets nearly the whole body ("kneel on one knee") is the decoder's: its answer stays.
-
-Clauses combine into bodies that no stored pose holds, and the drawn phrases cover angles, heights
-and amounts densely. A regressed rotation per joint (the network's own, ``proposal="regressed"``)
-was measured too: it hedges between the poses a clause could mean (docs/model-design.md).
-
-Trained (:func:`train_part_composer`) on the canonical poses' labels (names, who phrases,
-situations, plain requests: the joints each one sets are those its words name, else those where
-its pose differs from standing) and on drawn part phrases with measured angles and heights
-(:func:`posekit.language.part_phrases.part_phrases`); a few minutes on 2 CPU cores.
-
-    composer = train_part_composer(body, poses=train_poses)
-    poses = composer.compose(texts, bases, edits)            # (N, 24, 3) axis-angle
-"""
+"""The part composer's network, its phrase memory and the composition of a request's clauses
+(:class:`PartComposer`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -34,62 +11,18 @@ from torch import nn
 
 from posekit.body.parameters import mirror_rotvec
 from posekit.body.parts import PART_JOINTS
-from posekit.body.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d, rotvec_to_rotmat
+from posekit.body.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rot6d
 from posekit.body.skeleton import JOINT_INDEX, NUM_JOINTS
-from posekit.configs import check_field_types
 from posekit.corpus.library import canonical_poses
-from posekit.datasets.plain import pose_labels
 from posekit.encoders.text import TEXT_DIM, get_text_encoder
 from posekit.files import atomic_path, first_bad_tensor, read_torch_file
-from posekit.language.clauses import clause_parts, clause_side, is_negated, split_clauses
-from posekit.language.part_phrases import part_phrases
+from posekit.language.clauses import clause_side, is_negated, split_clauses
+from posekit.models.part_composer.config import PartComposerConfig
 
-__all__ = ["PartComposerConfig", "PartComposer", "train_part_composer", "composer_examples", "number_features",
-           "COMPOSER_FILE"]
+__all__ = ["PartComposer", "number_features", "NUMBER_FEATURES"]
 
-COMPOSER_FILE = "part_composer.pt"
-"""The composer's file inside a ChatPose checkpoint folder (loaded with it when present)."""
 NUMBER_FEATURES = 3
-PROPOSALS = ("recalled", "regressed")
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
-
-
-@dataclasses.dataclass(frozen=True)
-class PartComposerConfig:
-    hidden: int = 512
-    """Width of the network's two hidden layers."""
-    epochs: int = 40
-    lr: float = 1e-3
-    batch_size: int = 256
-    phrases: int = 8000
-    """Drawn part phrases in the training set (besides the canonical poses' labels)."""
-    threshold: float = 0.5
-    """A clause sets a joint when its probability is at least this."""
-    whole_body: int = 18
-    """A request of one clause that sets at least this many joints is left to the decoder."""
-    max_clauses: int = 3
-    """A request of more clauses than this is left to the decoder: captions and PoseFix instructions
-    of many sentences are what the decoder was trained on (chosen on the validation split: text2pose
-    level at 1-3, docs/model-design.md)."""
-    moved_degrees: float = 15.0
-    """A label without body-part words sets the joints where its pose differs from standing by more."""
-    seed: int = 0
-    proposal: str = "recalled"
-    """Where a clause's rotations come from: its nearest phrase-memory entry ("recalled") or the
-    network's regression ("regressed")."""
-    recall_k: int = 16
-    """Entries nearest by meaning among which the number decides."""
-    number_weight: float = 0.5
-    """Score penalty per 180 degrees between the clause's number and an entry's."""
-
-    def __post_init__(self) -> None:
-        check_field_types(self)
-        if not 0 < self.threshold < 1 or self.hidden < 1 or self.epochs < 1 or self.phrases < 0 or self.lr <= 0:
-            raise ValueError(f"PartComposerConfig: threshold in (0, 1), hidden and epochs >= 1, phrases >= 0 and "
-                             f"lr > 0 are needed, got {self}")
-        if self.proposal not in PROPOSALS or self.recall_k < 1:
-            raise ValueError(f"PartComposerConfig.proposal must be one of {PROPOSALS} and recall_k >= 1, got "
-                             f"{self.proposal!r}, {self.recall_k}")
 
 
 def number_features(texts: list[str]) -> torch.Tensor:
@@ -231,72 +164,3 @@ class PartComposer(nn.Module):
         model.set_memory_sides(state["memory_sides"])
         model.load_state_dict(state)
         return model.eval()
-
-
-def _joint_mask(names: tuple[str, ...]) -> torch.Tensor:
-    mask = torch.zeros(NUM_JOINTS, dtype=torch.bool)
-    mask[[JOINT_INDEX[n] for n in names]] = True
-    return mask
-
-
-def composer_examples(body, poses: list[str] | None = None, config: PartComposerConfig = PartComposerConfig()
-                      ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Training clauses, their target poses ``(N, 24, 3)`` and the joints each sets ``(N, 24)`` bool:
-    the labels of the canonical ``poses`` (all when None) and ``config.phrases`` drawn part phrases."""
-    labels = pose_labels(poses, plain=True)
-    table = canonical_poses(list(dict.fromkeys(p for _, p in labels)))
-    rest = rotvec_to_rotmat(canonical_poses(["standing"])["standing"])  # (24, 3, 3)
-    moved = {}
-    for name, pose in table.items():
-        cos = ((torch.einsum("jab,jab->j", rotvec_to_rotmat(pose), rest) - 1) / 2).clamp(-1, 1)
-        moved[name] = torch.rad2deg(torch.arccos(cos)) > config.moved_degrees  # (24,)
-    texts, targets, masks = [], [], []
-    for text, name in labels:
-        parts = clause_parts(text)
-        mask = torch.zeros(NUM_JOINTS, dtype=torch.bool)
-        for part in parts:
-            mask[list(PART_JOINTS[part])] = True
-        texts.append(text)
-        targets.append(table[name])
-        masks.append(mask if parts else moved[name])
-    for phrase in part_phrases(body, config.phrases, seed=config.seed):
-        texts.append(phrase.text)
-        targets.append(phrase.pose)
-        masks.append(_joint_mask(phrase.joints))
-    return texts, torch.stack(targets), torch.stack(masks)
-
-
-def train_part_composer(body, poses: list[str] | None = None, config: PartComposerConfig = PartComposerConfig(),
-                        progress: bool = False) -> PartComposer:
-    """A composer trained on :func:`composer_examples` (the canonical ``poses``' labels, all when
-    None, and drawn part phrases): binary cross-entropy on the joints each clause sets plus an L1
-    on the rotation matrices of those joints. Deterministic for a given ``config.seed``."""
-    from tqdm.auto import trange
-
-    torch.manual_seed(config.seed)
-    texts, targets, masks = composer_examples(body, poses, config)
-    sentences, numbers = get_text_encoder().encode(texts), number_features(texts)
-    target_rotmats = rotvec_to_rotmat(targets)  # (N, 24, 3, 3)
-    model = PartComposer(config)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    steps = config.epochs * ((len(texts) + config.batch_size - 1) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps)
-    generator = torch.Generator().manual_seed(config.seed)
-    model.train()
-    for _ in trange(config.epochs, desc="part composer", disable=not progress):
-        order = torch.randperm(len(texts), generator=generator)
-        for start in range(0, len(texts), config.batch_size):
-            rows = order[start:start + config.batch_size]
-            logits, rotmats = model(sentences[rows], numbers[rows])
-            mask = masks[rows]
-            sets_loss = nn.functional.binary_cross_entropy_with_logits(logits, mask.float())
-            error = (rotmats - target_rotmats[rows]).abs().sum((-1, -2))  # (B, 24)
-            rotation_loss = (error * mask).sum() / mask.sum().clamp_min(1)
-            loss = sets_loss + rotation_loss
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-    model.set_memory(sentences, numbers, targets)
-    model.set_memory_sides(torch.tensor([clause_side(t) for t in texts]))
-    return model.eval()
