@@ -1,9 +1,10 @@
-"""Checks shared by posekit's configuration dataclasses: every field's value has its declared type,
+"""Checks shared by posekit's configuration dataclasses: every field's value has its declared type and is finite,
 so that a config read from a JSON file or typed on the command line fails naming the field
 (``TrainConfig.steps must be an integer, got '10' (str)``), not deep inside a run."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import types
 import typing
@@ -57,6 +58,21 @@ def _describe(hint) -> str:
     return _NAMES.get(hint, str(hint))
 
 
+def _first_non_finite(value):
+    """The first NaN or infinite number in a config value (numbers, lists, tuples, dicts), else None.
+    No config field means NaN or infinity: a ``"lr": NaN`` in a JSON file would train NaN weights."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return None if math.isfinite(value) else value
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_non_finite(item)
+            if found is not None:
+                return found
+    return None
+
+
 def check_field_types(config) -> None:
     """Raise :class:`ConfigTypeError` naming the first field of the dataclass instance ``config``
     whose value does not have the field's declared type (an integer is accepted for a float).
@@ -67,3 +83,7 @@ def check_field_types(config) -> None:
         if not _matches(value, hint):
             raise ConfigTypeError(f"{type(config).__name__}.{field.name} must be {_describe(hint)}, got {value!r} "
                                   f"({type(value).__name__}): fix it in the config file or the option that sets it")
+        bad = _first_non_finite(value)
+        if bad is not None:
+            raise ConfigTypeError(f"{type(config).__name__}.{field.name} must be finite, got {bad}: fix it in the "
+                                  "config file or the option that sets it")

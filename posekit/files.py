@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_dir", "check_owned", "NotOwnedError", "copy_other_files", "read_npz",
+__all__ = ["atomic_path", "atomic_dir", "NotOwnedError", "copy_other_files", "read_npz", "first_kind_mismatch",
            "read_torch_file", "read_json", "first_bad_tensor"]
 
 
@@ -34,6 +34,20 @@ def first_bad_tensor(tensors, all_zero: tuple[str, ...] = ()) -> str | None:
                 return f"{name} (NaN or infinite values)"
             if name in all_zero and value.numel() and not bool(value.any()):
                 return f"{name} (all zeros)"
+    return None
+
+
+def first_kind_mismatch(tensors, reference) -> str | None:
+    """The first tensor of the mapping ``tensors`` that is whole numbers where ``reference`` (a model's
+    state) holds floating point, or the reverse: an ``int32`` copy of float weights would load with
+    its values truncated. None when every shared name agrees."""
+    import torch
+
+    for name, value in tensors.items():
+        own = reference.get(name)
+        if isinstance(value, torch.Tensor) and isinstance(own, torch.Tensor) \
+                and value.is_floating_point() != own.is_floating_point():
+            return f"{name} is {value.dtype} where the model holds {own.dtype}"
     return None
 
 
@@ -131,30 +145,13 @@ class NotOwnedError(FileExistsError):
     """A path holds something posekit did not write: posekit leaves it alone unless told (``force``)."""
 
 
-def check_owned(path: str | os.PathLike, marker: str | None = None, force: bool = False) -> None:
-    """Refuse (:class:`NotOwnedError`) to replace ``path`` unless it is missing, an empty folder, or a
-    folder holding ``marker`` (the file that shows posekit wrote it: a dataset's ``manifest.json``, a
-    checkpoint's ``config.json``), or ``force`` is set. A file where a folder is to go is never
-    posekit's own. Called before any work, so that a refusal costs nothing."""
-    path = Path(path)
-    if force or not path.exists():
-        return
-    if not path.is_dir():
-        raise NotOwnedError(f"{path} is a file, not a folder that posekit wrote; pass another path, or remove the "
-                            "file yourself (posekit never replaces what it did not write)")
-    if marker is not None and any(path.iterdir()) and not (path / marker).exists():
-        raise NotOwnedError(f"{path} holds files but no {marker}, so posekit did not write it; pass a new or empty "
-                            "folder, or --force (force=True) to replace it and everything in it")
-
-
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, marker: str | None = None, force: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary folder next to ``path``; on success it takes ``path``'s place
     (an existing folder is moved aside first and deleted after), on an exception it is deleted
-    and ``path`` is left as it was. Only what posekit owns is replaced (:func:`check_owned`, with
-    ``marker`` and ``force``): checked before the caller's work starts."""
+    and ``path`` is left as it was. Whether ``path`` may be replaced is the caller's to check first,
+    before any work (:func:`posekit.outputs.check_replaceable`)."""
     path = Path(path)
-    check_owned(path, marker, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from posekit.datasets import DatasetConfig, dataset_dir, default_workers, ensure_dataset
 from posekit.files import atomic_path
+from posekit.outputs import OutputFolder
 from posekit.paths import repo_root, reports_dir, widget_js_dir
 
 __all__ = ["NotebookRun", "notebook_paths", "run_notebook", "build_report", "prepare_datasets", "is_quick", "install_widget_js", "export_html",
@@ -270,11 +271,25 @@ def prepare_datasets() -> None:
             print(f"  {config.name} dataset ready in {time.time() - start:.0f} s", flush=True)
 
 
-def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout: int = 1800) -> Path:
-    """Run the notebooks in order, write the report; raises RuntimeError if any notebook failed."""
+def is_report_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a report posekit wrote before folders carried :data:`posekit.outputs.MARKER`
+    (its ``index.html`` is posekit's report index)."""
+    try:
+        return "<title>posekit report</title>" in (folder / "index.html").read_text(encoding="utf-8")[:500]
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def build_report(quick: bool = True, notebooks: list[str] | None = None, timeout: int = 1800,
+                 force: bool = False) -> Path:
+    """Run the notebooks in order, write the report; raises RuntimeError if any notebook failed.
+    A page of the report's names in the reports folder that posekit did not write is refused before
+    any notebook runs (:class:`posekit.outputs.OutputFolder`; ``force``: replaced)."""
     out_dir = reports_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks else notebook_paths()
+    pages = ["index.html", "notebooks", *(f"{p.stem}.html" for p in paths)]
+    folder = OutputFolder(out_dir, "report", names=pages, force=force, legacy=is_report_folder)
+    folder.record(*pages)  # the report's pages, written as the notebooks finish
     runs = []
     with quick_mode(quick):  # notebook_dataset reads it
         if not notebooks:

@@ -104,3 +104,12 @@ def test_a_file_that_is_not_a_motion_file_is_named_in_one_line(tmp_path):
         build_amass_corpus(AmassSource(str(tmp_path)))
     with pytest.raises(ValueError, match="every must be > 0"):
         AmassSource(str(tmp_path), every=0.0)
+
+
+@pytest.mark.parametrize("rate", [0.0, -30.0, float("nan")])
+def test_a_frame_rate_that_is_not_one_is_named(tmp_path, rate):
+    """A frame rate of 0 was read as 60 fps (the default for a file that gives none)."""
+    (tmp_path / "CMU").mkdir()
+    np.savez(tmp_path / "CMU" / "01_poses.npz", **{**_motion(torch.zeros(24, 3), 90, 0), "mocap_framerate": np.array(rate)})
+    with pytest.raises(AmassError, match=r"AMASS file CMU/01_poses.npz: mocap_framerate is .*, not a frame rate"):
+        build_amass_corpus(AmassSource(str(tmp_path)))

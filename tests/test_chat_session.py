@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_chatpose import ScriptedChatPose, tiny_llama
 
 from posekit.chat import ChatSession, load_pose_npz
+from posekit.chat.session import NOBODY_FOUND
 from posekit.cli import main
 from posekit.datasets.records import POSE_IN_TOKEN, POSE_TOKEN
 from posekit.models.chatpose import ChatPoseConfig
@@ -101,7 +103,7 @@ def test_cli_one_shot_writes_npz_obj_html(tmp_path, body, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "[pose 0]" in printed and "poses saved in" in printed
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["pose_00.html", "pose_00.npz", "pose_00.obj"]
+    assert files == ["pose_00.html", "pose_00.npz", "pose_00.obj", "posekit-output.json"]  # the marker lists them
     data = np.load(tmp_path / "out" / "pose_00.npz")
     assert data["global_orient"].shape == (1, 3) and data["body_pose"].shape == (1, 69) and data["betas"].shape == (1, 10)
     pose, betas = load_pose_npz(tmp_path / "out" / "pose_00.npz")
@@ -183,6 +185,31 @@ def test_interactive_chat_survives_bad_lines_and_keeps_the_conversation(tmp_path
         ["pose_00.html", "pose_00.npz", "pose_00.obj"]
 
 
+def test_a_turn_that_fails_fails_alone(tmp_path, monkeypatch, capsys):
+    """Any error inside one turn of the interactive chat is one line; the next turns are read and answered."""
+    model = scripted()
+    monkeypatch.setattr("posekit.chat.session.load_chatpose",
+                        lambda checkpoint=None, device=None, dtype=None, release=False: model)
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(dot)
+    lines = iter([f"/image {dot}", "Who is this?", "Break please.", "Show me a squat.", "/quit"])
+    real_send = ChatSession.send
+
+    def send(self, text, image=None, pose=None):
+        if text.startswith("Break"):
+            raise RuntimeError("an internal fault\nwith a second line")
+        return real_send(self, text, image=image, pose=pose)
+
+    monkeypatch.setattr(ChatSession, "send", send)
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert main(["chat", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "dot.png is 1 x 1 pixels: too small" in printed  # refused when attached, before any model sees it
+    assert "error: an internal fault with a second line (this message was not answered" in printed
+    assert printed.count("chatpose>") == 2 and "Traceback" not in printed  # "Who is this?" and the squat
+    assert (tmp_path / "out" / "pose_01.npz").is_file()
+
+
 def test_two_poses_in_one_answer_get_their_own_numbers(body):
     model = scripted()
     model.script = (model.token_ids[POSE_TOKEN], model.token_ids[POSE_TOKEN], model.script[-1])
@@ -243,8 +270,14 @@ def test_a_photo_brings_its_people_in_as_fitted_poses(body, tiny_dataset, monkey
     empty = tmp_path / "grey.png"
     Image.new("RGB", (160, 160), (120, 120, 120)).save(empty)
     plain = ChatSession(model=scripted(vision=True), body=body)
-    reply = plain.send("Show me the pose of the person in this photo.", image=empty)
-    assert plain.photo is None and reply.tool is None and len(reply.poses) == 1  # no one found: the model's answer
+    with pytest.raises(ValueError, match=r"grey\.png is blank"):  # nothing to see: no answer, no pose saved
+        plain.send("Show me the pose of the person in this photo.", image=empty)
+    assert not plain.poses and plain.image is None
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)).save(noise)
+    reply = plain.send("Show me the pose of the person in this photo.", image=noise)
+    assert plain.photo is None and len(reply.poses) == 1  # no one found: the model's answer, said to be a guess
+    assert reply.tool == "model's guess" and NOBODY_FOUND in reply.text
 
 
 def test_the_chat_loads_the_release_checkpoint_by_default(monkeypatch):

@@ -517,7 +517,7 @@ def test_a_checkpoint_with_bad_weights_is_refused_and_a_foreign_folder_is_not_ad
     mine = tmp_path / "notes"
     mine.mkdir()
     (mine / "todo.txt").write_text("mine")
-    with pytest.raises(NotOwnedError, match="no config.json"):
+    with pytest.raises(NotOwnedError, match="no posekit-output.json"):
         model.save(mine)
     assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
     model.save(mine, force=True)  # told to: the checkpoint is written beside the other files

@@ -126,7 +126,7 @@ def test_help_and_bad_options_never_import_torch(argv):
     (["train", "--config", "LISTJSON"], "holds a JSON list, not the dict expected"),
     (["train-decoder", "--out", "AFILE"], "is not a posekit decoder file; pass a new path, or --force"),
     (["train-decoder", "--out", "TMP"], "is a folder; name the decoder file"),
-    (["train-decoder", "--out", "TMP/d.pt", "--chatpose-out", "TMP"], "no config.json, so posekit did not write it"),
+    (["train-decoder", "--out", "TMP/d.pt", "--chatpose-out", "TMP"], "no posekit-output.json, so posekit did not write it"),
     (["train", "--steps", "-1", "--out", "TMP/run"], "argument --steps: must be >= 1, got -1"),
     (["chat", "--prompt", "hi", "--max-new-tokens", "0"], "argument --max-new-tokens: must be from 1 to 4096"),
     (["chat", "--prompt", "hi", "--temperature", "-1"], "argument --temperature: must be a finite number > 0"),
@@ -151,8 +151,8 @@ def test_help_and_bad_options_never_import_torch(argv):
     (["eval", "--task", "spg", "--model", "mean", "--root", "TMP", "--limit", "1"], "no manifest.json"),
     (["build-data", "--scale", "-1", "--out", "TMP/data"], "argument --scale: must be a finite number > 0"),
     (["build-data", "--out", "AFILE/data"], "AFILE"),
-    (["build-data", "--quick", "--out", "AFILE"], "is a file, not a folder that posekit wrote"),
-    (["build-data", "--quick", "--out", "TMP"], "no manifest.json, so posekit did not write it"),
+    (["build-data", "--quick", "--out", "AFILE"], "is a file, not a dataset folder that posekit wrote"),
+    (["build-data", "--quick", "--out", "TMP"], "no posekit-output.json, so posekit did not write it"),
     (["train", "--mixed-precision", "fp8"], "argument --mixed-precision: invalid choice: 'fp8'"),
     (["build-data", "--amass", "TMP/nosuch"], "no such folder"),
     (["build-data", "--amass", "TMP"], "no .npz motion files under it"),
@@ -165,7 +165,10 @@ def test_help_and_bad_options_never_import_torch(argv):
     (["report", "TMP/nosuch.ipynb"], "nosuch.ipynb"),
     (["photo", "TMP/nosuch.jpg"], "nosuch.jpg does not exist"),
     (["photo", "AFILE"], "could not be read as an image"),
-    (["photo", "GREYPHOTO"], "no person found in"),
+    (["photo", "GREYPHOTO"], "grey.png is blank (every pixel nearly the same colour"),
+    (["photo", "TINYPHOTO"], "tiny.png is 1 x 1 pixels: too small to see a person in"),
+    (["photo", "NOISEPHOTO"], "no person found in"),
+    (["chat", "--image", "GREYPHOTO", "--prompt", "Who is this?"], "grey.png is blank"),
 ])
 def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path):
     (tmp_path / "bad.json").write_text("{bad json")
@@ -178,12 +181,15 @@ def test_bad_inputs_end_in_one_line_not_a_traceback(argv, says, capsys, tmp_path
     from PIL import Image
 
     Image.new("RGB", (120, 120), (128, 128, 128)).save(tmp_path / "grey.png")
+    Image.new("RGB", (1, 1), (128, 20, 20)).save(tmp_path / "tiny.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(tmp_path / "noise.png")
     (tmp_path / "empty_manifest").mkdir()
     (tmp_path / "empty_manifest" / "manifest.json").write_text("{}")
     names = {"BADJSON": str(tmp_path / "bad.json"), "UNKNOWNKEY": str(tmp_path / "unknown.json"),
              "AFILE": str(tmp_path / "a_file"), "TYPEDCONFIG": str(tmp_path / "typed.json"),
              "NESTEDCONFIG": str(tmp_path / "nested.json"), "LATIN1": str(tmp_path / "latin1.json"),
              "LISTJSON": str(tmp_path / "list.json"), "GREYPHOTO": str(tmp_path / "grey.png"),
+             "TINYPHOTO": str(tmp_path / "tiny.png"), "NOISEPHOTO": str(tmp_path / "noise.png"),
              "EMPTYMANIFEST": str(tmp_path / "empty_manifest"), "TMP": str(tmp_path)}
     argv = [next((a.replace(k, v) for k, v in names.items() if a.startswith(k)), a) for a in argv]
     says = next((says.replace(k, v) for k, v in names.items() if says.startswith(k)), says)
@@ -233,5 +239,6 @@ def test_photo_writes_each_persons_body_and_an_overlay(tmp_path, capsys):
     assert main(["photo", str(data_dir() / "photos" / "astronaut.jpg"), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "person 0:" in out and "reprojection" in out and "1 people in" in out
-    assert {p.name for p in tmp_path.iterdir()} == {"overlay.png", "bodies.html", "person_0.npz", "person_0.obj"}
+    assert {p.name for p in tmp_path.iterdir()} == {"overlay.png", "bodies.html", "person_0.npz", "person_0.obj",
+                                                   "posekit-output.json"}
     assert np.load(tmp_path / "person_0.npz")["body_pose"].shape == (1, 69)

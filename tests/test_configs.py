@@ -53,3 +53,34 @@ def test_a_wrongly_typed_value_in_a_saved_config_is_named_with_its_nested_class(
         TrainConfig(lr="fast")
     with pytest.raises(ValueError):
         TrainConfig(lr="fast")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinite_settings_are_refused_naming_the_field(bad):
+    from posekit.models.chatpose.training import TrainConfig
+    from posekit.models.part_composer import PartComposerConfig
+
+    with pytest.raises(ValueError, match=r"TrainConfig\.lr must be finite"):
+        TrainConfig(lr=bad)
+    with pytest.raises(ValueError, match=r"PartComposerConfig\.threshold must be finite"):
+        PartComposerConfig(threshold=bad)
+    with pytest.raises(ValueError, match=r"TrainConfig\.task_weights must be finite"):
+        TrainConfig(task_weights={"text2pose": bad})
+
+
+@pytest.mark.parametrize("weights", [{"text2pose": 0.0, "spg": 0.0}, {"text2pose": -1.0, "spg": 2.0}, {"nosuch": 1.0}])
+def test_task_weights_that_train_nothing_are_refused(weights):
+    from posekit.models.chatpose.training import TrainConfig
+
+    with pytest.raises(ValueError, match=r"TrainConfig\.task_weights must give tasks"):
+        TrainConfig(task_weights=weights)
+
+
+def test_fp16_on_a_cpu_is_refused_not_recorded_as_applied(tmp_path, monkeypatch):
+    from posekit import distributed
+    from posekit.models.chatpose.training import TrainConfig, train
+
+    monkeypatch.setattr(distributed, "cpu_only", lambda: True)
+    with pytest.raises(ValueError, match="mixed_precision 'fp16' needs a GPU"):
+        train(TrainConfig(mixed_precision="fp16"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "train_config.json").exists()

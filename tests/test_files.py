@@ -1,7 +1,7 @@
 import pytest
 from posefixtures import crafted_torch_file
 
-from posekit.files import NotOwnedError, atomic_dir, atomic_path
+from posekit.files import atomic_dir, atomic_path
 
 
 def test_atomic_path_replaces_in_one_step_or_not_at_all(tmp_path):
@@ -33,32 +33,6 @@ def test_atomic_dir_swaps_whole_folders(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["config", "weights"]
     assert (target / "weights").read_text() == "v2"
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
-
-
-def test_atomic_dir_replaces_only_what_posekit_wrote(tmp_path):
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "todo.txt").write_text("mine")
-    with pytest.raises(NotOwnedError, match="no manifest.json"):
-        with atomic_dir(notes, marker="manifest.json") as tmp:
-            raise AssertionError("the refusal comes before any work")
-    assert (notes / "todo.txt").read_text() == "mine"
-    file = tmp_path / "file"
-    file.write_text("mine too")
-    with pytest.raises(NotOwnedError, match="is a file"):
-        with atomic_dir(file):
-            pass
-    assert file.read_text() == "mine too"
-    with atomic_dir(file, force=True) as tmp:  # told to: the file goes
-        (tmp / "manifest.json").write_text("{}")
-    with atomic_dir(file, marker="manifest.json") as tmp:  # now posekit's own: replaced without force
-        (tmp / "manifest.json").write_text("{}")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with atomic_dir(empty, marker="manifest.json") as tmp:
-        (tmp / "manifest.json").write_text("{}")
-    assert (empty / "manifest.json").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file",
-                                                                                                 "notes"]
 
 
 def test_torch_files_are_read_without_running_code(tmp_path):
@@ -117,3 +91,17 @@ def test_bad_tensors_are_found_by_name():
     assert first_bad_tensor({"w": torch.tensor([float("inf")])}) == "w (NaN or infinite values)"
     assert first_bad_tensor({"flat": torch.zeros(4)}, all_zero=("flat",)) == "flat (all zeros)"
     assert first_bad_tensor({"flat": torch.zeros(0)}, all_zero=("flat",)) is None  # empty is not "all zeros"
+    # the fast path (a finite sum) is exact: finite values whose sum overflows are still sound, -inf + inf is caught
+    assert first_bad_tensor({"big": torch.full((4,), 3e38)}) is None
+    assert first_bad_tensor({"both": torch.tensor([float("inf"), -float("inf")])}) == "both (NaN or infinite values)"
+
+
+def test_an_integer_copy_of_float_weights_is_named():
+    import torch
+
+    from posekit.files import first_kind_mismatch
+
+    model = {"w": torch.ones(3), "ids": torch.zeros(3, dtype=torch.long)}
+    assert first_kind_mismatch({"w": torch.ones(3, dtype=torch.float16), "ids": torch.ones(3, dtype=torch.int8)}, model) is None
+    assert first_kind_mismatch({"w": torch.ones(3, dtype=torch.int32)}, model) == "w is torch.int32 where the model holds torch.float32"
+    assert first_kind_mismatch({"ids": torch.ones(3)}, model) == "ids is torch.float32 where the model holds torch.int64"

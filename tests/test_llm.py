@@ -131,3 +131,14 @@ def test_a_decoder_trains_on_another_backbones_states(kind, tmp_path, tiny_datas
     assert len(history) == 1 and history[0]["val_loss"] > 0
     poses = model.predict(load_records("text2pose", "test", root=tiny_dataset[0])[:3], tiny_dataset[0])
     assert poses.shape == (3, 24, 3) and bool(torch.isfinite(poses).all())
+
+
+@pytest.mark.parametrize("present", [[], ["config.json"], ["config.json", "model.safetensors"]])
+def test_a_model_folder_missing_parts_says_which(tmp_path, present):
+    """An empty or config-only folder asked to install sentencepiece; now it names what is missing."""
+    from posekit.encoders.llm import load_backbone
+
+    for name in present:
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(AssetNotFoundError, match=f"backbone folder {tmp_path} has no .*tokenizer"):
+        load_backbone(str(tmp_path))

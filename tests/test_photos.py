@@ -1,5 +1,7 @@
 """The photo path (posekit.photos): landmarks offline, a body fit that recovers known poses, whatever the
 proportions, one body per person, a clear answer when there is no one."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,14 @@ def test_each_person_in_a_photo_gets_a_body_and_nothing_is_downloaded(tiny_datas
     assert len(alone) == 1
     fit = fit_people(people)
     assert fit.pose.shape == (2, NUM_JOINTS, 3) and float(fit.reprojection.max()) < 12.0
+
+
+@pytest.mark.parametrize("field", ["visibility", "image_xy", "world"])
+def test_landmarks_with_nan_are_refused_naming_the_field(body, field):
+    """A NaN visibility came out as a finite pose called plausible; NaN landmarks blamed global_orient."""
+    joints = body(torch.zeros(1, 3), torch.zeros(1, 23, 3), joints_only=True).joints[0]
+    person = person_from_joints(joints)
+    broken = getattr(person, field).astype(np.float64).copy()
+    broken[5] = np.nan
+    with pytest.raises(ValueError, match=f"person 0: {field} holds NaN or infinite values \\(landmark 5\\)"):
+        fit_people([dataclasses.replace(person, **{field: broken})], body)

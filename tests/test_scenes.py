@@ -49,3 +49,13 @@ def test_camera_frame_pose_is_identity_for_a_person_facing_the_camera():
     behind = look_at([0, 0, 0], 3.0, azimuth_deg=180, elevation_deg=0)
     angle = roma.rotvec_to_rotmat(camera_frame_pose(pose, behind)[0])
     assert torch.allclose(angle @ torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, -1.0]), atol=1e-5)
+
+
+def test_a_scene_of_one_person_gets_queries_and_no_crash(body):
+    """A small corpus can leave an RPE scene with one person: it has no tallest or leftmost person."""
+    entries = load_canonical()
+    name = NAMES[1]
+    alone = build_scene(body, entries_to_rotvec([entries[name]]), [name], [entries[name].category], ["sits"],
+                        np.random.default_rng(0))
+    queries = make_queries(alone, 0, [], np.random.default_rng(0))
+    assert queries and {q.kind for q in queries} <= {"action", "color", "color+action"}

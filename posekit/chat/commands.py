@@ -10,8 +10,10 @@ from pathlib import Path
 
 from posekit.chat.export import export_or_fallback
 from posekit.chat.session import ChatSession
-from posekit.encoders.vision import load_image
+from posekit.encoders.vision import read_photo_rgb
 from posekit.models.chatpose.config import CheckpointError
+from posekit.files import NotOwnedError
+from posekit.outputs import OutputFolder
 from posekit.paths import AssetNotFoundError, reports_dir
 
 __all__ = ["ChatCommand", "CHAT_HELP", "parse_chat_line", "run_chat", "show_reply"]
@@ -64,7 +66,7 @@ def parse_chat_line(line: str, pose_count: int) -> ChatCommand:
         return ChatCommand("pose", index)
     if command == "/image":
         if arg:
-            load_image(arg)  # a bad file is refused now, not after the model has answered
+            read_photo_rgb(arg)  # a bad, tiny or blank file is refused now, not after the model has answered
         return ChatCommand("image", arg or None)
     raise ValueError(f"unknown command {command!r}: {CHAT_HELP}")
 
@@ -79,9 +81,18 @@ def run_chat(args) -> int:
 
     if args.prompt is not None and not args.prompt.strip():
         return fail("the prompt is empty")
+    # one folder per call: the time and the process id, so that two calls in the same second never share one
+    out = Path(args.out) if args.out else reports_dir() / "chat" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    force = getattr(args, "force", False)
+    try:  # a user's pose_* files in --out: refused before the model loads
+        OutputFolder(out, "chat", patterns=("pose_*",), force=force)
+    except NotOwnedError as err:
+        return fail(one_line(err))
+    except OSError:
+        pass  # --out cannot be written (no permission, a file above it): each answer goes to a temporary folder
     try:
         if args.image:
-            load_image(args.image)  # before the model loads: a bad file fails in a second
+            read_photo_rgb(args.image)  # before the model loads: a bad, tiny or blank file fails in a second
         session = ChatSession(checkpoint=args.checkpoint, do_sample=args.sample, temperature=args.temperature,
                               seed=args.seed, max_new_tokens=args.max_new_tokens, dtype=args.dtype,
                               no_repeat_ngram_size=args.no_repeat_ngram, tools=not args.no_tools,
@@ -89,15 +100,14 @@ def run_chat(args) -> int:
                               context_turns=None if args.context_turns < 0 else args.context_turns)
     except (OSError, ValueError, TypeError, CheckpointError, AssetNotFoundError, ImportError) as err:
         return fail(" ".join(str(err).split()))
-    # one folder per call: the time and the process id, so that two calls in the same second never share one
-    out = Path(args.out) if args.out else reports_dir() / "chat" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
     image = args.image
     if args.prompt is not None:  # one shot: a bad input ends the command with one line
         try:
             reply = session.send(args.prompt, image=image)
         except (FileNotFoundError, ValueError) as err:
             return fail(str(err).splitlines()[0])
-        out = show_reply(session, reply, out)
+        out = show_reply(session, reply, out, force)
         if session.poses:
             print(f"poses saved in {out}")
         return 0
@@ -115,7 +125,7 @@ def run_chat(args) -> int:
         try:
             command = parse_chat_line(line, len(session.poses))
         except (OSError, ValueError) as err:
-            print(f"error: {err}")
+            print(f"error: {one_line(err)}")
             continue
         if command.kind == "quit":
             break
@@ -128,25 +138,31 @@ def run_chat(args) -> int:
         elif command.kind == "image":
             image = command.value
         elif command.kind == "message":
-            try:
+            try:  # a turn fails alone: any error is one line and the conversation goes on
                 reply = session.send(command.value, image=image, pose=attach)
-            except (OSError, ValueError) as err:
-                print(f"error: {err}")
-                continue
+                out = show_reply(session, reply, out, force)
+            except Exception as err:  # noqa: BLE001 - the next turns are still read and answered
+                if getattr(args, "debug", False):
+                    raise
+                print(f"error: {one_line(err)} (this message was not answered; the conversation goes on)")
             finally:
                 image = attach = None  # a failed message does not leave them attached to every later one
-            out = show_reply(session, reply, out)
     if session.poses:
         print(f"poses saved in {out}")
     return 0
 
 
-def show_reply(session, reply, out: Path) -> Path:
+def one_line(err: BaseException) -> str:
+    """An error as one line: its message's words, else its type's name."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def show_reply(session, reply, out: Path, force: bool = False) -> Path:
     """Print a reply and save its poses (elsewhere, with a warning, when ``out`` cannot be written);
     returns the folder the poses went to."""
     print(f"chatpose> {reply.text}")
     for result in reply.poses:
-        files, out, warning = export_or_fallback(session, result, out)
+        files, out, warning = export_or_fallback(session, result, out, force)
         if warning:
             print(f"warning: {warning}")
         print(f"  [pose {result.index}] {result.description}")

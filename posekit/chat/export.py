@@ -19,15 +19,15 @@ if TYPE_CHECKING:  # for annotations only: the session imports this module
 __all__ = ["export_or_fallback", "save_pose_npz", "load_pose_npz", "save_obj", "save_html"]
 
 
-def export_or_fallback(session: "ChatSession", result: "ChatPoseResult",
-                       folder: str | os.PathLike) -> tuple[dict[str, Path], Path, str | None]:
-    """Write a pose's files into ``folder``; if that fails (a file in the way, no permission, a
-    full disk), into a new temporary folder instead, so an answer is never lost. Returns the
-    files, the folder used and a warning to show (None when ``folder`` worked)."""
+def export_or_fallback(session: "ChatSession", result: "ChatPoseResult", folder: str | os.PathLike,
+                       force: bool = False) -> tuple[dict[str, Path], Path, str | None]:
+    """Write a pose's files into ``folder``; if that fails (a file in the way, a user's file of the
+    same name, no permission, a full disk), into a new temporary folder instead, so an answer is
+    never lost. Returns the files, the folder used and a warning to show (None when ``folder`` worked)."""
     import tempfile
 
     try:
-        return session.export(result, folder), Path(folder), None
+        return session.export(result, folder, force=force), Path(folder), None
     except OSError as err:
         fallback = Path(tempfile.mkdtemp(prefix="posekit-chat-"))
         files = session.export(result, fallback)

@@ -26,13 +26,19 @@ from posekit.chat.export import save_html, save_obj, save_pose_npz
 from posekit.chat.photo import PhotoReading, photo_path_available, photo_route, read_chat_photo
 from posekit.chat.tools import describe_pose, is_description_request, yes_no_answer, yes_no_question
 from posekit.datasets.records import IMAGE_TOKEN, POSE_IN_TOKEN, POSE_TOKEN, Record
-from posekit.encoders.vision import load_image
+from posekit.encoders.vision import read_photo_rgb
 from posekit.language.captioner import Captioner
 from posekit.models.chatpose import check_no_repeat_ngram_size, load_chatpose
+from posekit.outputs import OutputFolder
 from posekit.photos import PHOTO_INSTALL
 
 __all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM"]
 
+
+
+NOBODY_FOUND = ("(No person was found in the image, so this pose is the model's guess from the whole picture, "
+                "not a reading of someone in it.)")
+"""Added to an answer about an image in which the photo path found no one."""
 
 
 @dataclasses.dataclass
@@ -70,7 +76,8 @@ class Reply:
     tool: str | None = None
     """``"captioner"`` or ``"posecodes"`` when the answer was computed from the given pose's
     posecodes (:mod:`posekit.chat.tools`) instead of generated; ``"photo fit"`` when its poses are the
-    fitted bodies of the photo's people (:mod:`posekit.chat.photo`); None: the model's."""
+    fitted bodies of the photo's people (:mod:`posekit.chat.photo`); ``"model's guess"`` when the
+    photo path found no one in the image (the text says so: :data:`NOBODY_FOUND`); None: the model's."""
 
 
 class ChatSession:
@@ -156,15 +163,17 @@ class ChatSession:
         text = (text or "").strip()
         if not text:
             raise ValueError("the message is empty")
+        nobody_found = False
         if image is not None:
             if self.image is not None:
                 raise ValueError("this conversation already has an image: start a new one to talk about another "
                                  "(/reset in `posekit chat`, ChatSession.reset() in Python)")
-            load_image(image)  # fail early, with the reason, on an unreadable image
+            read_photo_rgb(image)  # fail early, with the reason, on an unreadable, tiny or blank image
             if IMAGE_TOKEN not in text:
                 text = f"{IMAGE_TOKEN}\n{text}"
             if self.photos:
                 self.photo = read_chat_photo(image, self.body)
+                nobody_found = self.photo is None
         elif IMAGE_TOKEN in text:
             raise ValueError(f"the message has {IMAGE_TOKEN} but no image was given")
         if self.photo is not None and pose is None and POSE_IN_TOKEN not in text:
@@ -197,7 +206,10 @@ class ChatSession:
                                      no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
         self.messages = [*messages, {"role": "assistant", "content": answer.text}]
         self.input_poses, self.image = inputs, session_image if session_image is not None else self.image
-        return self._answer(answer.text, answer.poses)
+        reply = self._answer(answer.text, answer.poses)
+        if nobody_found and reply.poses:  # said, so that a pose for an empty scene is not taken for a reading of it
+            reply = dataclasses.replace(reply, text=f"{reply.text}\n{NOBODY_FOUND}", tool="model's guess")
+        return reply
 
     def _answer(self, text: str, poses: list[torch.Tensor], tool: str | None = None) -> Reply:
         """Count the turn, keep its poses and write each ``<POSE>`` of ``text`` as ``[pose N]``."""
@@ -284,12 +296,17 @@ class ChatSession:
         description = Captioner()(out.joints, out.rotmats, seed=None)[0]
         return ChatPoseResult(index, turn, pose, betas, out.joints[0], out.vertices[0], description)
 
-    def export(self, pose: int | ChatPoseResult, folder: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
-        """Write pose ``pose`` as ``.npz`` (SMPL parameters), ``.obj`` (mesh) and ``.html`` (3D view)."""
+    def export(self, pose: int | ChatPoseResult, folder: str | os.PathLike, stem: str | None = None,
+               force: bool = False) -> dict[str, Path]:
+        """Write pose ``pose`` as ``.npz`` (SMPL parameters), ``.obj`` (mesh) and ``.html`` (3D view). A
+        file of those names in ``folder`` that posekit did not write is never replaced
+        (:class:`posekit.outputs.OutputFolder`: ``NotOwnedError``; ``force``: replaced)."""
         result = pose if isinstance(pose, ChatPoseResult) else self.poses[pose]
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         stem = stem or f"pose_{self._numbered + result.index:02d}"  # numbered across resets
-        return {"npz": save_pose_npz(folder / f"{stem}.npz", result.pose, result.betas),
-                "obj": save_obj(folder / f"{stem}.obj", result.vertices, self.body.faces),
-                "html": save_html(folder / f"{stem}.html", result, self.body.faces)}
+        names = {kind: f"{stem}.{kind}" for kind in ("npz", "obj", "html")}
+        out = OutputFolder(folder, "chat", names=names.values(), force=force)
+        files = {"npz": save_pose_npz(out.path(names["npz"]), result.pose, result.betas),
+                 "obj": save_obj(out.path(names["obj"]), result.vertices, self.body.faces),
+                 "html": save_html(out.path(names["html"]), result, self.body.faces)}
+        out.record(*names.values())
+        return files

@@ -118,17 +118,24 @@ def run_train_composer(args: argparse.Namespace) -> int:
     from posekit.corpus.splits import load_canonical, split_canonical
     from posekit.models.chatpose import default_checkpoint_dir
     from posekit.models.part_composer import COMPOSER_FILE, PartComposerConfig, train_part_composer
+    from posekit.outputs import OutputFolder, mark
 
     if args.checkpoint is None and args.out is None:
         raise SystemExit("posekit train-composer: error: give --checkpoint (a ChatPose folder) or --out (a file)")
     folder = default_checkpoint_dir(args.checkpoint) if args.checkpoint else None  # a wrong folder fails first
+    # where the composer goes: a file of that name that posekit did not write is refused before training
+    targets = [OutputFolder(Path(args.out).parent, "train-composer", names=[Path(args.out).name], force=args.force)
+               .path(Path(args.out).name)] if args.out else []
+    if folder:
+        targets.append(OutputFolder(folder, "train-composer", names=[COMPOSER_FILE], force=args.force).path(COMPOSER_FILE))
     poses = None if args.poses == "all" else [n for n, s in split_canonical(load_canonical()).items() if s == "train"]
     config = PartComposerConfig(epochs=args.epochs, phrases=args.phrases, seed=args.seed)
     start = time.perf_counter()
     composer = train_part_composer(load_body_model(), poses, config, progress=not args.quiet)
     extra = {"poses": args.poses, "seconds": round(time.perf_counter() - start, 1)}
-    for path in [p for p in (args.out, folder / COMPOSER_FILE if folder else None) if p]:
+    for path in targets:
         composer.save(path, extra)
+        mark(path.parent, "train-composer", [path.name])
         print(f"saved {path} ({extra['seconds']} s)")
     return 0
 
@@ -224,9 +231,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     from posekit.encoders.state_cache import DEFAULT_STATE_LAYER
     from posekit.encoders.vision import check_vision_name
     from posekit.evaluation.benchmark import EVAL_TASKS, evaluate_model, pose_table
-    from posekit.files import check_owned
     from posekit.models.chatpose import attach_to_chatpose, default_checkpoint_dir, load_decoder, stage_record
-    from posekit.models.chatpose.checkpoint import CONFIG_FILE
+    from posekit.models.chatpose.checkpoint import is_checkpoint_folder
     from posekit.models.decoder import (
         DecoderTrainConfig,
         PoseDecoderConfig,
@@ -234,6 +240,7 @@ def run_train_decoder(args: argparse.Namespace) -> int:
         fit_state_decoder,
         parse_task_repeats,
     )
+    from posekit.outputs import OutputFolder, check_replaceable
 
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = sorted(set(tasks) - set(EVAL_TASKS))
@@ -245,8 +252,10 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_decoder_out(out, args.force)
     if args.chatpose_out:
-        check_owned(args.chatpose_out, CONFIG_FILE, args.force)
-    out.parent.mkdir(parents=True, exist_ok=True)
+        check_replaceable(args.chatpose_out, args.force, legacy=is_checkpoint_folder, what="checkpoint folder")
+    # the side files named after --out: replaced only where posekit wrote them (before any work)
+    sides = [out.with_suffix(s).name for s in (".log.csv", ".training.pt", ".results_test.csv")]
+    folder = OutputFolder(out.parent, "train-decoder", names=sides, force=args.force)
     train = DecoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                joint_weight=args.joint_weight, lr=args.lr, trainable=args.trainable,
                                caption_draws=args.caption_draws, brief_draws=args.brief_draws,
@@ -277,7 +286,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     recipe = {"tasks": list(tasks), "dataset": args.dataset, "train": dataclasses.asdict(train), "history": history,
               "init": stage_record(args.init) if args.init else None, "poses": args.poses}
     model.save(out, {**recipe, "seconds": round(time.time() - start, 1)})
-    pd.DataFrame(history).to_csv(out.with_suffix(".log.csv"), index=False)
+    pd.DataFrame(history).to_csv(folder.path(out.with_suffix(".log.csv").name), index=False)
+    folder.record(out.name, out.with_suffix(".log.csv").name, out.with_suffix(".training.pt").name)
     print(f"saved {out} ({time.time() - start:.0f} s)")
     if args.chatpose_out:
         source = args.chatpose_from or default_checkpoint_dir()
@@ -287,7 +297,8 @@ def run_train_decoder(args: argparse.Namespace) -> int:
     if args.eval:
         frames = [evaluate_model("decoder", t, dataset=args.dataset, model=model, write_csv=False).summary for t in tasks]
         table = pd.concat(frames, ignore_index=True)
-        table.to_csv(out.with_suffix(".results_test.csv"), index=False)
+        table.to_csv(folder.path(out.with_suffix(".results_test.csv").name), index=False)
+        folder.record(out.with_suffix(".results_test.csv").name)
         with pd.option_context("display.width", 200):
             print(pose_table(table))
     return 0
@@ -319,7 +330,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, backbone=args.llm))
     # several processes (torchrun, accelerate launch): one job; the first builds what is missing, the others wait
     _ensure_named_dataset(config.dataset, not args.quiet)
-    result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet)
+    result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet, force=args.force)
     state = distributed.job()
     if state.is_main_process:
         last = result.log.iloc[-1]
@@ -343,22 +354,24 @@ def run_photo(args: argparse.Namespace) -> int:
     from posekit.body.model import load_body_model
     from posekit.chat.export import save_obj, save_pose_npz
     from posekit.chat.tools import nearest_canonical
-    from posekit.encoders.vision import read_rgb
+    from posekit.encoders.vision import read_photo_rgb
+    from posekit.outputs import OutputFolder
     from posekit.paths import reports_dir
     from posekit.photos import read_photo
     from posekit.viz import draw_skeletons, plot_bodies
 
-    image = read_rgb(args.photo)  # a bad file fails before the models load
-    body = load_body_model()
-    people, fit = read_photo(image, max_people=args.max_people, body=body)
+    image = read_photo_rgb(args.photo)  # a bad, tiny or blank file fails before the models load
     name = Path(args.photo).stem
     out = Path(args.out) if args.out else reports_dir() / "photos" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    out.mkdir(parents=True, exist_ok=True)
-    draw_skeletons(image, fit.projected, [p.image_xy[p.visibility >= 0.5] for p in people]).save(out / "overlay.png")
+    folder = OutputFolder(out, "photo", names=("overlay.png", "bodies.html"), patterns=("person_*",), force=args.force)
+    body = load_body_model()
+    people, fit = read_photo(image, max_people=args.max_people, body=body)
+    draw_skeletons(image, fit.projected, [p.image_xy[p.visibility >= 0.5] for p in people]).save(
+        folder.path("overlay.png"))
     posed = body(fit.pose[:, 0], fit.pose[:, 1:])
     for k in range(len(people)):
-        save_pose_npz(out / f"person_{k}.npz", fit.pose[k])
-        save_obj(out / f"person_{k}.obj", posed.vertices[k], body.faces)
+        save_pose_npz(folder.path(f"person_{k}.npz"), fit.pose[k])
+        save_obj(folder.path(f"person_{k}.obj"), posed.vertices[k], body.faces)
         looks, gap, _ = nearest_canonical(fit.joints[k], body)
         seen = int((people[k].visibility >= 0.5).sum())
         print(f"person {k}: {seen} of 33 landmarks seen, reprojection {float(fit.reprojection[k]):.1f} % of the "
@@ -366,7 +379,8 @@ def run_photo(args: argparse.Namespace) -> int:
               f"({gap * 100:.0f} cm mean joint gap)")
     plot_bodies([(posed.vertices[k], body.faces, posed.joints[k]) for k in range(len(people))],
                 titles=[f"person {k}" for k in range(len(people))], cols=min(len(people), 4),
-                height=520).write_html(out / "bodies.html", include_plotlyjs=True, full_html=True)
+                height=520).write_html(folder.path("bodies.html"), include_plotlyjs=True, full_html=True)
+    folder.record("overlay.png", "bodies.html", *(f"person_{k}.{s}" for k in range(len(people)) for s in ("npz", "obj")))
     print(f"{len(people)} people in {args.photo} ({fit.seconds:.2f} s to fit); files in {out}: overlay.png, "
           "bodies.html, person_N.npz (SMPL parameters), person_N.obj")
     return 0
@@ -375,7 +389,7 @@ def run_photo(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from posekit.models.chatpose.training import export_run
 
-    out = export_run(args.run, args.out)
+    out = export_run(args.run, args.out, force=args.force)
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     print(f"exported {args.run} -> {out} ({size:.1f} MB)")
     return 0
@@ -384,6 +398,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from posekit.report import build_report
 
-    index = build_report(quick=not args.full, notebooks=args.notebooks or None, timeout=args.timeout)
+    index = build_report(quick=not args.full, notebooks=args.notebooks or None, timeout=args.timeout,
+                         force=args.force)
     print(f"report: {index}")
     return 0

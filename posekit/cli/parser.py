@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phrases", type=whole(0), default=config_default(PartComposerConfig, "phrases"),
                    help="drawn part phrases with measured angles and heights, besides the poses' labels")
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=config_default(PartComposerConfig, "seed"))
+    p.add_argument("--force", action="store_true",
+                   help="replace a composer file (--out, or in --checkpoint) that posekit did not write")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.run_train_composer)
 
@@ -237,12 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", default=None, choices=("no", "bf16", "fp16"),
                    help="half-precision compute on GPUs (bf16 on A100/H100; the config's value otherwise)")
     p.add_argument("--no-resume", action="store_true", help="start over even if out/checkpoints exists")
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the same names in --out that posekit did not write (else refused)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.run_train)
 
     p = sub.add_parser("export", help="copy a finished training run's trained parts (float16) and logs into a checkpoint folder")
     p.add_argument("run", help="run folder written by `posekit train`")
     p.add_argument("out", help="checkpoint folder, e.g. data/checkpoints/chatpose")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT even if posekit did not write it (it and everything in it)")
     p.set_defaults(func=commands.run_export)
 
     p = sub.add_parser("chat", help="chat with ChatPose (interactive, or one shot with --prompt); saves every pose",
@@ -256,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default=None, help="one message, answered and saved, then exit")
     p.add_argument("--image", default=None, help="an image for the (first) message")
     p.add_argument("--out", default=None, help="output folder (default: reports/chat/<time>)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the same names in --out that posekit did not write (else refused)")
     p.add_argument("--checkpoint", default=None,
                    help="ChatPose checkpoint folder (default: the release checkpoint, data/checkpoints/chatpose-release)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
@@ -284,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photo", help="an image file (JPEG, PNG, ...)")
     p.add_argument("--out", default=None, help="output folder (default: reports/photos/<name>-<time>)")
     p.add_argument("--max-people", type=whole(1, 16), default=4)
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the same names in --out that posekit did not write (else refused)")
     p.set_defaults(func=commands.run_photo)
 
     p = sub.add_parser("info", help="where posekit looks for things, and the body model it finds")
@@ -295,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="full mode instead of quick mode (long steps run fully)")
     p.add_argument("--timeout", type=whole(1), default=1800, help="per-cell timeout in seconds")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/*.ipynb in order)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the same names in the reports folder ($POSEKIT_REPORTS) that posekit did not write (else refused)")
     p.set_defaults(func=commands.run_report)
 
     parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("POSEKIT_DEBUG")),

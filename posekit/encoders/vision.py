@@ -18,7 +18,8 @@ from torch import nn
 from posekit.encoders.defaults import DEFAULT_VISION
 
 __all__ = ["VisionEncoder", "EfficientNetEncoder", "CLIPEncoder", "load_image", "efficientnet_lite0", "make_vision_encoder",
-           "check_vision_name", "DEFAULT_VISION", "read_rgb"]
+           "check_vision_name", "DEFAULT_VISION", "read_rgb", "rgb8",
+           "read_photo_rgb", "MIN_PHOTO_SIDE", "UnseeableImageError"]
 
 IMAGE_SIZE = 224
 MAX_IMAGE_PIXELS = 40_000_000
@@ -76,7 +77,64 @@ def read_rgb(image) -> np.ndarray:
         image = Image.fromarray(image)
     elif not isinstance(image, Image.Image):
         raise TypeError(f"image must be a path, PIL image or array, got {type(image).__name__}")
+    return rgb8(image)
+
+
+def rgb8(image) -> np.ndarray:
+    """A PIL image of any mode -> ``(H, W, 3)`` uint8 RGB with its dynamic range kept: 16- and 32-bit
+    greyscale scaled to 0-255 (not clipped to white), float images by their range, palette, CMYK and
+    greyscale converted, transparency laid over white, the EXIF orientation applied, an animation's
+    first frame."""
+    from PIL import Image, ImageOps
+
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, TypeError, SyntaxError):  # an unreadable EXIF block: the pixels as stored
+        pass
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("the image holds NaN or infinite pixel values")
+        low, high = float(values.min()), float(values.max())
+        if image.mode == "F" and low >= 0 and high <= 1:
+            values = values * 255.0
+        elif image.mode.startswith("I;16") or (low >= 0 and 255 < high <= 65535):
+            values = values / 257.0  # 16-bit: 65535 -> 255
+        elif low < 0 or high > 255:
+            values = (values - low) / max(high - low, 1e-12) * 255.0  # any other range: stretched to 0-255
+        grey = np.rint(np.clip(values, 0, 255)).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB")).copy()
     return np.asarray(image.convert("RGB")).copy()
+
+
+MIN_PHOTO_SIDE = 32
+"""Fewest pixels on each side of a photo posekit reads people in."""
+
+
+class UnseeableImageError(ValueError):
+    """An image nobody could see anything in: too small, or blank."""
+
+
+def read_photo_rgb(image, name: str | None = None) -> np.ndarray:
+    """An image a user gives as a photo (:func:`read_rgb`), refused in one line naming it when nobody
+    could see anything in it: smaller than :data:`MIN_PHOTO_SIDE` pixels on a side, or blank (every
+    pixel nearly the same colour: a black frame, an empty canvas)."""
+    array = read_rgb(image)
+    name = name or (f"image {image}" if isinstance(image, (str, os.PathLike)) else "the image")
+    height, width = array.shape[:2]
+    if min(height, width) < MIN_PHOTO_SIDE:
+        raise UnseeableImageError(f"{name} is {width} x {height} pixels: too small to see a person in (at least "
+                         f"{MIN_PHOTO_SIDE} on each side); pass the full-size photo")
+    if float(array.reshape(-1, 3).astype(np.float32).std(axis=0).max()) < 2.0:
+        raise UnseeableImageError(f"{name} is blank (every pixel nearly the same colour, {tuple(int(v) for v in array[0, 0])}): "
+                         "nothing in it can be seen; pass another image")
+    return array
 
 
 def efficientnet_lite0():

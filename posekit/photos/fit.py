@@ -238,6 +238,15 @@ def fit_people(people: list[PhotoPerson], body: BodyModel | None = None, config:
     """Fit an SMPL pose to each person's landmarks (see the module docstring)."""
     if not people:
         raise ValueError("no people to fit: find_people() found none")
+    for k, person in enumerate(people):  # refused where they enter: a NaN would come out as a "plausible" pose
+        for field, shape in (("image_xy", (33, 2)), ("visibility", (33,)), ("world", (33, 3))):
+            value = np.asarray(getattr(person, field), dtype=np.float64)
+            if value.shape != shape:
+                raise ValueError(f"person {k}: {field} must have shape {shape}, got {value.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"person {k}: {field} holds NaN or infinite values (landmark "
+                                 f"{int(np.argwhere(~np.isfinite(value))[0][0])}): the landmarks are damaged; "
+                                 "read the photo again (find_people)")
     start_time = time.time()
     body = body or load_body_model()
     limits = _joint_limits()

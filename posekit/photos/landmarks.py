@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from posekit.encoders.vision import read_rgb
+from posekit.encoders.vision import UnseeableImageError, read_photo_rgb
 
 __all__ = ["LANDMARK_NAMES", "PhotoPerson", "NoPersonError", "find_people", "PHOTO_INSTALL", "photo_path_available"]
 
@@ -184,7 +184,11 @@ def find_people(photo, max_people: int = 4, min_visibility: float = 0.5, min_lan
     MediaPipe is missing."""
     if max_people < 1:
         raise ValueError(f"max_people must be >= 1, got {max_people}")
-    image = read_rgb(photo)
+    source = photo if isinstance(photo, (str, os.PathLike)) else what
+    try:  # tiny or blank: said before MediaPipe sees it (a 1 x 1 image broke its graph for the whole process)
+        image = read_photo_rgb(photo, "it" if isinstance(photo, (str, os.PathLike)) else what)
+    except UnseeableImageError as err:
+        raise NoPersonError(f"no person found in {source}: {err}") from None
     height, width = image.shape[:2]
     model = _landmarker()
     people: list[PhotoPerson] = []
@@ -199,7 +203,6 @@ def find_people(photo, max_people: int = 4, min_visibility: float = 0.5, min_lan
                     _search(model, image[:, left:left + strip].copy(), (left, 0), people, STRIP_LOOKS, min_visibility,
                             min_landmarks, cut=(left > 0, left + strip < width))
     if not people:
-        source = photo if isinstance(photo, (str, os.PathLike)) else what
         raise NoPersonError(f"no person found in {source}: the photo path needs a person whose head and "
                             "shoulders at least are visible")
     return sorted(people, key=lambda p: -p.height_px)

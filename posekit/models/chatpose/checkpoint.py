@@ -9,12 +9,13 @@ from pathlib import Path
 
 import torch
 
-from posekit.files import atomic_dir, copy_other_files, first_bad_tensor, read_json
+from posekit.files import atomic_dir, copy_other_files, first_bad_tensor, first_kind_mismatch, read_json
 from posekit.models.chatpose.config import CheckpointError
+from posekit.outputs import MARKER, check_replaceable, copy_marker, mark
 from posekit.paths import AssetNotFoundError, data_dir, resolve_file
 
 __all__ = ["save_checkpoint", "read_meta", "load_trained", "fingerprint", "default_checkpoint_dir",
-           "RELEASE_CHECKPOINT", "FORMAT_VERSION", "WEIGHTS_FILE", "CONFIG_FILE"]
+           "RELEASE_CHECKPOINT", "FORMAT_VERSION", "WEIGHTS_FILE", "CONFIG_FILE", "is_checkpoint_folder"]
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "trained.safetensors"
@@ -34,12 +35,27 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
     path = Path(path)
     meta = {"format_version": FORMAT_VERSION, "config": model.config.to_dict(), "backbone": fingerprint(model),
             "token_ids": model.token_ids, **(extra or {})}
-    with atomic_dir(path, marker=CONFIG_FILE, force=force) as tmp:
+    check_replaceable(path, force, legacy=is_checkpoint_folder, what="checkpoint folder", names=(WEIGHTS_FILE, CONFIG_FILE))
+    with atomic_dir(path) as tmp:
         save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
                   tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        copy_other_files(path, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE))
+        copy_other_files(path, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, MARKER))
+        copy_marker(path, tmp)
+        mark(tmp, "save-checkpoint", [WEIGHTS_FILE, CONFIG_FILE])
     return path
+
+
+def is_checkpoint_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a ChatPose checkpoint that posekit wrote before folders carried
+    :data:`posekit.outputs.MARKER`: its ``config.json`` holds posekit's checkpoint fields (not only a
+    file of that name, which many tools write)."""
+    try:
+        meta = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(meta, dict) and "format_version" in meta and isinstance(meta.get("config"), dict)
+            and isinstance(meta.get("token_ids"), dict) and (Path(folder) / WEIGHTS_FILE).is_file())
 
 
 def fingerprint(model) -> dict:
@@ -56,8 +72,14 @@ def read_meta(path: str | os.PathLike) -> dict:
         meta = read_json(path / CONFIG_FILE, "checkpoint config")
     except ValueError as err:
         raise CheckpointError(f"{err}; export or train the checkpoint again") from None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {meta.get('format_version')}, this posekit reads {FORMAT_VERSION}")
+    version = meta.get("format_version")
+    if type(version) is not int:
+        raise CheckpointError(f"{path / CONFIG_FILE}: format_version must be the number {FORMAT_VERSION}, got "
+                              f"{version!r} ({type(version).__name__}); the file was edited or damaged: export the "
+                              "checkpoint again")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {version}, this posekit reads {FORMAT_VERSION}: use the "
+                              "posekit that wrote it, or train and export the checkpoint again")
     return meta
 
 
@@ -85,6 +107,10 @@ def load_trained(model, path: str | os.PathLike, meta: dict | None = None, stric
         raise CheckpointError(f"{path / WEIGHTS_FILE} holds bad weights ({bad}): a diverged or damaged checkpoint; "
                               "export or train it again")
     own = {**dict(model.named_parameters()), **model.trainable_state()}
+    wrong = first_kind_mismatch(state, own)
+    if wrong:
+        raise CheckpointError(f"{path / WEIGHTS_FILE}: {wrong}, so its values would load changed: the file was "
+                              "converted or damaged; export or train the checkpoint again")
     expected = set(model.trainable_state())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in expected & set(state)

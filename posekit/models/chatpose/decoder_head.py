@@ -85,4 +85,4 @@ def attach_to_chatpose(model: StatePoseModel, source: str | Path, out: str | Pat
     if chatpose.pose_head.config != model.decoder.config:
         raise ValueError(f"decoder config {model.decoder.config} does not fit ChatPose's head {chatpose.pose_head.config}")
     chatpose.pose_head.load_state_dict(model.decoder.state_dict())
-    return chatpose.save(out, extra={**(extra or {}), "language_parts_from": str(source)}, dtype=dtype)
+    return chatpose.save(out, extra={**(extra or {}), "language_parts_from": str(source)}, dtype=dtype, force=force)

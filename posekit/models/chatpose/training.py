@@ -36,9 +36,10 @@ from posekit.datasets import dataset_dir, describe_then_pose, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
 from posekit.evaluation.benchmark import evaluate
 from posekit.files import atomic_dir, atomic_path, copy_other_files, read_torch_file
-from posekit.models.chatpose.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from posekit.models.chatpose.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_checkpoint_folder
 from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
 from posekit.models.chatpose.model import ChatPose
+from posekit.outputs import MARKER, OutputFolder, check_replaceable, copy_marker, mark
 
 __all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint", "export_run"]
 
@@ -95,6 +96,10 @@ class TrainConfig:
                              f"eval_every={self.eval_every}, eval_limit={self.eval_limit}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"TrainConfig: mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+        unknown = sorted(set(self.task_weights) - set(POSE_TASKS) - {"pose2text", "chat"})
+        if unknown or any(w < 0 for w in self.task_weights.values()) or not any(self.task_weights.values()):
+            raise ValueError(f"TrainConfig.task_weights must give tasks of {sorted({*POSE_TASKS, 'pose2text', 'chat'})} "
+                             f"weights >= 0, at least one > 0; got {self.task_weights}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -191,12 +196,19 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+RUN_ENTRIES = ("train_config.json", "log.csv", "eval.csv", "checkpoints", "model")
+"""What a run writes into its folder (a file of these names that posekit did not write is never replaced)."""
+
+
 def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/chatpose", resume: bool = True,
-          model: ChatPose | None = None, progress: bool = True, stop_after: int | None = None) -> TrainResult:
+          model: ChatPose | None = None, progress: bool = True, stop_after: int | None = None,
+          force: bool = False) -> TrainResult:
     """Train (or resume) a ChatPose run into ``out_dir``.
 
     ``model`` replaces the one built from ``config.model`` (tests pass a tiny backbone);
-    ``stop_after`` ends the run after that many steps of this call, as an interruption would."""
+    ``stop_after`` ends the run after that many steps of this call, as an interruption would.
+    A file of the run's names (:data:`RUN_ENTRIES`) that posekit did not write in ``out_dir`` is refused
+    before any work (:class:`posekit.outputs.OutputFolder`; ``force``: replaced)."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
 
@@ -205,6 +217,10 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
                          "cast) and cannot be trained: load the checkpoint again without a dtype (float32) and train "
                          "that; use accelerate's mixed_precision for half-precision training")
     config = config or TrainConfig()
+    run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force)
+    if config.mixed_precision == "fp16" and distributed.cpu_only():
+        raise ValueError("mixed_precision 'fp16' needs a GPU and this machine has none (it would not be applied); "
+                         "use 'no' (or 'bf16', which CPUs run) in the config or --mixed-precision")
     out_dir = Path(out_dir)
     # a text-only batch leaves the image projector unused: DDP must allow that
     # cpu=True where there is no GPU: accelerate then runs several CPU processes (torchrun, accelerate launch)
@@ -257,7 +273,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
         _set_rng_state(distributed.own_state(state.get("rng_per_process"), state["rng"]))
         start, log_rows, eval_rows = state["step"], state["log"], state["eval"]
     if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        run_folder.record(*RUN_ENTRIES)  # the run's entries, written as it goes
         _write_atomic(out_dir / "train_config.json", json.dumps(config.to_dict(), indent=2))
 
     sampler = _Sampler(records, config.task_weights, config.seed, accelerator.process_index, accelerator.num_processes)
@@ -341,10 +357,19 @@ def _validate(model: ChatPose, config: TrainConfig, root: Path, step: int) -> li
     return rows
 
 
-def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+EXPORTED_LOGS = ("train_config.json", "log.csv", "eval.csv")
+"""A run's files that an export ships beside the trained parts."""
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16,
+               force: bool = False) -> Path:
     """Ship a finished run: its trained parts (``dtype``, half the size by default) plus its
-    ``train_config.json``, ``log.csv`` and ``eval.csv`` into ``out_dir`` (what ``load_chatpose`` reads)."""
+    ``train_config.json``, ``log.csv`` and ``eval.csv`` into ``out_dir`` (what ``load_chatpose`` reads).
+    ``out_dir`` is replaced only when posekit wrote it (:func:`posekit.outputs.check_replaceable`; ``force``:
+    anyway); the files a user put in it are kept."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    check_replaceable(out_dir, force, legacy=is_checkpoint_folder, what="checkpoint folder",  # before any work
+                      names=(WEIGHTS_FILE, CONFIG_FILE, *EXPORTED_LOGS))
     if not (run_dir / "model").is_dir():
         raise CheckpointError(f"{run_dir} has no model/ folder: the run has not finished (resume it with `posekit train`)")
     meta = ChatPose.read_meta(run_dir / "model")
@@ -355,15 +380,17 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: to
     from safetensors.torch import load_file, save_file
 
     state = load_file(run_dir / "model" / WEIGHTS_FILE)
-    logs = ("train_config.json", "log.csv", "eval.csv")
+    logs = EXPORTED_LOGS
     # the old checkpoint stays whole and loadable until the new one is complete; its other files are kept
-    with atomic_dir(out_dir, marker=CONFIG_FILE) as tmp:
-        copy_other_files(out_dir, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, *logs))
+    with atomic_dir(out_dir) as tmp:
+        copy_other_files(out_dir, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, MARKER, *logs))
+        copy_marker(out_dir, tmp)
         save_file({k: v.to(dtype) for k, v in state.items()}, tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         for name in logs:
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, tmp / name)
+        mark(tmp, "export", [WEIGHTS_FILE, CONFIG_FILE, *(n for n in logs if (tmp / n).is_file())])
     return out_dir
 
 

@@ -12,7 +12,7 @@ from posekit.body.rotations import rotmat_to_rotvec
 from posekit.datasets.records import Record
 from posekit.encoders.state_cache import request_states
 from posekit.encoders.vision import DEFAULT_VISION
-from posekit.files import NotOwnedError, atomic_path, first_bad_tensor, read_torch_file
+from posekit.files import NotOwnedError, atomic_path, first_bad_tensor, first_kind_mismatch, read_torch_file
 from posekit.models.decoder.config import PoseDecoderConfig
 from posekit.models.decoder.inference import aligned_image_tokens, decode_requests
 from posekit.models.decoder.network import PoseDecoder
@@ -74,6 +74,10 @@ class StatePoseModel:
             raise ValueError(f"decoder file {path} holds bad weights ({bad}); train it again with "
                              "`posekit train-decoder`")
         decoder = PoseDecoder(config)
+        wrong = first_kind_mismatch(payload["state_dict"], decoder.state_dict())
+        if wrong:
+            raise ValueError(f"decoder file {path}: {wrong}, so its values would load changed; train it again with "
+                             "`posekit train-decoder`")
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         decoder.eval()
         return cls(decoder, payload["layer"], payload["backbone"], llm, payload.get("vision", DEFAULT_VISION))

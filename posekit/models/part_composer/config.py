@@ -6,11 +6,12 @@ import dataclasses
 
 from posekit.configs import check_field_types
 
-__all__ = ["PartComposerConfig", "COMPOSER_FILE", "PROPOSALS"]
+__all__ = ["PartComposerConfig", "COMPOSER_FILE", "PROPOSALS", "UNASKED"]
 
 COMPOSER_FILE = "part_composer.pt"
 """The composer's file inside a ChatPose checkpoint folder (loaded with it when present)."""
 PROPOSALS = ("recalled", "regressed")
+UNASKED = ("decoder", "rest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +41,17 @@ class PartComposerConfig:
     """Entries nearest by meaning among which the number decides."""
     number_weight: float = 0.5
     """Score penalty per 180 degrees between the clause's number and an entry's."""
+    unasked: str = "decoder"
+    """Where a new pose's joints come from that no clause sets, when no clause sets the posture or a
+    leg ("raise both arms above your head"): the decoder's answer ("decoder") or standing ("rest")."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
         if not 0 < self.threshold < 1 or self.hidden < 1 or self.epochs < 1 or self.phrases < 0 or self.lr <= 0:
             raise ValueError(f"PartComposerConfig: threshold in (0, 1), hidden and epochs >= 1, phrases >= 0 and "
                              f"lr > 0 are needed, got {self}")
+        if self.unasked not in UNASKED:
+            raise ValueError(f"PartComposerConfig.unasked must be one of {UNASKED}, got {self.unasked!r}")
         if self.proposal not in PROPOSALS or self.recall_k < 1:
             raise ValueError(f"PartComposerConfig.proposal must be one of {PROPOSALS} and recall_k >= 1, got "
                              f"{self.proposal!r}, {self.recall_k}")

@@ -22,6 +22,7 @@ from posekit.models.part_composer.config import PartComposerConfig
 __all__ = ["PartComposer", "number_features", "NUMBER_FEATURES"]
 
 NUMBER_FEATURES = 3
+_POSTURE_AND_LEGS = [j for part in ("posture", "left_leg", "right_leg") for j in PART_JOINTS[part]]
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
 
 
@@ -132,10 +133,13 @@ class PartComposer(nn.Module):
             whole = len(cs) == 1 and int(chosen[0].sum()) >= self.config.whole_body and not edits[n]
             did = False
             if not whole and len(cs) <= self.config.max_clauses:
-                for c in range(len(cs)):
-                    if not is_negated(cs[c]) and chosen[c].any():  # what not to do sets nothing
-                        pose[chosen[c]] = proposals[k + c][chosen[c]]
-                        did = True
+                acting = [c for c in range(len(cs)) if not is_negated(cs[c]) and chosen[c].any()]  # "not": nothing
+                if (acting and not edits[n] and self.config.unasked == "rest"
+                        and not chosen[acting][:, _POSTURE_AND_LEGS].any()):
+                    pose = rotmat_to_rotvec(rot6d_to_rotmat(self.rest_6d))  # (24, 3): the rest of the body stands
+                for c in acting:
+                    pose[chosen[c]] = proposals[k + c][chosen[c]]
+                did = bool(acting)
             out.append(pose)
             acted.append(did)
             k += len(cs)
