@@ -38,15 +38,16 @@ def first_bad_tensor(tensors, all_zero: tuple[str, ...] = ()) -> str | None:
 
 
 def first_kind_mismatch(tensors, reference) -> str | None:
-    """The first tensor of the mapping ``tensors`` that is whole numbers where ``reference`` (a model's
-    state) holds floating point, or the reverse: an ``int32`` copy of float weights would load with
-    its values truncated. None when every shared name agrees."""
+    """The first tensor of the mapping ``tensors`` that holds whole numbers where ``reference`` (a
+    model's state) holds floating point: an ``int32`` copy of float weights would load with its values
+    truncated. (Floats where the model holds whole numbers, e.g. an index buffer shipped in float16,
+    load exactly.) None when every shared name is sound."""
     import torch
 
     for name, value in tensors.items():
         own = reference.get(name)
         if isinstance(value, torch.Tensor) and isinstance(own, torch.Tensor) \
-                and value.is_floating_point() != own.is_floating_point():
+                and own.is_floating_point() and not value.is_floating_point():
             return f"{name} is {value.dtype} where the model holds {own.dtype}"
     return None
 

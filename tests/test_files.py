@@ -104,4 +104,4 @@ def test_an_integer_copy_of_float_weights_is_named():
     model = {"w": torch.ones(3), "ids": torch.zeros(3, dtype=torch.long)}
     assert first_kind_mismatch({"w": torch.ones(3, dtype=torch.float16), "ids": torch.ones(3, dtype=torch.int8)}, model) is None
     assert first_kind_mismatch({"w": torch.ones(3, dtype=torch.int32)}, model) == "w is torch.int32 where the model holds torch.float32"
-    assert first_kind_mismatch({"ids": torch.ones(3)}, model) == "ids is torch.float32 where the model holds torch.int64"
+    assert first_kind_mismatch({"ids": torch.ones(3, dtype=torch.float16)}, model) is None  # shipped index buffers

@@ -37,8 +37,9 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
             "token_ids": model.token_ids, **(extra or {})}
     check_replaceable(path, force, legacy=is_checkpoint_folder, what="checkpoint folder", names=(WEIGHTS_FILE, CONFIG_FILE))
     with atomic_dir(path) as tmp:
-        save_file({k: v.to(dtype or v.dtype).contiguous().cpu() for k, v in model.trainable_state().items()},
-                  tmp / WEIGHTS_FILE)
+        state = model.trainable_state()  # whole-number buffers (indices) keep their dtype
+        save_file({k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous().cpu()
+                   for k, v in state.items()}, tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         copy_other_files(path, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, MARKER))
         copy_marker(path, tmp)

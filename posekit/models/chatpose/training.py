@@ -385,7 +385,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: to
     with atomic_dir(out_dir) as tmp:
         copy_other_files(out_dir, tmp, skip=(WEIGHTS_FILE, CONFIG_FILE, MARKER, *logs))
         copy_marker(out_dir, tmp)
-        save_file({k: v.to(dtype) for k, v in state.items()}, tmp / WEIGHTS_FILE)
+        save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         for name in logs:
             if (run_dir / name).is_file():
