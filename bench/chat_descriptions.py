@@ -38,7 +38,7 @@ def main() -> int:
     from posekit.evaluation.benchmark import evaluate_descriptions, evenly
     from posekit.evaluation.requests import passes
     from posekit.language.consistency import contradictions, repeated_sentences
-    from posekit.models.retrieval import load_retrieval
+    from posekit.evaluation.retrieval import load_retrieval
 
     records = evenly(load_records("pose2text", "test", root=dataset_dir(args.dataset)), args.limit)
     session = ChatSession()

@@ -6,7 +6,7 @@ from posekit.cli import main
 from posekit.datasets import load_records
 from posekit.evaluation.benchmark import EVAL_TASKS, benchmark, evaluate, evaluate_model, evenly, pose_table
 from posekit.models.baselines import TEXT_QUERY_BASELINES, CopyInput, LabelNearest, MeanPose, make_baseline, query_text
-from posekit.models.retrieval import TextPoseRetrieval
+from posekit.evaluation.retrieval import TextPoseRetrieval
 
 
 @pytest.mark.parametrize("task,name", [(t, m) for t in EVAL_TASKS for m in ("mean", "nearest", "soft-nearest", "label-nearest", "regressor", "copy")

@@ -522,6 +522,12 @@ def test_a_checkpoint_with_bad_weights_is_refused_and_a_foreign_folder_is_not_ad
     assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
     model.save(mine, force=True)  # told to: the checkpoint is written beside the other files
     assert (mine / "config.json").is_file() and (mine / "todo.txt").read_text() == "mine"
+    import json
+
+    meta = json.loads((mine / "config.json").read_text())
+    (mine / "config.json").write_text(json.dumps({**meta, "format_version": "1"}))  # a string, not the number
+    with pytest.raises(CheckpointError, match=r"format_version must be the number 1, got '1' \(str\)"):
+        model.load_trained(mine)
 
 
 def test_a_training_step_runs_under_bfloat16_autocast():

@@ -13,7 +13,7 @@ from posekit.models.baselines import RegressorConfig
 from posekit.models.chatpose import ChatPoseConfig
 from posekit.models.chatpose.training import TrainConfig
 from posekit.models.decoder import DecoderTrainConfig, PoseDecoderConfig
-from posekit.models.retrieval import RetrievalConfig
+from posekit.evaluation.retrieval import RetrievalConfig
 from posekit.photos import FitConfig
 
 CONFIGS = [TrainConfig, ChatPoseConfig, PoseDecoderConfig, DecoderTrainConfig, DatasetConfig, RetrievalConfig,

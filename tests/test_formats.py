@@ -7,7 +7,7 @@ import pytest
 import roma
 import torch
 
-from posekit.datasets.formats import load_amass_npz, load_posescript_captions, load_posescript_index, load_smpl_params
+from posekit.corpus.formats import load_amass_npz, load_posescript_captions, load_posescript_index, load_smpl_params
 
 
 def test_amass_smplh_file_becomes_y_up_smpl_poses(tmp_path, body):

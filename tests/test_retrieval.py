@@ -4,7 +4,7 @@ import torch
 from posekit.datasets import load_records
 from posekit.encoders.text import get_text_encoder
 from posekit.evaluation.metrics import recall_at_k
-from posekit.models.retrieval import (
+from posekit.evaluation.retrieval import (
     RetrievalConfig,
     TextPoseRetrieval,
     load_retrieval,

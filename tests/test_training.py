@@ -7,6 +7,7 @@ import torch
 from test_chatpose import tiny_chatpose
 
 from posekit.models.chatpose import ChatPose, CheckpointError
+from posekit.evaluation.benchmark import validation
 from posekit.models.chatpose.training import TrainConfig, export_run, latest_checkpoint, plot_log, train
 
 TEXT_ONLY = {"text2pose": 1.0, "spg": 1.0, "pose2text": 0.5, "edit": 0.5, "chat": 0.5}  # the tiny model has no images
@@ -20,7 +21,9 @@ def _config(root, **overrides) -> TrainConfig:
 
 def test_train_writes_logs_checkpoints_and_model(tmp_path, tiny_dataset):
     config = _config(tiny_dataset[0], eval_limit=2, eval_tasks=("text2pose", "edit"))
-    result = train(config, tmp_path / "run", model=tiny_chatpose(), progress=False)
+    with pytest.raises(ValueError, match="pass validate=posekit.evaluation.benchmark.validation"):
+        train(config, tmp_path / "run", model=tiny_chatpose(), progress=False)
+    result = train(config, tmp_path / "run", model=tiny_chatpose(), progress=False, validate=validation(config))
     assert list(result.log["step"]) == [1, 2, 3, 4, 5, 6]
     assert (result.log[["samples_per_s", "tokens_per_s"]] > 0).all().all()
     assert pd.read_csv(tmp_path / "run" / "log.csv").equals(result.log)

@@ -84,7 +84,7 @@ def run_train_retrieval(args: argparse.Namespace) -> int:
     from posekit.datasets import dataset_dir, load_records
     from posekit.encoders.text import get_text_encoder
     from posekit.evaluation.metrics import recall_at_k
-    from posekit.models.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
+    from posekit.evaluation.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
 
     root = dataset_dir(args.dataset)
     encoder = get_text_encoder()
@@ -147,7 +147,7 @@ def run_eval_pose2text(args: argparse.Namespace) -> int:
 
     from posekit.datasets import dataset_dir, load_records
     from posekit.evaluation.benchmark import evaluate_descriptions, evenly
-    from posekit.models.retrieval import load_retrieval
+    from posekit.evaluation.retrieval import load_retrieval
     from posekit.paths import reports_dir
 
     if args.model not in ("chatpose", "all"):
@@ -318,6 +318,7 @@ def _ensure_named_dataset(name: str, progress: bool) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from posekit import distributed
+    from posekit.evaluation.benchmark import validation
     from posekit.models.chatpose.training import TrainConfig, train
 
     config = TrainConfig.quick() if args.quick else TrainConfig()
@@ -330,7 +331,8 @@ def run_train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, backbone=args.llm))
     # several processes (torchrun, accelerate launch): one job; the first builds what is missing, the others wait
     _ensure_named_dataset(config.dataset, not args.quiet)
-    result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet, force=args.force)
+    result = train(config, out_dir=args.out, resume=not args.no_resume, progress=not args.quiet, force=args.force,
+                   validate=validation(config) if config.eval_limit else None)
     state = distributed.job()
     if state.is_main_process:
         last = result.log.iloc[-1]

@@ -2,7 +2,7 @@
 posekit's authored poses: ``posekit build-data --amass PATH`` builds the same task datasets from it.
 
 - Every ``*.npz`` motion file under ``PATH`` (AMASS's ``shape.npz`` subject files are skipped) is read
-  in worker processes (:func:`posekit.datasets.formats.load_amass_npz`: z-up turned y-up), one frame
+  in worker processes (:func:`posekit.corpus.formats.load_amass_npz`: z-up turned y-up), one frame
   kept every :attr:`AmassSource.every` seconds.
 - Splits are drawn per motion file (a sequence's frames are never in two splits), from a hash of its
   path under ``PATH``: the same file lands in the same split whatever else the folder holds.
@@ -81,7 +81,7 @@ def _split_of(name: str, seed: int) -> str:
 def _read_motion(job: tuple[str, str, float, tuple[int, ...]]) -> tuple[str, torch.Tensor, list[int]]:
     """Worker: ``(file, name, every, extra frames)`` -> ``(name, poses (n, 24, 3), frame numbers)``;
     a file that is not an AMASS motion file raises :class:`AmassError` naming it."""
-    from posekit.datasets.formats import load_amass_npz
+    from posekit.corpus.formats import load_amass_npz
 
     path, name, every, extra = job
     try:
@@ -105,7 +105,7 @@ def _read_motion(job: tuple[str, str, float, tuple[int, ...]]) -> tuple[str, tor
 
 def _posescript_captions(folder: str | Path) -> dict[tuple[str, int], list[str]]:
     """``{(sequence path, frame): captions}`` from a PoseScript folder (human captions first)."""
-    from posekit.datasets.formats import load_posescript_captions, load_posescript_index
+    from posekit.corpus.formats import load_posescript_captions, load_posescript_index
 
     folder = Path(folder).expanduser()
     index_file = folder / "ids_2_dataset_sequence_and_frame_index.json"

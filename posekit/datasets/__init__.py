@@ -6,8 +6,8 @@ files), :mod:`~posekit.datasets.config` (what a build is made of), :mod:`~poseki
 (the per-task builders), :mod:`~posekit.datasets.questions` (yes/no turns),
 :mod:`~posekit.datasets.rendering` (images in worker processes), :mod:`~posekit.datasets.build`
 (the whole build, atomic), :mod:`~posekit.datasets.store` (reading and verifying a built dataset),
-:mod:`~posekit.datasets.augmentation` (training-time variants) and
-:mod:`~posekit.datasets.formats` (AMASS, PoseScript, 4D-Humans / BEDLAM files).
+:mod:`~posekit.datasets.augmentation` (training-time variants); the readers of AMASS, PoseScript and
+4D-Humans / BEDLAM files are :mod:`posekit.corpus.formats`.
 
     from posekit.datasets import DatasetConfig, ensure_dataset, load_records
 """

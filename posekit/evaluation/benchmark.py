@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -42,10 +43,10 @@ from posekit.models.baselines import BASELINES as BASELINE_CLASSES
 from posekit.models.baselines import TEXT_QUERY_BASELINES, make_baseline, query_text
 from posekit.models.chatpose import load_chatpose, load_decoder
 from posekit.models.names import MODEL_NAMES
-from posekit.models.retrieval import load_retrieval
+from posekit.evaluation.retrieval import load_retrieval
 from posekit.paths import reports_dir
 
-__all__ = ["EvalResult", "evaluate", "evaluate_model", "benchmark", "pose_table", "EVAL_TASKS",
+__all__ = ["EvalResult", "evaluate", "validation", "evaluate_model", "benchmark", "pose_table", "EVAL_TASKS",
            "TEXT_TASKS", "MODELS", "plot_results", "evenly", "compare", "subset_of", "PoseModel", "PosePredictor", "GenerativePoseModel",
            "TRAINED_MODELS", "BASELINES", "compare_to_baselines", "evaluate_descriptions",
            "retrieval_table"]
@@ -225,6 +226,26 @@ def evaluate(model, task: str, records: list[Record], root: Path, body=None, ret
                "t2p_R@1", "t2p_R@5", "t2p_R@10", "p2t_R@1", "p2t_R@5", "p2t_R@10", "mRecall", "samples", "seed", "seconds"]
     summary = pd.DataFrame(rows).reindex(columns=columns)
     return EvalResult(summary, per_sample, pred, target)
+
+
+def validation(config) -> Callable[[object, int], list[dict]]:
+    """The periodic evaluation of a ChatPose training run (``config``: its
+    :class:`posekit.models.chatpose.training.TrainConfig`): ``validate(model, step)`` -> one row per task
+    of ``config.eval_tasks`` (MPJPE, PA-MPJPE, posecode F1 on the first ``config.eval_limit`` validation
+    records). Passed to :func:`posekit.models.chatpose.training.train` as ``validate=``."""
+    root = Path(config.dataset) if Path(config.dataset).is_dir() else dataset_dir(config.dataset)
+
+    def validate(model, step: int) -> list[dict]:
+        rows = []
+        for task in config.eval_tasks:
+            records = load_records(task, "val", root=root)[:config.eval_limit]
+            if records:
+                summary = evaluate(model, task, records, root, model_name="chatpose").summary
+                rows.append({"step": step, "task": task,
+                             **summary.iloc[0][["MPJPE", "PA-MPJPE", "posecode_F1"]].to_dict()})
+        return rows
+
+    return validate
 
 
 MODELS = MODEL_NAMES

@@ -24,6 +24,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ from posekit import distributed
 from posekit.configs import check_field_types
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
 from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
-from posekit.evaluation.benchmark import evaluate
 from posekit.files import atomic_dir, atomic_path, copy_other_files, read_torch_file
 from posekit.models.chatpose.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_checkpoint_folder
 from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
@@ -202,11 +202,14 @@ RUN_ENTRIES = ("train_config.json", "log.csv", "eval.csv", "checkpoints", "model
 
 def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/chatpose", resume: bool = True,
           model: ChatPose | None = None, progress: bool = True, stop_after: int | None = None,
-          force: bool = False) -> TrainResult:
+          force: bool = False, validate: Callable[[ChatPose, int], list[dict]] | None = None) -> TrainResult:
     """Train (or resume) a ChatPose run into ``out_dir``.
 
     ``model`` replaces the one built from ``config.model`` (tests pass a tiny backbone);
     ``stop_after`` ends the run after that many steps of this call, as an interruption would.
+    ``validate(model, step) -> rows``: the periodic evaluation when ``config.eval_limit`` > 0 (the
+    evaluation layer's :func:`posekit.evaluation.benchmark.validation`, passed in so that training does
+    not import the layer above it).
     A file of the run's names (:data:`RUN_ENTRIES`) that posekit did not write in ``out_dir`` is refused
     before any work (:class:`posekit.outputs.OutputFolder`; ``force``: replaced)."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
@@ -217,6 +220,9 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
                          "cast) and cannot be trained: load the checkpoint again without a dtype (float32) and train "
                          "that; use accelerate's mixed_precision for half-precision training")
     config = config or TrainConfig()
+    if config.eval_limit and validate is None:
+        raise ValueError("TrainConfig.eval_limit > 0 evaluates during training: pass "
+                         "validate=posekit.evaluation.benchmark.validation(config) (posekit train does)")
     run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force)
     if config.mixed_precision == "fp16" and distributed.cpu_only():
         raise ValueError("mixed_precision 'fp16' needs a GPU and this machine has none (it would not be applied); "
@@ -317,7 +323,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
             if accelerator.is_main_process:
                 _write_atomic(out_dir / "log.csv", pd.DataFrame(log_rows).to_csv(index=False))
         if config.eval_limit and ((config.eval_every and done % config.eval_every == 0) or done == config.steps):
-            eval_rows += _validate(model, config, root, done)
+            eval_rows += validate(model, done)
             if accelerator.is_main_process:
                 _write_atomic(out_dir / "eval.csv", pd.DataFrame(eval_rows).to_csv(index=False))
         if done % config.checkpoint_every == 0 or done == config.steps:
@@ -345,16 +351,6 @@ def _save_checkpoint(model: ChatPose, optimizer, scheduler, config: TrainConfig,
     for old in done[:-config.keep_checkpoints]:
         shutil.rmtree(old)
     return folder
-
-
-def _validate(model: ChatPose, config: TrainConfig, root: Path, step: int) -> list[dict]:
-    rows = []
-    for task in config.eval_tasks:
-        records = load_records(task, "val", root=root)[:config.eval_limit]
-        if records:
-            summary = evaluate(model, task, records, root, model_name="chatpose").summary
-            rows.append({"step": step, "task": task, **summary.iloc[0][["MPJPE", "PA-MPJPE", "posecode_F1"]].to_dict()})
-    return rows
 
 
 EXPORTED_LOGS = ("train_config.json", "log.csv", "eval.csv")
