@@ -3,6 +3,7 @@ that read every label the model's memory reads: the share of answers with the as
 kind, with paired-bootstrap 95 % intervals.
 
     python bench/plain_requests.py [--bank plain|composition] [--checkpoint DIR] [--dtype float32] [--out FOLDER]
+                                   [--unasked decoder|rest]
 
 The banks: ``plain`` (``data/benchmarks/plain_requests.json``: explicit requests, situations,
 edits of a canonical pose) and ``composition`` (``data/benchmarks/composition_requests.json``:
@@ -34,6 +35,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="about this many requests, evenly spread (not for chains)")
     parser.add_argument("--out", default=None, help="folder for the per-request CSVs and the summary")
     parser.add_argument("--baselines-only", action="store_true")
+    parser.add_argument("--unasked", choices=("decoder", "rest"), default=None,
+                        help="where the part composer takes the joints no clause sets (default: the checkpoint's "
+                             "composer setting; design Q3 in docs/model-design.md)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -86,6 +90,11 @@ def main() -> int:
             checkpoint = attached
         print(f"checkpoint: {checkpoint}")
         session = ChatSession(checkpoint=checkpoint, dtype=args.dtype, body=body)
+        if args.unasked and session.model.part_composer is not None:
+            import dataclasses
+
+            composer = session.model.part_composer
+            composer.config = dataclasses.replace(composer.config, unasked=args.unasked)
         tables[args.name], seconds = chat_answers(session, bank, progress=True)
         print(f"chat latency: median {sorted(seconds)[len(seconds) // 2]:.2f} s, max {max(seconds):.2f} s")
     with pd.option_context("display.width", 200, "display.max_columns", 20):

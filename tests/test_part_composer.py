@@ -51,6 +51,28 @@ def test_each_clause_sets_its_joints_in_order_and_the_rest_stays(poses):
     assert torch.equal(out[1, list(arms)], base[list(arms)])  # what not to do sets nothing
 
 
+def test_unasked_joints_come_from_the_decoder_or_from_standing(poses):
+    """``unasked``: where a request that sets no posture or leg takes the rest of the body (design Q3)."""
+    import dataclasses
+
+    arms = PART_JOINTS["left_arm"] + PART_JOINTS["right_arm"]
+    composer = FixedClauses({"both arms up": (arms, poses["victory arms in a V"]),
+                             "squat down": (PART_JOINTS["posture"] + PART_JOINTS["left_leg"], poses["squatting"])})
+    base = poses["kneeling on one knee"]  # what the decoder answered
+    kept = composer.compose(["both arms up"], base[None])[0]
+    assert torch.equal(kept[0], base[0]) and torch.equal(kept[list(arms)], poses["victory arms in a V"][list(arms)])
+    composer.config = dataclasses.replace(composer.config, unasked="rest")
+    standing = composer.compose(["both arms up", "squat down with both arms up"], torch.stack([base, base]))
+    legs = list(PART_JOINTS["right_leg"])
+    assert torch.allclose(standing[0, legs], poses["standing"][legs], atol=1e-5)  # the unasked legs stand
+    assert torch.equal(standing[0, list(arms)], poses["victory arms in a V"][list(arms)])
+    assert torch.equal(standing[1, legs], base[legs])  # a request that sets a leg keeps the decoder's other leg
+    edited = composer.compose_where(["both arms up"], base[None], edits=[True])[0][0]
+    assert torch.equal(edited[legs], base[legs])  # an edit keeps its given pose
+    with pytest.raises(ValueError, match="unasked must be one of"):
+        PartComposerConfig(unasked="zero")
+
+
 def test_a_single_whole_body_clause_is_left_to_the_decoder_but_sets_an_edit(poses):
     everything = tuple(range(24))
     composer = FixedClauses({"kneel on one knee": (everything, poses["kneeling on one knee"])})

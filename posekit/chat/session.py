@@ -92,7 +92,7 @@ class ChatSession:
         """``model``: a ChatPose (else ``checkpoint`` is loaded, by default the release checkpoint,
         ``data/checkpoints/chatpose-release``, trained on every canonical pose, in
         ``dtype``: float16 answers as float32 does and generates about twice as fast on a CPU, see
-        the README's Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
+        docs/reference.md, Benchmarks; None or "float32" keeps full precision). ``no_repeat_ngram_size``:
         a guard against answers that loop (see :meth:`posekit.models.chatpose.ChatPose.generate`; 0: off;
         on by default). ``tools``: descriptions of a given pose and yes/no questions about it are
         answered from its posecodes (:mod:`posekit.chat.tools`: true by construction) instead of

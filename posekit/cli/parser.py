@@ -175,9 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "target poses each (0: none)")
     p.add_argument("--recall", type=whole(0), default=config_default(PoseDecoderConfig, "recall"),
                    help="retrieval memory: the decoder also reads the poses of this many canonical poses whose labels "
-                        "are nearest to the request in MiniLM space (design M; may be added to an --init decoder)")
+                        "are nearest to the request in MiniLM space (may be added to an --init decoder)")
     p.add_argument("--sentence", action="store_true",
-                   help="the decoder also reads the request's MiniLM sentence embedding (design N)")
+                   help="the decoder also reads the request's MiniLM sentence embedding")
     p.add_argument("--poses", default="train", choices=("train", "all"),
                    help="canonical poses the plain requests and the retrieval memory cover: those of the training split "
                         "(a model evaluated on held-out poses) or all (a release model)")

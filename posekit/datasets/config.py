@@ -36,7 +36,7 @@ class DatasetConfig:
     """More single-person renders, all in the training split, drawn after everything else (so
     every other record, and every val and test record, is the same as without them): a decoder
     on the frozen image features trains better on more renders (measured in
-    ``data/experiments/decoder_designs/README.md``, design H)."""
+    ``data/experiments/decoder_designs/README.md``)."""
     edit_pairs: int = 1500
     chat_count: int = 800
     image_size: int = 224

@@ -44,7 +44,7 @@ class AttendPoseHead(nn.Module):
 
     Beyond ChatPose: a small LLM trained briefly routes little of the request into the single
     ``<POSE>`` state; reading the request's token states directly gives the pose loss a short path
-    to them (measured in the README)."""
+    to them (measured in docs/model-design.md)."""
 
     def __init__(self, hidden: int, heads: int = 4, head_dim: int = 64):
         super().__init__()

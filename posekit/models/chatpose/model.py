@@ -13,7 +13,7 @@ The LLM is tuned with LoRA (peft); the vision encoder is frozen. Beyond ChatPose
   EfficientNet-lite0) goes through a trainable projector, LLaVA style;
 - an optional joint-position loss through posekit's forward kinematics;
 - an optional attending head (``pose_head="attend"``): the ``<POSE>`` state also attends over the
-  states of the tokens before it, read at a chosen layer (``head_layer``); measured in the README;
+  states of the tokens before it, read at a chosen layer (``head_layer``); measured in docs/model-design.md;
 - a pose decoder head (``pose_head="decoder"``, :mod:`posekit.models.decoder`): each pose comes from
   a transformer decoder over the *frozen* LLM's states of the request at layer ``head_layer``
   (LoRA switched off for that pass), the input pose's joints and the image's feature tokens;

@@ -16,7 +16,7 @@ class HalfWeightLinear(nn.Module):
     in half precision: they are bound by reading the weight, so half the bytes is about twice the
     speed. Larger ones (prompts) upcast ``chunk`` output rows at a time and multiply in float32,
     since CPUs without half-precision arithmetic run those several times slower in float16
-    (measured in the README's Benchmarks)."""
+    (measured in docs/reference.md, Benchmarks)."""
 
     def __init__(self, linear: nn.Linear, dtype: torch.dtype = torch.float16, gemv_rows: int = 4, chunk: int = 4096):
         super().__init__()

@@ -68,7 +68,7 @@ class PoseDecoderConfig:
     only learn to trust them. ``"none"``: no gate."""
 
     recall: int = 0
-    """Retrieval memory (design M): the ``recall`` canonical poses whose labels (names, who
+    """Retrieval memory: the ``recall`` canonical poses whose labels (names, who
     phrases, situations, plain requests; :func:`posekit.datasets.plain.pose_labels`) lie nearest to
     the request in MiniLM space; each joint of the answer moves toward each recalled pose's joint
     by an amount a small network reads from the joint's features, the difference and the
@@ -78,7 +78,7 @@ class PoseDecoderConfig:
     sentence_dim: int = 0
     """Width of the request's sentence embedding (MiniLM: 384): with :attr:`recall`, one more input
     of the copy amounts; without, it changes each joint's features through a residual network
-    starting at zero (design N); 0: none."""
+    starting at zero; 0: none."""
     recall_margin: float = 0.0
     """How much more a recalled pose must score than the decoder's own answer to be chosen at
     inference (logits), picked on validation requests (``bench/recall_margin.py``): 0 takes the

@@ -35,7 +35,7 @@ from posekit.models.decoder.config import PoseDecoderConfig
 __all__ = ["start_as_identity", "PoseDecoder", "RECALL_LOGIT_BOUND"]
 
 RECALL_LOGIT_BOUND = 4.0
-"""Design M's candidate scores lie in (-4, 4) (a scaled tanh): unbounded, the choice's softmax
+"""The retrieval memory's candidate scores lie in (-4, 4) (a scaled tanh): unbounded, the choice's softmax
 saturated within a few epochs and training stalled on one candidate (measured: the collapsed runs
 of 2026-12-06 in data/experiments/decoder_designs/README.md)."""
 
@@ -101,7 +101,7 @@ class PoseDecoder(nn.Module):
             self.register_buffer("recall_table", torch.zeros(config.recall_poses, NUM_JOINTS, 3))
             if config.sentence_dim:
                 self.sentence_proj = nn.Linear(config.sentence_dim, w)
-            if config.recall:  # design M: choose between the decoder's answer and each recalled pose
+            if config.recall:  # choose between the decoder's answer and each recalled pose
                 inputs = 2 * w + 2 + 16 + 64
                 self.recall_pose = nn.Linear(NUM_JOINTS * 6, 64)  # which pose a candidate is
                 self.recall_rank = nn.Parameter(torch.randn(config.recall + 1, 16) * 0.02)  # 0: the decoder's answer
@@ -110,7 +110,7 @@ class PoseDecoder(nn.Module):
                 last = self.recall_choice[3]
                 if not config.sentence_dim:
                     raise ValueError("recall chooses with the request's sentence: set sentence_dim (MiniLM: 384)")
-            else:  # design N: the sentence embedding changes each joint's features
+            else:  # the sentence embedding changes each joint's features
                 self.sentence_delta = nn.Sequential(nn.Linear(2 * w, 2 * w), nn.GELU(), nn.Linear(2 * w, w))
                 last = self.sentence_delta[2]
             nn.init.zeros_(last.weight)  # starts as the identity: added to a trained decoder, no answer changes
@@ -155,7 +155,7 @@ class PoseDecoder(nn.Module):
 
     def recall_candidates(self, six_d: torch.Tensor, features: torch.Tensor, sentences: torch.Tensor,
                           exclude: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Design M's candidates ``(B, k + 1, 24, 6)`` (the decoder's answer ``six_d (B, 24, 6)``,
+        """The retrieval memory's candidates ``(B, k + 1, 24, 6)`` (the decoder's answer ``six_d (B, 24, 6)``,
         then the :meth:`recall`-ed poses) and their logits ``(B, k + 1)``, read from the request
         (its pooled joint features and sentence), each candidate's pose, similarity, rank and
         distance to the decoder's answer. The last layer starts at zero and the decoder's answer
@@ -242,7 +242,7 @@ class PoseDecoder(nn.Module):
             if sentences is None:                         # answers stay as they were: tested)
                 raise ValueError("this decoder reads the request's sentence embedding too (recall / sentence_dim): "
                                  "pass sentences= (posekit.models.decoder.recall.sentence_inputs)")
-            if not self.config.recall:  # design N
+            if not self.config.recall:  # no memory: the sentence changes each joint's features
                 sentence = self.sentence_proj(sentences.to(hidden.dtype))[:, None].expand_as(hidden)
                 hidden = hidden + self.sentence_delta(torch.cat([self.out_norm(hidden), sentence], -1))
         if self.config.confidence != "none":

@@ -1,6 +1,7 @@
-"""What a decoder that reads the request's words (designs M and N) needs besides the LLM states:
-each request's MiniLM sentence embedding, and a label memory (the canonical poses' names, who
-phrases, situations and plain requests with their poses) that it recalls the nearest poses from.
+"""What a decoder that reads the request's words (the retrieval memory, or the sentence alone) needs
+besides the LLM states: each request's MiniLM sentence embedding, and a label memory (the canonical
+poses' names, who phrases, situations and plain requests with their poses) that it recalls the
+nearest poses from.
 
     memory = build_label_memory(["hands on hips", ...])        # LabelMemory: keys, owner, table, texts
     decoder.set_label_memory(memory.keys, memory.owner, memory.table)
