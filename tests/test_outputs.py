@@ -196,3 +196,22 @@ def test_train_and_export_never_touch_a_users_files(tmp_path, tiny_dataset):
     (fresh / "README.md").write_bytes(b"# notes")  # the user's notes beside posekit's files
     export_run(run, fresh)  # posekit's own files replaced, the README kept
     assert (fresh / "README.md").read_bytes() == b"# notes" and "README.md" not in written_entries(fresh)
+
+
+def test_folders_written_before_markers_are_recognised_by_content(tmp_path):
+    from posekit.models.chatpose.training import RUN_ENTRIES, TrainConfig, is_run_folder
+
+    old_run = tmp_path / "old_run"
+    old_run.mkdir()
+    (old_run / "train_config.json").write_text(json.dumps(TrainConfig().to_dict(), default=list))
+    (old_run / "log.csv").write_text("step,loss\n1,2.0\n")
+    assert is_run_folder(old_run)
+    OutputFolder(old_run, "train", names=RUN_ENTRIES, legacy=is_run_folder)  # posekit's: resumed, not refused
+    assert {"log.csv", "train_config.json"} <= written_entries(old_run)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "train_config.json").write_text('{"lr": 0.1}')  # another tool's file of that name
+    (theirs / "log.csv").write_text("theirs")
+    assert not is_run_folder(theirs)
+    with pytest.raises(NotOwnedError, match="already holds train_config.json, log.csv"):
+        OutputFolder(theirs, "train", names=RUN_ENTRIES, legacy=is_run_folder)

@@ -200,6 +200,16 @@ RUN_ENTRIES = ("train_config.json", "log.csv", "eval.csv", "checkpoints", "model
 """What a run writes into its folder (a file of these names that posekit did not write is never replaced)."""
 
 
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run posekit wrote before folders carried :data:`posekit.outputs.MARKER`:
+    its ``train_config.json`` holds a TrainConfig's fields (not only a file of that name)."""
+    try:
+        saved = json.loads((Path(folder) / "train_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and isinstance(saved.get("model"), dict) and isinstance(saved.get("task_weights"), dict)
+
+
 def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/chatpose", resume: bool = True,
           model: ChatPose | None = None, progress: bool = True, stop_after: int | None = None,
           force: bool = False, validate: Callable[[ChatPose, int], list[dict]] | None = None) -> TrainResult:
@@ -223,7 +233,7 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     if config.eval_limit and validate is None:
         raise ValueError("TrainConfig.eval_limit > 0 evaluates during training: pass "
                          "validate=posekit.evaluation.benchmark.validation(config) (posekit train does)")
-    run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force)
+    run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force, legacy=is_run_folder)
     if config.mixed_precision == "fp16" and distributed.cpu_only():
         raise ValueError("mixed_precision 'fp16' needs a GPU and this machine has none (it would not be applied); "
                          "use 'no' (or 'bf16', which CPUs run) in the config or --mixed-precision")
