@@ -245,7 +245,8 @@ def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
     assert torch.equal(a["rotmats"], b["rotmats"]) and torch.equal(a["loss"], b["loss"])
     prompts = [model.prompt_record(r) for r in records]
     assert torch.equal(model.forced_pose(prompts), loaded.forced_pose(prompts))
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "trained.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "posekit-output.json",
+                                                                  "trained.safetensors"]
 
 
 def test_saving_over_a_checkpoint_keeps_the_folders_other_files(tmp_path):
