@@ -145,6 +145,7 @@ def test_help_and_bad_options_never_import_torch(argv):
     (["train-decoder", "--vision", "resnet-9000"], "unknown vision encoder"),
     (["train-decoder", "--dataset", "nosuch"], "build-data --name nosuch"),
     (["train-retrieval", "--dataset", "nosuch"], "build-data --name nosuch"),
+    (["train-retrieval", "--out", "AFILE"], "already holds a_file, which posekit did not write there"),
     (["eval", "--task", "spg", "--model", "decoder"], "--checkpoint"),
     (["eval", "--task", "spg", "--model", "decoder", "--checkpoint", "BADJSON"], "not a posekit decoder file"),
     (["eval", "--task", "spg", "--model", "mean", "--dataset", "nosuch"], "build-data --name nosuch"),

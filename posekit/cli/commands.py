@@ -84,8 +84,18 @@ def run_train_retrieval(args: argparse.Namespace) -> int:
     from posekit.datasets import dataset_dir, load_records
     from posekit.encoders.text import get_text_encoder
     from posekit.evaluation.metrics import recall_at_k
-    from posekit.evaluation.retrieval import RetrievalConfig, retrieval_pairs, save_retrieval, train_retrieval
+    from posekit.evaluation.retrieval import (
+        CHECKPOINT,
+        RetrievalConfig,
+        retrieval_pairs,
+        save_retrieval,
+        train_retrieval,
+    )
+    from posekit.outputs import OutputFolder
+    from posekit.paths import data_dir
 
+    out = Path(args.out) if args.out else data_dir() / "checkpoints" / CHECKPOINT
+    folder = OutputFolder(out.parent, "train-retrieval", names=[out.name], force=args.force)  # before any work
     root = dataset_dir(args.dataset)
     encoder = get_text_encoder()
 
@@ -104,7 +114,8 @@ def run_train_retrieval(args: argparse.Namespace) -> int:
     meta = {"dataset": args.dataset, "dataset_files": manifest["files"], "train_pairs": len(train[1]),
             "test_pairs": len(test[1]), "test_full": full.as_row(), "test_pool32": pool.as_row(),
             "history": history[-1], "config": dataclasses.asdict(config)}
-    path = save_retrieval(model, args.out, meta)
+    path = save_retrieval(model, folder.path(out.name), meta)
+    folder.record(out.name)
     print(f"saved {path}; test ({len(test[1])} pairs) full: " +
           ", ".join(f"{k} {v:.1f}" for k, v in full.as_row().items()))
     print("pool of 32: " + ", ".join(f"{k} {v:.1f}" for k, v in pool.as_row().items()))

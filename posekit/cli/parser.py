@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=whole(1), default=60)
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     p.add_argument("--out", default=None, help="checkpoint path (default: data/checkpoints/retrieval.pt)")
+    p.add_argument("--force", action="store_true", help="replace a file at --out that posekit did not write")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.run_train_retrieval)
 
