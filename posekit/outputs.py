@@ -21,7 +21,7 @@ from pathlib import Path
 
 from posekit.files import NotOwnedError, atomic_path
 
-__all__ = ["MARKER", "NotOwnedError", "OutputFolder", "written_entries", "owns_folder", "mark",
+__all__ = ["MARKER", "NotOwnedError", "OutputFolder", "read_fields", "written_entries", "owns_folder", "mark",
            "check_replaceable", "keep_user_files", "copy_marker"]
 
 MARKER = "posekit-output.json"
@@ -36,13 +36,20 @@ def _entry(name: str | os.PathLike) -> str:
     return parts[0]
 
 
+def read_fields(path: str | os.PathLike) -> dict:
+    """The JSON object in the file ``path``; ``{}`` when it is missing, unreadable or not an object (what
+    the marker and the checks that recognise folders written before markers read)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def written_entries(folder: str | os.PathLike) -> set[str] | None:
     """The entries the marker of ``folder`` lists as posekit's; None when it has no (readable) marker."""
-    try:
-        data = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    entries = data.get("entries") if isinstance(data, dict) else None
+    data = read_fields(Path(folder) / MARKER)
+    entries = data.get("entries")
     if data.get("written_by") != "posekit" or not isinstance(entries, list):
         return None
     return {e for e in entries if isinstance(e, str)}
@@ -61,11 +68,9 @@ def mark(folder: str | os.PathLike, command: str, entries: Iterable[str | os.Pat
 
     folder = Path(folder)
     known = written_entries(folder) or set()
-    try:
-        commands = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("commands", [])
-    except (OSError, ValueError, AttributeError):
-        commands = []
-    commands = [c for c in commands if isinstance(c, str) and c != command] + [command]
+    commands = read_fields(folder / MARKER).get("commands")
+    commands = [c for c in commands if isinstance(c, str) and c != command] if isinstance(commands, list) else []
+    commands.append(command)
     data = {"written_by": "posekit", "version": posekit.__version__, "commands": commands,
             "entries": sorted(known | {_entry(e) for e in entries} - {MARKER}),
             "about": "posekit replaces only the entries listed here; every other file in this folder is left alone"}

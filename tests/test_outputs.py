@@ -62,6 +62,10 @@ def test_a_damaged_or_foreign_marker_is_no_marker(tmp_path):
     assert written_entries(tmp_path) is None
     (tmp_path / MARKER).write_text(json.dumps({"entries": ["a"]}))  # not written by posekit
     assert written_entries(tmp_path) is None
+    (tmp_path / MARKER).write_text("[1, 2]")  # JSON, but not an object
+    assert written_entries(tmp_path) is None
+    mark(tmp_path, "chat", ["pose_00.npz"])  # a damaged marker is replaced by a sound one
+    assert written_entries(tmp_path) == {"pose_00.npz"}
 
 
 # --- every file-writing command, driven over folder contents --------------------------------------------

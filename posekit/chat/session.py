@@ -32,9 +32,7 @@ from posekit.models.chatpose import check_no_repeat_ngram_size, load_chatpose
 from posekit.outputs import OutputFolder
 from posekit.photos import PHOTO_INSTALL
 
-__all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM"]
-
-
+__all__ = ["ChatPoseResult", "Reply", "ChatSession", "NO_REPEAT_NGRAM", "NOBODY_FOUND"]
 
 NOBODY_FOUND = ("(No person was found in the image, so this pose is the model's guess from the whole picture, "
                 "not a reading of someone in it.)")

@@ -129,24 +129,23 @@ def run_train_composer(args: argparse.Namespace) -> int:
     from posekit.corpus.splits import load_canonical, split_canonical
     from posekit.models.chatpose import default_checkpoint_dir
     from posekit.models.part_composer import COMPOSER_FILE, PartComposerConfig, train_part_composer
-    from posekit.outputs import OutputFolder, mark
+    from posekit.outputs import OutputFolder
 
     if args.checkpoint is None and args.out is None:
         raise SystemExit("posekit train-composer: error: give --checkpoint (a ChatPose folder) or --out (a file)")
     folder = default_checkpoint_dir(args.checkpoint) if args.checkpoint else None  # a wrong folder fails first
     # where the composer goes: a file of that name that posekit did not write is refused before training
-    targets = [OutputFolder(Path(args.out).parent, "train-composer", names=[Path(args.out).name], force=args.force)
-               .path(Path(args.out).name)] if args.out else []
-    if folder:
-        targets.append(OutputFolder(folder, "train-composer", names=[COMPOSER_FILE], force=args.force).path(COMPOSER_FILE))
+    places = [(Path(args.out).parent, Path(args.out).name)] if args.out else []
+    places += [(folder, COMPOSER_FILE)] if folder else []
+    targets = [(OutputFolder(where, "train-composer", names=[name], force=args.force), name) for where, name in places]
     poses = None if args.poses == "all" else [n for n, s in split_canonical(load_canonical()).items() if s == "train"]
     config = PartComposerConfig(epochs=args.epochs, phrases=args.phrases, seed=args.seed)
     start = time.perf_counter()
     composer = train_part_composer(load_body_model(), poses, config, progress=not args.quiet)
     extra = {"poses": args.poses, "seconds": round(time.perf_counter() - start, 1)}
-    for path in targets:
-        composer.save(path, extra)
-        mark(path.parent, "train-composer", [path.name])
+    for target, name in targets:
+        path = composer.save(target.path(name), extra)
+        target.record(name)
         print(f"saved {path} ({extra['seconds']} s)")
     return 0
 

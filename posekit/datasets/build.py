@@ -31,7 +31,7 @@ from posekit.datasets.records import TASKS, write_jsonl
 from posekit.datasets.store import sha256_file
 from posekit.datasets.tasks import TaskBuilder, load_spg_descriptions
 from posekit.files import atomic_dir, read_json
-from posekit.outputs import check_replaceable, keep_user_files, mark
+from posekit.outputs import check_replaceable, keep_user_files, mark, read_fields
 from posekit.language import LANGUAGE_VERSION
 
 __all__ = ["build_dataset", "ensure_dataset"]
@@ -72,11 +72,7 @@ def build_dataset(config: DatasetConfig = DatasetConfig(), out_dir: str | os.Pat
 def is_dataset_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds a dataset posekit built before folders carried :data:`posekit.outputs.MARKER`:
     its ``manifest.json`` is posekit's (its version, counts and file digests), not only a file of that name."""
-    try:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and {"posekit", "counts", "files", "config"} <= set(manifest)
+    return {"posekit", "counts", "files", "config"} <= set(read_fields(Path(folder) / "manifest.json"))
 
 
 def _build_into(config: DatasetConfig, out: Path, body, progress: bool, workers: int, amass: AmassSource | None) -> dict:

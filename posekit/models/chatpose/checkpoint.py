@@ -11,7 +11,7 @@ import torch
 
 from posekit.files import atomic_dir, copy_other_files, first_bad_tensor, first_kind_mismatch, read_json
 from posekit.models.chatpose.config import CheckpointError
-from posekit.outputs import MARKER, check_replaceable, copy_marker, mark
+from posekit.outputs import MARKER, check_replaceable, copy_marker, mark, read_fields
 from posekit.paths import AssetNotFoundError, data_dir, resolve_file
 
 __all__ = ["save_checkpoint", "read_meta", "load_trained", "fingerprint", "default_checkpoint_dir",
@@ -35,7 +35,8 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, d
     path = Path(path)
     meta = {"format_version": FORMAT_VERSION, "config": model.config.to_dict(), "backbone": fingerprint(model),
             "token_ids": model.token_ids, **(extra or {})}
-    check_replaceable(path, force, legacy=is_checkpoint_folder, what="checkpoint folder", names=(WEIGHTS_FILE, CONFIG_FILE))
+    check_replaceable(path, force, legacy=is_checkpoint_folder, what="checkpoint folder",
+                      names=(WEIGHTS_FILE, CONFIG_FILE))
     with atomic_dir(path) as tmp:
         state = model.trainable_state()  # whole-number buffers (indices) keep their dtype
         save_file({k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous().cpu()
@@ -51,12 +52,9 @@ def is_checkpoint_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds a ChatPose checkpoint that posekit wrote before folders carried
     :data:`posekit.outputs.MARKER`: its ``config.json`` holds posekit's checkpoint fields (not only a
     file of that name, which many tools write)."""
-    try:
-        meta = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (isinstance(meta, dict) and "format_version" in meta and isinstance(meta.get("config"), dict)
-            and isinstance(meta.get("token_ids"), dict) and (Path(folder) / WEIGHTS_FILE).is_file())
+    meta = read_fields(Path(folder) / CONFIG_FILE)
+    return ("format_version" in meta and isinstance(meta.get("config"), dict) and isinstance(meta.get("token_ids"), dict)
+            and (Path(folder) / WEIGHTS_FILE).is_file())
 
 
 def fingerprint(model) -> dict:

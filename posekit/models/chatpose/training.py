@@ -34,12 +34,12 @@ import torch
 from posekit import distributed
 from posekit.configs import check_field_types
 from posekit.datasets import dataset_dir, describe_then_pose, load_records
-from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, Record
+from posekit.datasets.records import IMAGE_TASKS, POSE_TASKS, TASKS, Record
 from posekit.files import atomic_dir, atomic_path, copy_other_files, read_torch_file
 from posekit.models.chatpose.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_checkpoint_folder
 from posekit.models.chatpose.config import ChatPoseConfig, CheckpointError
 from posekit.models.chatpose.model import ChatPose
-from posekit.outputs import MARKER, OutputFolder, check_replaceable, copy_marker, mark
+from posekit.outputs import MARKER, OutputFolder, check_replaceable, copy_marker, mark, read_fields
 
 __all__ = ["TrainConfig", "TrainResult", "train", "plot_log", "DEFAULT_TASK_WEIGHTS", "latest_checkpoint", "export_run"]
 
@@ -96,10 +96,10 @@ class TrainConfig:
                              f"eval_every={self.eval_every}, eval_limit={self.eval_limit}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"TrainConfig: mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
-        unknown = sorted(set(self.task_weights) - set(POSE_TASKS) - {"pose2text", "chat"})
+        unknown = sorted(set(self.task_weights) - set(TASKS))
         if unknown or any(w < 0 for w in self.task_weights.values()) or not any(self.task_weights.values()):
-            raise ValueError(f"TrainConfig.task_weights must give tasks of {sorted({*POSE_TASKS, 'pose2text', 'chat'})} "
-                             f"weights >= 0, at least one > 0; got {self.task_weights}")
+            raise ValueError(f"TrainConfig.task_weights must give tasks of {sorted(TASKS)} weights >= 0, at least one "
+                             f"> 0; got {self.task_weights}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,11 +203,8 @@ RUN_ENTRIES = ("train_config.json", "log.csv", "eval.csv", "checkpoints", "model
 def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a run posekit wrote before folders carried :data:`posekit.outputs.MARKER`:
     its ``train_config.json`` holds a TrainConfig's fields (not only a file of that name)."""
-    try:
-        saved = json.loads((Path(folder) / "train_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and isinstance(saved.get("model"), dict) and isinstance(saved.get("task_weights"), dict)
+    saved = read_fields(Path(folder) / "train_config.json")
+    return isinstance(saved.get("model"), dict) and isinstance(saved.get("task_weights"), dict)
 
 
 def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/chatpose", resume: bool = True,
@@ -233,10 +230,10 @@ def train(config: TrainConfig | None = None, out_dir: str | os.PathLike = "runs/
     if config.eval_limit and validate is None:
         raise ValueError("TrainConfig.eval_limit > 0 evaluates during training: pass "
                          "validate=posekit.evaluation.benchmark.validation(config) (posekit train does)")
-    run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force, legacy=is_run_folder)
     if config.mixed_precision == "fp16" and distributed.cpu_only():
         raise ValueError("mixed_precision 'fp16' needs a GPU and this machine has none (it would not be applied); "
                          "use 'no' (or 'bf16', which CPUs run) in the config or --mixed-precision")
+    run_folder = OutputFolder(out_dir, "train", names=RUN_ENTRIES, force=force, legacy=is_run_folder)
     out_dir = Path(out_dir)
     # a text-only batch leaves the image projector unused: DDP must allow that
     # cpu=True where there is no GPU: accelerate then runs several CPU processes (torchrun, accelerate launch)
